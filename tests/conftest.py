@@ -1,0 +1,29 @@
+"""Shared test oracles: finite differences and small spaces."""
+
+import numpy as np
+import pytest
+
+from toyfdiv import SequenceSpace
+
+
+def fd_gradient(fun, theta, h=1e-4):
+    """4th-order central differences: (−f(θ+2h) + 8f(θ+h) − 8f(θ−h) + f(θ−2h)) / 12h."""
+    theta = np.asarray(theta, dtype=float)
+    g = np.empty_like(theta)
+    for i in range(theta.size):
+        e = np.zeros_like(theta)
+        e[i] = h
+        g[i] = (-fun(theta + 2 * e) + 8 * fun(theta + e) - 8 * fun(theta - e) + fun(theta - 2 * e)) / (12 * h)
+    return g
+
+
+SPACES = {
+    "fixed-V3-T3": dict(vocab=["a", "b", "c"], length=3),
+    "eos-V2-T4": dict(vocab=["a", "b"], length=4, eos="</s>"),
+    "eos-unterminated-V2-T3": dict(vocab=["a", "b"], length=3, eos="</s>", unterminated=True),
+}
+
+
+@pytest.fixture(params=list(SPACES), ids=list(SPACES))
+def small_space(request):
+    return SequenceSpace(**SPACES[request.param])

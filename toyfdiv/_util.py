@@ -1,0 +1,63 @@
+"""Small shared helpers: argument checks with clear messages, and log-space kernels."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from scipy.special import logsumexp
+
+__all__ = ["check_rng", "check_int", "check_positive_float", "check_log_probs", "log_softmax_rows"]
+
+
+def check_rng(rng, name: str = "rng") -> np.random.Generator:
+    """Return ``rng`` if it is a ``np.random.Generator``; randomness is always explicit."""
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(
+            f"{name}={rng!r} must be a numpy Generator, e.g. np.random.default_rng(0)"
+        )
+    return rng
+
+
+def check_int(value, name: str, low: int = 1, high: int | None = None) -> int:
+    """Return ``value`` as int if it is an integer in [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name}={value!r} must be an integer ≥ {low}")
+    if value < low or (high is not None and value > high):
+        allowed = f"≥ {low}" if high is None else f"in {low} … {high}"
+        raise ValueError(f"{name}={value!r} is out of range; allowed: {allowed}")
+    return int(value)
+
+
+def check_positive_float(value, name: str, *, allow_zero: bool = False) -> float:
+    """Return ``value`` as float if it is finite and > 0 (or ≥ 0 with ``allow_zero``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name}={value!r} must be a real number")
+    v = float(value)
+    if not np.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        raise ValueError(f"{name}={value!r} must be finite and {'≥' if allow_zero else '>'} 0")
+    return v
+
+
+def check_log_probs(log_p, size: int, name: str, *, atol: float = 1e-8) -> np.ndarray:
+    """Validate a normalised log-probability vector of shape (size,); −inf marks zeros."""
+    arr = np.asarray(log_p, dtype=float)
+    if arr.shape != (size,):
+        raise ValueError(f"{name} has shape {arr.shape}; expected ({size},), one entry per sequence")
+    if np.isnan(arr).any() or np.isposinf(arr).any():
+        raise ValueError(f"{name} contains NaN or +inf; log-probabilities must lie in [-inf, 0]")
+    total = logsumexp(arr)
+    if not abs(total) <= atol:
+        raise ValueError(f"{name} is not normalised: logsumexp = {total:.3g}; expected 0 (±{atol:g})")
+    return arr
+
+
+def log_softmax_rows(logits: np.ndarray) -> np.ndarray:
+    """log softmax(z)_v = z_v − log Σ_u exp z_u, row-wise, shifted by the row maximum.
+
+    A lean version of ``scipy.special.log_softmax(z, axis=1)`` for (n, k) float64 arrays on
+    the hot path (no input conversion, one temporary).
+    """
+    shifted = logits - logits.max(axis=1, keepdims=True)  # (n, k)
+    shifted -= np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return shifted

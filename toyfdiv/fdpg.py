@@ -1,0 +1,108 @@
+"""f-DPG: the gradient of D_f(πθ ‖ p), exact over the space and estimated from samples.
+
+    ∇θ D_f(πθ ‖ p) = E_{x∼πθ}[ f'(πθ(x)/p(x)) ∇θ log πθ(x) ]          (Go et al. 2023, eq. 4)
+
+No gradient flows through the ratio; minimising D_f is REINFORCE with the pseudo-reward
+R(x) = −f'(πθ(x)/p(x)).  Over an enumerable space the expectation is a finite sum,
+Σ_x w(x) ∇θ log πθ(x) with w = πθ ⊙ f'(πθ/p), which the policy evaluates in O(N).
+Beside it stand the two classical gradients the f-DPG table unifies: the KL-penalised
+RLHF policy gradient and the DPG (cross-entropy) gradient of GDC.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .divergences import FDivergence
+from .policies.base import Policy
+from .targets import Target
+from . import divergences as _divergences
+
+__all__ = ["gradient_weights", "exact_gradient", "rlhf_gradient", "dpg_gradient", "as_divergence"]
+
+
+def as_divergence(divergence) -> FDivergence:
+    """An :class:`FDivergence` from itself or its registry name ("js", "alpha(0.3)", …)."""
+    if isinstance(divergence, FDivergence):
+        return divergence
+    if isinstance(divergence, str):
+        return _divergences.get(divergence)
+    raise ValueError(f"divergence={divergence!r} must be an FDivergence or a name from {_divergences.names()}")
+
+
+def _check_pair(policy: Policy, target: Target) -> None:
+    if not isinstance(policy, Policy):
+        raise ValueError(f"policy={policy!r} must be a Policy")
+    if not isinstance(target, Target):
+        raise ValueError(f"target={target!r} must be a Target")
+    if target.log_scores.shape != (policy.space.size,):
+        raise ValueError(
+            f"target has {target.log_scores.shape[0]} sequences but the policy's space has {policy.space.size}"
+        )
+
+
+def gradient_weights(log_pi: np.ndarray, log_p: np.ndarray, divergence) -> np.ndarray:
+    """w(x) = π(x) f'(π(x)/p(x)) = −π(x) R(x), the exact f-DPG weights, (N,).
+
+    Zero support: w = 0 where π = 0; where p = 0 < π the ratio is +∞ and
+    f'(∞) = lim f(t)/t must be finite (forward KL: 0, JS: ½ log 2, TV: ½, …).  For reverse
+    KL, Pearson χ² and α ≥ 1 it is +∞: D_f(π‖p) is infinite for every full-support π and
+    has no gradient, which raises a ValueError (smooth the target, e.g. a pointwise
+    constraint with ε > 0, or pick a divergence with finite f'(∞)).
+    """
+    div = as_divergence(divergence)
+    pi_pos = np.isfinite(log_pi)
+    p_pos = np.isfinite(log_p)
+    outside = pi_pos & ~p_pos
+    if outside.any() and not np.isfinite(div.slope_at_infinity):
+        raise ValueError(
+            f"divergence {div.name!r} is infinite here: the target gives probability 0 to "
+            f"{int(outside.sum())} sequences the policy can produce, and f'(∞) = ∞ for this f. "
+            "Use a smoothed target (pointwise epsilon > 0) or a divergence with finite f'(∞) "
+            "such as forward_kl, js, tv or hellinger"
+        )
+    w = np.zeros_like(log_pi)
+    both = pi_pos & p_pos
+    w[both] = -np.exp(log_pi[both]) * div.pseudo_reward(log_pi[both] - log_p[both])
+    w[outside] = np.exp(log_pi[outside]) * div.slope_at_infinity
+    return w
+
+
+def exact_gradient(policy: Policy, target: Target, divergence) -> np.ndarray:
+    """∇θ D_f(πθ ‖ p) = Σ_x πθ(x) f'(πθ(x)/p(x)) ∇θ log πθ(x), exact over the space; (P,).
+
+    References: Go et al., "Aligning Language Models with Preferences through
+    f-divergence Minimization", ICML 2023, eq. (4) (the f-DPG theorem).
+    """
+    _check_pair(policy, target)
+    w = gradient_weights(policy.log_probs(), target.log_probs, divergence)
+    return policy.grad_log_prob_weighted(w)
+
+
+def rlhf_gradient(policy: Policy, reward: np.ndarray, log_a: np.ndarray, beta: float) -> np.ndarray:
+    """∇θ −(E_π[r] − β KL(π‖a)) = −Σ_x π(x) [r(x) − β log(π(x)/a(x))] ∇θ log π(x); (P,).
+
+    The KL-penalised policy gradient of RLHF (Ziegler et al. 2019; Stiennon et al. 2020),
+    written from its own objective; equal to β ∇θ KL(π‖p) for p = a exp(r/β)/Z
+    (Korbak, Perez, Buckley 2022), i.e. β × the reverse-KL f-DPG gradient.
+    """
+    log_pi = policy.log_probs()
+    reward = np.asarray(reward, dtype=float)
+    log_a = np.asarray(log_a, dtype=float)
+    if reward.shape != log_pi.shape or log_a.shape != log_pi.shape:
+        raise ValueError(f"reward and log_a must have shape {log_pi.shape}, got {reward.shape} and {log_a.shape}")
+    if not beta > 0:
+        raise ValueError(f"beta={beta!r} must be > 0")
+    w = -np.exp(log_pi) * (reward - beta * (log_pi - log_a))
+    return policy.grad_log_prob_weighted(w)
+
+
+def dpg_gradient(policy: Policy, target: Target) -> np.ndarray:
+    """∇θ CE(p, πθ) = −Σ_x p(x) ∇θ log πθ(x); (P,).
+
+    The distributional policy gradient of GDC (Parshakov et al. 2021; Khalifa et al. 2021,
+    eq. 2), written from its own objective, the cross-entropy to p; equal to the
+    forward-KL f-DPG gradient.
+    """
+    _check_pair(policy, target)
+    return policy.grad_log_prob_weighted(-np.exp(target.log_probs))

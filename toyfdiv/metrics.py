@@ -1,0 +1,58 @@
+"""What a run is judged by: divergence to the target, KL from the base, alignment, entropy.
+
+All functions take normalised log-probability vectors (N,) over the space.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import xlogy
+
+from . import divergences as _divergences
+from .targets import Target
+
+__all__ = ["kl", "entropy", "alignment", "evaluate"]
+
+
+def kl(log_p: np.ndarray, log_q: np.ndarray) -> float:
+    """KL(p ‖ q) = Σ_x p(x) log(p(x)/q(x)) in nats (+inf if p puts mass where q has none)."""
+    return _divergences.get("reverse_kl").value(log_p, log_q)
+
+
+def entropy(log_pi: np.ndarray) -> float:
+    """H(π) = −Σ_x π(x) log π(x) in nats (0·log 0 = 0)."""
+    pi = np.exp(log_pi)
+    return float(-xlogy(pi, pi).sum())
+
+
+def alignment(log_pi: np.ndarray, target: Target) -> dict[str, float]:
+    """What the target asks for, measured under π.
+
+    rlhf: {"reward": E_π[r]}; pointwise: {"constraint": E_π[b]}; distributional:
+    {"moment/<feature>": E_π[φ_k]} per feature; hybrid: the constraint and the moments.
+    """
+    pi = np.exp(log_pi)
+    out: dict[str, float] = {}
+    if target.reward is not None:
+        out["reward"] = float(pi @ target.reward)
+    if target.constraint is not None:
+        out["constraint"] = float(pi @ target.constraint)
+    if target.features is not None:
+        names = target.params.get("feature_names") or [f"phi{k}" for k in range(target.features.shape[1])]
+        for name, m in zip(names, pi @ target.features):
+            out[f"moment/{name}"] = float(m)
+    return out
+
+
+def evaluate(log_pi: np.ndarray, target: Target, divergences=None) -> dict[str, float]:
+    """Every metric of π against ``target``: "divergence/<name>" for each divergence
+    (default: every registered one), "kl_from_base" = KL(π‖a), "alignment/<key>",
+    "entropy" and "effective_sequences" = exp H(π)."""
+    divs = _divergences.registered() if divergences is None else divergences
+    out = {f"divergence/{d.name}": d.value(log_pi, target.log_probs) for d in divs}
+    out["kl_from_base"] = kl(log_pi, target.log_a)
+    out.update({f"alignment/{k}": v for k, v in alignment(log_pi, target).items()})
+    h = entropy(log_pi)
+    out["entropy"] = h
+    out["effective_sequences"] = float(np.exp(h))
+    return out

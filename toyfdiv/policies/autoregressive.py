@@ -1,0 +1,104 @@
+"""The autoregressive policy: one softmax per prefix, πθ(x) = Π_t πθ(x_t | x_<t)."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import logsumexp
+
+from .._util import check_int, check_log_probs, check_positive_float, log_softmax_rows
+from ..space import SequenceSpace
+from .base import Policy
+
+__all__ = ["AutoregressivePolicy"]
+
+
+class AutoregressivePolicy(Policy):
+    """πθ(x) = Π_t softmax(θ_{x<t})[x_t]: a free softmax at every prefix of the tree.
+
+    The family holds every distribution over the space (any π factorises into its
+    conditionals), so training it against a target is well-specified.  θ concatenates, per
+    depth t with a real choice, the (nodes_t, choices_t) logits in row-major order; the
+    last depth of an EOS space (only EOS allowed) has no parameters.
+
+    Args:
+      space: the sequence space.
+      seed: seeds the initial logits θ ∼ N(0, init_scale²).
+      init_scale: standard deviation of the initial logits (0 gives uniform conditionals).
+      params: explicit θ (P,), overriding seed and init_scale.
+    """
+
+    def __init__(self, space: SequenceSpace, seed: int = 0, *, init_scale: float = 0.1, params=None):
+        if params is None:
+            check_int(seed, "seed", low=0)
+            init_scale = check_positive_float(init_scale, "init_scale", allow_zero=True)
+            params = init_scale * np.random.default_rng(seed).standard_normal(space.n_logits)
+        super().__init__(space, params)
+
+    @classmethod
+    def n_params_for(cls, space: SequenceSpace) -> int:
+        return space.n_logits
+
+    @classmethod
+    def from_log_probs(cls, space: SequenceSpace, log_pi: np.ndarray) -> "AutoregressivePolicy":
+        """The autoregressive policy with πθ = π exactly: θ_u = log π(· | u), the conditionals.
+
+        log π(v | u) = log M(u v) − log M(u), with M(u) the mass of the sequences below
+        prefix u, summed up the tree in log space.  π must have full support.
+        """
+        log_pi = check_log_probs(log_pi, space.size, "log_pi")
+        if np.isneginf(log_pi).any():
+            raise ValueError("log_pi has zero-probability sequences; a softmax policy needs full support")
+        V = space.n_vocab
+        below = log_pi if space.eos is None else (log_pi[space.ends_at(space.length)] if space.unterminated else None)
+        blocks = []
+        for lv in reversed(space.levels):
+            c = np.empty((lv.nodes, lv.choices))  # log-mass below each edge
+            if lv.choices > 1:
+                c[:, :V] = below.reshape(lv.nodes, V)
+            if space.eos is not None:
+                c[:, -1] = log_pi[space.ends_at(lv.depth)]
+            below = logsumexp(c, axis=1)
+            if lv.choices > 1:
+                blocks.append((c - below[:, None]).reshape(-1))
+        return cls(space, params=np.concatenate(blocks[::-1]))
+
+    def with_params(self, theta: np.ndarray) -> "AutoregressivePolicy":
+        return AutoregressivePolicy(self.space, params=theta)
+
+    def logits(self) -> list[np.ndarray]:
+        """θ split per depth: one (nodes_t, choices_t) array (None where only EOS is allowed)."""
+        out, start = [], 0
+        for lv in self.space.levels:
+            if lv.choices == 1:
+                out.append(None)
+                continue
+            size = lv.nodes * lv.choices
+            out.append(self._theta[start : start + size].reshape(lv.nodes, lv.choices))
+            start += size
+        return out
+
+    def log_conditionals(self) -> list[np.ndarray]:
+        """log πθ(v | u) per depth: (nodes_t, choices_t), each row normalised."""
+        if "log_cond" not in self._cache:
+            self._cache["log_cond"] = [
+                np.zeros((lv.nodes, 1)) if z is None else log_softmax_rows(z)
+                for lv, z in zip(self.space.levels, self.logits())
+            ]
+        return self._cache["log_cond"]
+
+    def _log_probs(self) -> np.ndarray:
+        return self.space.sequence_log_probs(self.log_conditionals())
+
+    def grad_log_prob_weighted(self, w: np.ndarray) -> np.ndarray:
+        """Σ_x w(x) ∇θ log πθ(x); per prefix u: ∂/∂θ_{u,v} = C(u, v) − C(u) πθ(v | u).
+
+        C(u, v) is the weight of the sequences below edge u → v and C(u) = Σ_v C(u, v)
+        (:meth:`SequenceSpace.child_mass`): the softmax gradient, summed down the tree, O(N).
+        """
+        w = self._check_w(w)
+        grads = []
+        for c, lc in zip(self.space.child_mass(w), self.log_conditionals()):
+            if c.shape[1] == 1:
+                continue
+            grads.append((c - c.sum(axis=1, keepdims=True) * np.exp(lc)).reshape(-1))  # (nodes·choices,)
+        return np.concatenate(grads) if grads else np.zeros(0)

@@ -1,0 +1,119 @@
+"""The policy contract shared by every model of a distribution over a sequence space."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from .._util import check_int, check_rng
+from ..space import SequenceSpace
+
+__all__ = ["Policy"]
+
+
+class Policy(ABC):
+    """πθ over the sequences of a :class:`SequenceSpace`; immutable.
+
+    A policy is a parameter vector θ (flat float64, shape (P,)) plus a fixed architecture.
+    ``with_params`` returns a new policy; nothing mutates.  Subclasses implement
+    :meth:`_log_probs` (exact, over the whole space) and :meth:`grad_log_prob_weighted`.
+    """
+
+    def __init__(self, space: SequenceSpace, theta: np.ndarray):
+        if not isinstance(space, SequenceSpace):
+            raise ValueError(f"space={space!r} must be a SequenceSpace")
+        theta = np.array(theta, dtype=np.float64).reshape(-1)
+        if theta.shape != (self.n_params_for(space),):
+            raise ValueError(
+                f"params has shape {theta.shape}; {type(self).__name__} on this space needs "
+                f"({self.n_params_for(space)},)"
+            )
+        if not np.all(np.isfinite(theta)):
+            bad = int(np.flatnonzero(~np.isfinite(theta))[0])
+            raise ValueError(f"params[{bad}] = {theta[bad]} is not finite; parameters must be finite")
+        theta.setflags(write=False)
+        self._space = space
+        self._theta = theta
+        self._cache: dict[str, np.ndarray] = {}
+
+    # ------------------------------------------------------------------ contract
+    @property
+    def space(self) -> SequenceSpace:
+        return self._space
+
+    @property
+    def params(self) -> np.ndarray:
+        """θ as a flat float64 copy, shape (P,)."""
+        return self._theta.copy()
+
+    @property
+    def n_params(self) -> int:
+        return self._theta.size
+
+    @classmethod
+    @abstractmethod
+    def n_params_for(cls, space: SequenceSpace) -> int:
+        """P, the number of parameters on ``space``."""
+
+    @abstractmethod
+    def with_params(self, theta: np.ndarray) -> "Policy":
+        """A new policy of the same architecture with parameters θ."""
+
+    @abstractmethod
+    def _log_probs(self) -> np.ndarray:
+        """(N,) exact normalised log πθ(x) over the space."""
+
+    @abstractmethod
+    def grad_log_prob_weighted(self, w: np.ndarray) -> np.ndarray:
+        """Σ_x w(x) ∇θ log πθ(x), exact over the space; w (N,) → (P,)."""
+
+    def log_probs(self) -> np.ndarray:
+        """(N,) exact normalised log πθ(x) over the space (read-only, computed once)."""
+        if "log_probs" not in self._cache:
+            lp = self._log_probs()
+            lp.setflags(write=False)
+            self._cache["log_probs"] = lp
+        return self._cache["log_probs"]
+
+    def probs(self) -> np.ndarray:
+        """(N,) πθ(x) = exp(log πθ(x))."""
+        return np.exp(self.log_probs())
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """(n,) indices x_i ∼ πθ, i.i.d., by inverse-CDF over the enumerated space."""
+        n = check_int(n, "n")
+        rng = check_rng(rng)
+        cdf = np.cumsum(self.probs())
+        return np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right")
+
+    def log_prob_at(self, idx: np.ndarray) -> np.ndarray:
+        """(n,) log πθ(x_i) for sequence indices ``idx``."""
+        return self.log_probs()[self._check_idx(idx)]
+
+    def grad_log_prob_at(self, idx: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """Σ_i w_i ∇θ log πθ(x_i) for samples ``idx`` (n,) with weights ``w`` (n,) → (P,)."""
+        idx = self._check_idx(idx)
+        w = np.asarray(w, dtype=float)
+        if w.shape != idx.shape:
+            raise ValueError(f"w has shape {w.shape}; expected {idx.shape}, one weight per sample")
+        return self.grad_log_prob_weighted(np.bincount(idx, weights=w, minlength=self.space.size))
+
+    def _check_w(self, w) -> np.ndarray:
+        w = np.asarray(w, dtype=float)
+        if w.shape != (self.space.size,):
+            raise ValueError(f"w has shape {w.shape}; expected ({self.space.size},), one weight per sequence")
+        if not np.all(np.isfinite(w)):
+            raise ValueError("w contains NaN or inf; weights must be finite")
+        return w
+
+    def _check_idx(self, idx) -> np.ndarray:
+        idx = np.asarray(idx)
+        if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer):
+            raise ValueError(f"idx must be a 1-d integer array of sequence indices, got {idx.dtype} {idx.shape}")
+        if idx.size and (idx.min() < 0 or idx.max() >= self.space.size):
+            raise ValueError(f"idx has entries outside 0 … {self.space.size - 1}")
+        return idx
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(space={self.space!r}, P={self.n_params})"

@@ -1,0 +1,337 @@
+"""Sequence spaces small enough to enumerate, and their prefix trees.
+
+A :class:`SequenceSpace` holds every sequence over a tiny vocabulary once, in one
+canonical order, so that distributions over the space are plain vectors of shape (N,).
+Autoregressive models factorise along the prefix tree: a node at depth t is a prefix of t
+vocabulary tokens, and it chooses the next token (or EOS) with one softmax. The tree is
+stored level by level, so that every sum over all sequences is a handful of reshapes —
+never a Python loop per sequence or per prefix.
+
+Canonical order
+---------------
+- Fixed length (``eos=None``): all V**T sequences in lexicographic order of token ids, so
+  that sequence i has prefix ``i // V**(T - t)`` at depth t.
+- With EOS: sequences are grouped by length, shortest first; within a length, in
+  lexicographic order.  A sequence of length L is L − 1 vocabulary tokens followed by EOS,
+  so group L is in one-to-one correspondence with the depth-(L − 1) prefixes.  With
+  ``unterminated=True``, the V**T sequences of T vocabulary tokens without EOS follow last.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+__all__ = ["SequenceSpace", "Level", "DEFAULT_MAX_BYTES"]
+
+#: Default memory budget for one space and the arrays that live on it (6 GiB: a quarter of a
+#: 24 GiB machine, leaving room for a policy, a target, gradients and the app).
+DEFAULT_MAX_BYTES = 6 * 2**30
+
+# Bytes one sequence costs across the arrays a typical run keeps over the space: log π, log p,
+# log a, weights, per-level buffers, metrics (~24 float64 vectors); tokens are extra.
+_BYTES_PER_SEQUENCE = 24 * 8
+
+
+class Level(NamedTuple):
+    """One depth of the prefix tree: ``nodes`` prefixes, each choosing among ``choices``.
+
+    ``choices`` is V (fixed length), V + 1 (vocabulary then EOS, in that column order),
+    or 1 (only EOS: the last depth of an EOS space without unterminated sequences).
+    """
+
+    depth: int
+    nodes: int
+    choices: int
+
+
+@dataclass(frozen=True, eq=False)
+class SequenceSpace:
+    """Every sequence over ``vocab`` up to ``length`` tokens (``length`` counts the EOS).
+
+    Args:
+      vocab: the vocabulary tokens (strings, distinct, non-empty, no spaces).
+      length: T ≥ 1, the number of positions; with EOS, the longest sequence is T − 1
+        vocabulary tokens and EOS.
+      eos: the end-of-sequence token, outside ``vocab``; None for fixed-length sequences.
+      unterminated: with EOS, also include the V**T sequences of T tokens without EOS.
+      max_bytes: refuse spaces whose estimated memory exceeds this (checked before anything
+        is allocated).
+
+    Attributes:
+      size: N, the number of sequences.
+      tokens: (N, T) int32 token ids; EOS has id V; −1 pads after EOS.
+      levels: the prefix tree, one :class:`Level` per depth.
+    """
+
+    vocab: tuple[str, ...]
+    length: int
+    eos: str | None = None
+    unterminated: bool = False
+    max_bytes: int = DEFAULT_MAX_BYTES
+    _offsets: tuple[int, ...] = field(init=False, repr=False)
+
+    def __init__(
+        self,
+        vocab: Sequence[str],
+        length: int,
+        eos: str | None = None,
+        *,
+        unterminated: bool = False,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ):
+        if isinstance(vocab, str):
+            raise ValueError(
+                f"vocab={vocab!r} is a string; pass a list of tokens, e.g. {list(vocab.split() or vocab)!r}"
+            )
+        vocab = tuple(vocab)
+        if len(vocab) == 0:
+            raise ValueError("vocab=() is empty; give at least one token")
+        for tok in vocab:
+            if not isinstance(tok, str) or tok == "" or any(c.isspace() for c in tok):
+                raise ValueError(f"vocab token {tok!r} must be a non-empty string without spaces")
+        if len(set(vocab)) != len(vocab):
+            dup = sorted({t for t in vocab if vocab.count(t) > 1})
+            raise ValueError(f"vocab has duplicate tokens {dup}; tokens must be distinct")
+        if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
+            raise ValueError(f"length={length!r} must be an integer ≥ 1")
+        if eos is not None:
+            if not isinstance(eos, str) or eos == "" or any(c.isspace() for c in eos):
+                raise ValueError(f"eos={eos!r} must be a non-empty string without spaces, or None")
+            if eos in vocab:
+                raise ValueError(f"eos={eos!r} is also a vocabulary token; EOS must lie outside vocab")
+        if unterminated and eos is None:
+            raise ValueError("unterminated=True needs an eos token (fixed-length spaces have no EOS)")
+        if not isinstance(max_bytes, (int, np.integer)) or max_bytes <= 0:
+            raise ValueError(f"max_bytes={max_bytes!r} must be a positive integer")
+        object.__setattr__(self, "vocab", vocab)
+        object.__setattr__(self, "length", int(length))
+        object.__setattr__(self, "eos", eos)
+        object.__setattr__(self, "unterminated", bool(unterminated))
+        object.__setattr__(self, "max_bytes", int(max_bytes))
+        # group sizes in canonical order (pure integers: nothing allocated yet)
+        V, T = len(vocab), int(length)
+        groups = [V**T] if eos is None else [V**t for t in range(T)] + ([V**T] if unterminated else [])
+        n = sum(groups)
+        need = n * (_BYTES_PER_SEQUENCE + 4 * T)
+        if need > max_bytes:
+            raise ValueError(
+                f"the space has N = {n:,} sequences (V = {V}, T = {T}"
+                f"{', EOS' if eos else ''}{', unterminated' if unterminated else ''}), about "
+                f"{need / 2**30:.1f} GiB, over the limit max_bytes = {max_bytes / 2**30:.1f} GiB; "
+                f"shrink the vocabulary or the length, or raise max_bytes if the memory is there"
+            )
+        object.__setattr__(self, "_offsets", tuple(np.cumsum([0, *groups]).tolist()))
+
+    # ------------------------------------------------------------------ basic facts
+    @property
+    def size(self) -> int:
+        """N, the number of sequences."""
+        return self._offsets[-1]
+
+    def __len__(self) -> int:
+        return self.size
+
+    @property
+    def n_vocab(self) -> int:
+        """V, the number of vocabulary tokens (EOS excluded)."""
+        return len(self.vocab)
+
+    @property
+    def eos_id(self) -> int | None:
+        """The token id of EOS (= V), or None."""
+        return None if self.eos is None else self.n_vocab
+
+    @property
+    def tokens_all(self) -> tuple[str, ...]:
+        """Vocabulary followed by EOS (if any): the token of each id."""
+        return self.vocab + (() if self.eos is None else (self.eos,))
+
+    def __repr__(self) -> str:
+        extra = "" if self.eos is None else f", eos={self.eos!r}"
+        extra += ", unterminated=True" if self.unterminated else ""
+        return f"SequenceSpace(vocab={list(self.vocab)!r}, length={self.length}{extra})  # N = {self.size:,}"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, SequenceSpace) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def _key(self):
+        return (self.vocab, self.length, self.eos, self.unterminated)
+
+    def __getstate__(self):
+        return {"vocab": self.vocab, "length": self.length, "eos": self.eos,
+                "unterminated": self.unterminated, "max_bytes": self.max_bytes}
+
+    def __setstate__(self, state):
+        self.__init__(state["vocab"], state["length"], state["eos"],
+                      unterminated=state["unterminated"], max_bytes=state["max_bytes"])
+
+    # ------------------------------------------------------------------ prefix tree
+    @cached_property
+    def levels(self) -> tuple[Level, ...]:
+        """The prefix tree, depth 0 … T − 1: depth t has V**t nodes (prefixes of t tokens)."""
+        V, T = self.n_vocab, self.length
+        if self.eos is None:
+            return tuple(Level(t, V**t, V) for t in range(T))
+        last = V + 1 if self.unterminated else 1
+        return tuple(Level(t, V**t, V + 1 if t < T - 1 else last) for t in range(T))
+
+    @property
+    def n_logits(self) -> int:
+        """Σ_t nodes_t · choices_t: one logit per (prefix, next token) pair with a choice."""
+        return sum(lv.nodes * lv.choices for lv in self.levels if lv.choices > 1)
+
+    def ends_at(self, depth: int) -> slice:
+        """Slice of the canonical order holding the sequences that stop at ``depth``.
+
+        With EOS, depth t < T holds the sequences of t tokens then EOS; depth T holds the
+        fixed-length (or unterminated) leaves.
+        """
+        if self.eos is None:
+            if depth != self.length:
+                raise ValueError(f"depth={depth}: fixed-length sequences all end at depth {self.length}")
+            return slice(0, self.size)
+        if not 0 <= depth <= self.length or (depth == self.length and not self.unterminated):
+            raise ValueError(f"depth={depth}: no sequence of this space stops there")
+        return slice(self._offsets[depth], self._offsets[depth + 1])
+
+    def sequence_log_probs(self, log_cond: Sequence[np.ndarray]) -> np.ndarray:
+        """log π(x) = Σ_t log π(x_t | x_<t), summed down the prefix tree.
+
+        Args:
+          log_cond: one array per level, (nodes_t, choices_t), the normalised log
+            conditionals of each prefix (columns: vocabulary, then EOS).
+        Returns:
+          (N,) log-probabilities in canonical order.
+        """
+        V = self.n_vocab
+        path = np.zeros(1)  # (nodes_t,) log-prob of reaching each depth-t prefix
+        ends = []
+        for lv, lc in zip(self.levels, log_cond):
+            if self.eos is not None:
+                ends.append(path + lc[:, -1])  # stop here: prefix then EOS
+            if lv.choices > 1:
+                path = (path[:, None] + lc[:, :V]).reshape(-1)  # (nodes_{t+1},)
+        if self.eos is None:
+            return path
+        if self.unterminated:
+            ends.append(path)
+        return np.concatenate(ends)
+
+    def child_mass(self, w: np.ndarray) -> list[np.ndarray]:
+        """C_t[u, v] = Σ_{x passes through u then v} w(x): the weight below each tree edge.
+
+        The backward pass of :meth:`sequence_log_probs`: for any weights w (N,), the
+        gradient of Σ_x w(x) log π(x) with respect to the log-conditional of choice v at
+        prefix u is C_t[u, v]. Returns one (nodes_t, choices_t) array per level.
+        """
+        w = np.asarray(w, dtype=float)
+        if w.shape != (self.size,):
+            raise ValueError(f"w has shape {w.shape}; expected ({self.size},), one weight per sequence")
+        V = self.n_vocab
+        below = w if self.eos is None else (w[self.ends_at(self.length)] if self.unterminated else None)
+        masses = [None] * self.length
+        for lv in reversed(self.levels):
+            c = np.empty((lv.nodes, lv.choices))
+            if lv.choices > 1:
+                c[:, :V] = below.reshape(lv.nodes, V)
+            if self.eos is not None:
+                c[:, -1] = w[self.ends_at(lv.depth)]
+            masses[lv.depth] = c
+            below = c.sum(axis=1)  # (nodes_t,) weight through each depth-t prefix
+        return masses
+
+    def prefix_tokens(self, depth: int) -> np.ndarray:
+        """(V**depth, depth) int32: the vocabulary tokens of each depth-``depth`` prefix."""
+        V = self.n_vocab
+        n = V**depth
+        idx = np.arange(n, dtype=np.int64)
+        out = np.empty((n, depth), dtype=np.int32)
+        for j in range(depth):  # a loop over positions, not sequences
+            out[:, j] = (idx // V ** (depth - 1 - j)) % V
+        return out
+
+    # ------------------------------------------------------------------ sequences
+    @cached_property
+    def tokens(self) -> np.ndarray:
+        """(N, T) int32 token ids in canonical order; EOS = V; −1 pads after EOS."""
+        T = self.length
+        if self.eos is None:
+            out = self.prefix_tokens(T)
+        else:
+            out = np.full((self.size, T), -1, dtype=np.int32)
+            for t in range(T + (1 if self.unterminated else 0)):
+                s = self.ends_at(t)
+                out[s, :t] = self.prefix_tokens(t)
+                if t < T:
+                    out[s, t] = self.eos_id
+        out.setflags(write=False)
+        return out
+
+    @cached_property
+    def lengths(self) -> np.ndarray:
+        """(N,) number of tokens of each sequence, EOS included."""
+        out = np.full(self.size, self.length, dtype=np.int32)
+        if self.eos is not None:
+            for t in range(self.length):
+                out[self.ends_at(t)] = t + 1
+        out.setflags(write=False)
+        return out
+
+    def decode(self, i: int) -> str:
+        """The text of sequence ``i``: its tokens joined by spaces (EOS included)."""
+        i = self._check_index(i)
+        row = self.tokens[i]
+        words = self.tokens_all
+        return " ".join(words[k] for k in row if k >= 0)
+
+    def decode_all(self) -> list[str]:
+        """Texts of all N sequences, in canonical order."""
+        return [self.decode(i) for i in range(self.size)]
+
+    def index(self, text: str | Sequence[str]) -> int:
+        """The canonical index of a sequence given as text ("a b </s>") or a token list."""
+        toks = text.split() if isinstance(text, str) else list(text)
+        ids = {t: k for k, t in enumerate(self.tokens_all)}
+        unknown = [t for t in toks if t not in ids]
+        if unknown:
+            raise ValueError(f"text={text!r} has tokens {unknown} outside this space's vocabulary {list(self.tokens_all)}")
+        seq = [ids[t] for t in toks]
+        V = self.n_vocab
+        body, ended = (seq[:-1], True) if (self.eos is not None and seq and seq[-1] == V) else (seq, False)
+        if V in body or (self.eos is None and len(seq) != self.length):
+            raise ValueError(f"text={text!r} is not a sequence of this space ({self._shape_text()})")
+        if self.eos is not None and not ended and not (self.unterminated and len(seq) == self.length):
+            raise ValueError(f"text={text!r} does not end with {self.eos!r} ({self._shape_text()})")
+        if len(body) > self.length - (1 if ended else 0):
+            raise ValueError(f"text={text!r} is longer than this space allows ({self._shape_text()})")
+        rank = 0
+        for k in body:
+            rank = rank * V + k
+        start = 0 if self.eos is None else self._offsets[len(body)]
+        return start + rank
+
+    def _shape_text(self) -> str:
+        if self.eos is None:
+            return f"exactly {self.length} tokens"
+        tail = f", or {self.length} tokens without it" if self.unterminated else ""
+        return f"up to {self.length - 1} tokens then {self.eos!r}{tail}"
+
+    def _check_index(self, i) -> int:
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < self.size:
+            raise ValueError(f"index {i!r} is outside the space; allowed 0 … {self.size - 1}")
+        return int(i)
+
+    @staticmethod
+    def size_of(n_vocab: int, length: int, eos: bool = False, unterminated: bool = False) -> int:
+        """N for a space of this shape, without building it (for forms and guards)."""
+        if not eos:
+            return n_vocab**length
+        return sum(n_vocab**t for t in range(length)) + (n_vocab**length if unterminated else 0)
+

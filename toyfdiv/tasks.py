@@ -1,0 +1,290 @@
+"""A tiny task catalogue: corpora, pretrained base models, rewards, constraints, features.
+
+Every reward, constraint and feature is a plain array over the space with a human name
+(:class:`Signal`).  A :class:`Task` bundles a space, a corpus, the base model a pretrained
+on it, and the signals that the targets of :mod:`toyfdiv.targets` are built from.
+
+>>> task = get("reviews")
+>>> task.space.size, task.reward.name
+(781, 'sentiment')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from . import targets as _targets
+from ._util import check_int, check_positive_float
+from .policies.autoregressive import AutoregressivePolicy
+from .space import SequenceSpace
+
+__all__ = [
+    "Signal", "Task", "get", "names", "default", "pretrain", "ngram_counts",
+    "sentiment", "count", "contains", "no_repeat", "max_length", "mean_length",
+]
+
+
+@dataclass(frozen=True)
+class Signal:
+    """A named array over the space: a reward r (float), a constraint b (bool), a feature φ."""
+
+    name: str
+    values: np.ndarray  # (N,)
+
+    def __post_init__(self):
+        v = np.array(self.values)
+        if v.ndim != 1:
+            raise ValueError(f"Signal {self.name!r} values have shape {v.shape}; expected (N,)")
+        v.setflags(write=False)
+        object.__setattr__(self, "values", v)
+
+
+# ---------------------------------------------------------------------------- corpora
+_CORPORA: dict[str, dict] = {
+    "reviews": dict(
+        vocab=["good", "bad", "not", "very", "film"],
+        eos="</s>",
+        length=5,
+        description="Film reviews in five words: sentiment, negation and emphasis.",
+        corpus=[
+            "film good", "film bad", "good film", "bad film", "very good film",
+            "very bad film", "film very good", "film very bad", "film not good",
+            "film not bad", "not good", "not bad", "not very good", "very bad",
+            "bad", "bad bad film", "film bad", "not good film", "film very very bad",
+            "good", "film not very good", "very very bad", "bad film not good",
+        ],
+    ),
+    "abc": dict(
+        vocab=["a", "b", "c"],
+        eos=None,
+        length=4,
+        description="Three letters, four positions: the smallest space with structure.",
+        corpus=["a b c a", "b c a b", "c a b c", "a a b b", "b b c c", "c c a a", "a b a b"],
+    ),
+}
+
+
+# ---------------------------------------------------------------------------- pretraining
+def ngram_counts(space: SequenceSpace, corpus: Sequence[str], order: int) -> dict[tuple, np.ndarray]:
+    """Counts n(context, v) of next token v after each (order − 1)-token context in ``corpus``.
+
+    Contexts are padded on the left with −1 (beginning of sequence); with EOS, every corpus
+    line ends with EOS.  Returns {context tuple: (choices,) counts}.
+    """
+    ids = {t: k for k, t in enumerate(space.tokens_all)}
+    k = order - 1
+    counts: dict[tuple, np.ndarray] = {}
+    n_choices = space.n_vocab + (1 if space.eos is not None else 0)
+    for line in corpus:
+        words = line.split()
+        unknown = [w for w in words if w not in space.vocab]
+        if unknown:
+            raise ValueError(f"corpus line {line!r} has tokens {unknown} outside vocab {list(space.vocab)}")
+        seq = [ids[w] for w in words] + ([space.eos_id] if space.eos is not None else [])
+        padded = [-1] * k + seq
+        for t, v in enumerate(seq):
+            ctx = tuple(padded[t : t + k])
+            counts.setdefault(ctx, np.zeros(n_choices))[v] += 1
+    return counts
+
+
+def pretrain(
+    space: SequenceSpace, corpus: Sequence[str], *, order: int = 2, smoothing: float = 0.5
+) -> AutoregressivePolicy:
+    """a(v | u) = (n(ctx(u), v) + s) / Σ_v' (n(ctx(u), v') + s): a smoothed n-gram fit.
+
+    The maximum-likelihood n-gram model of the corpus with additive (Lidstone) smoothing s,
+    written out as an :class:`AutoregressivePolicy` over ``space`` (its context ctx(u) is the
+    last order − 1 tokens of the prefix u).  s > 0 gives a(x) > 0 for every sequence; s = 0
+    is the unsmoothed maximum-likelihood fit, and a context never seen in the corpus then
+    falls back to uniform.  The EOS choice only exists where the space allows it.
+    """
+    order = check_int(order, "order", low=1)
+    smoothing = check_positive_float(smoothing, "smoothing", allow_zero=True)
+    if len(corpus) == 0:
+        raise ValueError("corpus is empty; give at least one line of text")
+    counts = ngram_counts(space, corpus, order)
+    k, V = order - 1, space.n_vocab
+    blocks = []
+    for lv in space.levels:
+        if lv.choices == 1:
+            continue
+        prefix = space.prefix_tokens(lv.depth)  # (nodes, depth)
+        padded = np.hstack([np.full((lv.nodes, k), -1, dtype=np.int32), prefix])
+        ctx = padded[:, padded.shape[1] - k :]  # (nodes, k) the last k tokens, −1 = start
+        table = np.zeros((lv.nodes, lv.choices))
+        uniq, inverse = np.unique(ctx, axis=0, return_inverse=True)  # few distinct contexts
+        for j, c in enumerate(uniq):
+            n = counts.get(tuple(int(x) for x in c))
+            if n is not None:
+                row = n[:V] if lv.choices == V else n[: lv.choices]
+                table[inverse.reshape(-1) == j] = row
+        table += smoothing
+        empty = table.sum(axis=1) == 0
+        table[empty] = 1.0  # unseen context without smoothing: uniform
+        with np.errstate(divide="ignore"):
+            logc = np.log(table) - np.log(table.sum(axis=1, keepdims=True))
+        if np.isneginf(logc).any():
+            raise ValueError(
+                "smoothing=0 leaves next tokens with probability 0, which a softmax policy cannot "
+                "hold; use smoothing > 0 (e.g. 1e-3) for a near-unsmoothed fit"
+            )
+        blocks.append(logc.reshape(-1))
+    return AutoregressivePolicy(space, params=np.concatenate(blocks))
+
+
+# ---------------------------------------------------------------------------- signals
+def _token_id(space: SequenceSpace, token: str) -> int:
+    if token not in space.tokens_all:
+        raise ValueError(f"token={token!r} is not in the space's tokens {list(space.tokens_all)}")
+    return space.tokens_all.index(token)
+
+
+def sentiment(space: SequenceSpace, lexicon: dict[str, float] | None = None) -> Signal:
+    """r(x) = Σ_t s(x_t)·m(x_{t−1}): lexicon score, flipped after "not", doubled after "very"."""
+    lexicon = {"good": 1.0, "bad": -1.0} if lexicon is None else lexicon
+    table = np.zeros(space.n_vocab + 2)  # ids 0..V (EOS) and −1 (padding) → 0
+    for word, s in lexicon.items():
+        table[_token_id(space, word)] = s
+    mult = np.ones(space.n_vocab + 2)
+    if "not" in space.vocab:
+        mult[space.vocab.index("not")] = -1.0
+    if "very" in space.vocab:
+        mult[space.vocab.index("very")] = 2.0
+    toks = space.tokens
+    score = table[toks[:, 0]].astype(float)
+    for t in range(1, space.length):  # a loop over positions, vectorised over sequences
+        score += table[toks[:, t]] * mult[toks[:, t - 1]]
+    return Signal("sentiment", score)
+
+
+def count(space: SequenceSpace, token: str) -> Signal:
+    """r(x) = #{t : x_t = token}."""
+    k = _token_id(space, token)
+    return Signal(f"count({token})", (space.tokens == k).sum(axis=1).astype(float))
+
+
+def contains(space: SequenceSpace, token: str) -> Signal:
+    """b(x) = 1 if ``token`` occurs in x."""
+    k = _token_id(space, token)
+    return Signal(f"contains({token})", (space.tokens == k).any(axis=1))
+
+
+def no_repeat(space: SequenceSpace) -> Signal:
+    """b(x) = 1 if no vocabulary token occurs twice in x."""
+    toks = space.tokens
+    ok = np.ones(space.size, dtype=bool)
+    for v in range(space.n_vocab):
+        ok &= (toks == v).sum(axis=1) <= 1
+    return Signal("no_repeat", ok)
+
+
+def max_length(space: SequenceSpace, k: int) -> Signal:
+    """b(x) = 1 if x has at most k tokens (EOS counted): "ends early"."""
+    k = check_int(k, "k", low=1, high=space.length)
+    return Signal(f"length≤{k}", space.lengths <= k)
+
+
+def mean_length(space: SequenceSpace) -> Signal:
+    """φ(x) = |x| / T, the length as a fraction of the longest sequence."""
+    return Signal("length/T", space.lengths / space.length)
+
+
+# ---------------------------------------------------------------------------- tasks
+@dataclass(frozen=True)
+class Task:
+    """A space, a corpus, its pretrained base model a, and the signals targets are built from."""
+
+    name: str
+    description: str
+    space: SequenceSpace
+    corpus: tuple[str, ...]
+    base: AutoregressivePolicy
+    reward: Signal
+    constraint: Signal
+    features: tuple[Signal, ...]
+    moments: np.ndarray  # (K,) default target moments μ̄
+    beta: float  # default KL coefficient β
+    epsilon: float = 0.0  # default pointwise smoothing
+
+    @property
+    def log_a(self) -> np.ndarray:
+        """(N,) log a(x), the pretrained base model."""
+        return self.base.log_probs()
+
+    @property
+    def feature_matrix(self) -> np.ndarray:
+        """(N, K) φ(x), one column per feature."""
+        return np.stack([f.values.astype(float) for f in self.features], axis=1)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.features)
+
+    def target(self, kind: str = "rlhf", **overrides) -> _targets.Target:
+        """The task's target of one kind: "rlhf", "pointwise", "distributional" or "hybrid".
+
+        Overrides: ``beta`` (rlhf), ``epsilon`` (pointwise), ``moments`` (distributional,
+        hybrid).
+        """
+        beta = overrides.pop("beta", self.beta)
+        epsilon = overrides.pop("epsilon", self.epsilon)
+        moments = np.asarray(overrides.pop("moments", self.moments), dtype=float)
+        if overrides:
+            raise ValueError(f"unknown overrides {sorted(overrides)}; allowed: beta, epsilon, moments")
+        if kind == "rlhf":
+            return _targets.rlhf(self.log_a, self.reward.values, beta)
+        if kind == "pointwise":
+            return _targets.pointwise(self.log_a, self.constraint.values, epsilon=epsilon)
+        if kind == "distributional":
+            return _targets.distributional(self.log_a, self.feature_matrix, moments, feature_names=self.feature_names)
+        if kind == "hybrid":
+            return _targets.hybrid(
+                self.log_a, self.constraint.values, self.feature_matrix, moments, feature_names=self.feature_names
+            )
+        raise ValueError(f"kind={kind!r} is not a target kind; allowed: rlhf, pointwise, distributional, hybrid")
+
+
+TARGET_KINDS = ("rlhf", "pointwise", "distributional", "hybrid")
+
+
+def names() -> list[str]:
+    """The catalogue's task names; the first is the default."""
+    return list(_CORPORA)
+
+
+def get(name: str = "reviews", *, length: int | None = None, eos: bool | None = None,
+        order: int = 2, smoothing: float = 0.5) -> Task:
+    """Build a catalogue task; ``length`` and ``eos`` reshape its space (same vocabulary).
+
+    The base model is the smoothed n-gram fit of the corpus (:func:`pretrain`).
+    """
+    if name not in _CORPORA:
+        raise ValueError(f"task {name!r} is not in the catalogue; allowed: {names()}")
+    spec = _CORPORA[name]
+    length = spec["length"] if length is None else check_int(length, "length", low=1)
+    eos_token = spec["eos"] if eos is None else ("</s>" if eos else None)
+    space = SequenceSpace(spec["vocab"], length, eos_token)
+    base = pretrain(space, spec["corpus"], order=order, smoothing=smoothing)
+    if name == "reviews":
+        reward = sentiment(space)
+        constraint = contains(space, "good")
+        features = (contains(space, "film"), Signal("positive", reward.values > 0))
+        moments = np.array([0.5, 0.5])
+        beta = 0.5
+    else:
+        reward = count(space, "a")
+        constraint = no_repeat(space) if space.length <= space.n_vocab else contains(space, "a")
+        features = (count(space, "a"), count(space, "b"))
+        moments = np.array([1.5, 1.0])
+        beta = 1.0
+    return Task(name, spec["description"], space, tuple(spec["corpus"]), base, reward,
+                constraint, features, moments, beta)
+
+
+def default() -> Task:
+    """The default task: film reviews (V = 5, T = 5 with EOS, N = 781), RLHF on sentiment."""
+    return get(names()[0])
