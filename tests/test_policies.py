@@ -107,6 +107,6 @@ def test_bad_input(cls):
     with pytest.raises(ValueError, match="seed=-1"):
         cls(space, seed=-1)
     with pytest.raises(ValueError, match="zero-probability"):
-        cls.from_log_probs(space, np.log([0.5, 0.5, 0.0, 0.0]))
+        cls.from_log_probs(space, np.array([np.log(0.5), np.log(0.5), -np.inf, -np.inf]))
     with pytest.raises(ValueError, match="not normalised"):
         cls.from_log_probs(space, np.log([0.5, 0.5, 0.5, 0.5]))

@@ -142,7 +142,8 @@ def train(
             if record:
                 for key, v in est.diagnostics.items():
                     records.setdefault(f"estimator/{key}", []).append(float(v))
-        theta, state = opt.step(theta, grad, state)
+        with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+            theta, state = opt.step(theta, grad, state)
         if not np.all(np.isfinite(theta)):
             raise ValueError(
                 f"parameters became non-finite at step {k + 1} (lr={sched(k):g}, {div.name}); "
