@@ -1,0 +1,218 @@
+"""Direct Preference Optimisation, exact: the loss on a dataset, on the population, its optimum.
+
+    L_DPO(πθ; π_ref) = −E_{(w,l)}[ log σ(β[(log πθ(w) − log π_ref(w)) − (log πθ(l) − log π_ref(l))]) ]
+
+DPO reparametrises the reward by the policy, r = β log(π/π_ref) + β log Z, and fits it to
+Bradley–Terry preferences.  Its optimum is the RLHF target: if P(x ≻ y) = σ(r(x) − r(y))
+and the pairs cover the space, the population loss is minimised exactly by
+π* = π_ref·exp(r/β)/Z (Rafailov et al. 2023, eq. 4 and 7; Azar et al. 2023 §4).  With a
+finite dataset the loss has no such anchor: it keeps pushing observed margins apart.
+
+References: Rafailov, Sharma, Mitchell, Ermon, Manning, Finn (2023), "Direct Preference
+Optimization: Your Language Model is Secretly a Reward Model", eq. 7 (the loss), eq. 4
+(the closed form).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+from scipy.special import expit, log_expit
+
+from .. import optim, targets as _targets
+from .._util import check_int, check_log_probs, check_positive_float
+from ..policies.base import Policy
+from .raters import PreferenceDataset, _check_vector, pair_log_probs
+
+__all__ = ["DPOResult", "dpo_loss", "dpo_gradient", "dpo_optimum", "train_dpo",
+           "population_dpo_loss", "population_dpo_gradient", "check_beta"]
+
+
+def check_beta(beta) -> float:
+    """β > 0, the KL coefficient (the inverse temperature of the implicit reward)."""
+    try:
+        return check_positive_float(beta, "beta")
+    except ValueError as err:
+        raise ValueError(f"{err}: β is the KL-regularisation strength, β → 0 removes the anchor to π_ref") from None
+
+
+def _log_pi(policy_or_log_pi, n: int | None = None) -> np.ndarray:
+    if isinstance(policy_or_log_pi, Policy):
+        return policy_or_log_pi.log_probs()
+    arr = np.asarray(policy_or_log_pi, dtype=float)
+    return check_log_probs(arr, arr.size if n is None else n, "log_pi")
+
+
+def _check_common(log_pi, ref_log_probs, dataset) -> np.ndarray:
+    log_ref = check_log_probs(ref_log_probs, log_pi.size, "ref_log_probs")
+    if np.isneginf(log_ref).any() or np.isneginf(log_pi).any():
+        raise ValueError("DPO needs full support: log π and log π_ref must be finite (a ratio π/π_ref with 0 is undefined)")
+    if dataset is not None:
+        if not isinstance(dataset, PreferenceDataset):
+            raise ValueError(f"dataset={type(dataset).__name__} must be a PreferenceDataset")
+        if dataset.space_size != log_pi.size:
+            raise ValueError(f"the dataset indexes a space of {dataset.space_size} sequences, the policy has {log_pi.size}")
+    return log_ref
+
+
+# ---------------------------------------------------------------------------- shared kernels
+def _pair_loss(h: np.ndarray, winners, losers, beta: float, weights=None) -> tuple[float, np.ndarray]:
+    """L = −Σ_i ω_i log σ(β[h(w_i) − h(l_i)]) (ω = 1/n by default) and ∂L/∂h (N,)."""
+    d = beta * (h[winners] - h[losers])  # (n,) scaled margins
+    omega = np.full(d.shape, 1.0 / d.size) if weights is None else weights
+    s = omega * expit(-d)  # ω ∂(−log σ(d))/∂(−d)
+    n = h.size
+    g = beta * (np.bincount(losers, s, n) - np.bincount(winners, s, n))
+    return float(-(omega * log_expit(d)).sum()), g
+
+
+def _population_pair_loss(h: np.ndarray, reward: np.ndarray, log_q: np.ndarray, beta: float):
+    """L = Σ_{x≠y} q(x,y) σ(r(x) − r(y)) · −log σ(β[h(x) − h(y)]) and ∂L/∂h (N,)."""
+    m = np.exp(log_q) * expit(reward[:, None] - reward[None, :])  # (N, N) mass of "x beats y"
+    d = beta * (h[:, None] - h[None, :])  # (N, N)
+    s = m * expit(-d)
+    return float(-(m * log_expit(d)).sum()), beta * (s.sum(axis=0) - s.sum(axis=1))
+
+
+def _sampling_log_q(sampling_log_probs, n: int) -> np.ndarray:
+    log_mu = np.full(n, -np.log(n)) if sampling_log_probs is None else check_log_probs(
+        sampling_log_probs, n, "sampling_log_probs")
+    return pair_log_probs(log_mu)
+
+
+# ---------------------------------------------------------------------------- DPO on a dataset
+def dpo_loss(policy, ref_log_probs, dataset: PreferenceDataset, beta: float) -> float:
+    """L_DPO = −(1/n) Σ_i log σ(β[(log π(w_i) − log π_ref(w_i)) − (log π(l_i) − log π_ref(l_i))]).
+
+    Shapes: ``policy`` a Policy or log π (N,); ref_log_probs (N,); dataset of n pairs.
+    Reference: Rafailov et al. (2023), eq. 7.
+    """
+    beta = check_beta(beta)
+    log_pi = _log_pi(policy)
+    h = log_pi - _check_common(log_pi, ref_log_probs, dataset)
+    return _pair_loss(h, dataset.winners, dataset.losers, beta)[0]
+
+
+def dpo_gradient(policy: Policy, ref_log_probs, dataset: PreferenceDataset, beta: float) -> np.ndarray:
+    """∇θ L_DPO = −(β/n) Σ_i σ(−β Δh_i)[∇θ log π(w_i) − ∇θ log π(l_i)] = Σ_x g(x) ∇θ log π(x), (P,).
+
+    Δh_i = h(w_i) − h(l_i), h = log π − log π_ref; the per-pair weights are binned into one
+    g (N,) and passed to ``policy.grad_log_prob_weighted``.
+    Reference: Rafailov et al. (2023), §5 (the gradient and its weighting σ(r̂_l − r̂_w)).
+    """
+    beta = check_beta(beta)
+    if not isinstance(policy, Policy):
+        raise ValueError(f"policy={policy!r} must be a Policy (the gradient is with respect to its θ)")
+    log_pi = policy.log_probs()
+    h = log_pi - _check_common(log_pi, ref_log_probs, dataset)
+    return policy.grad_log_prob_weighted(_pair_loss(h, dataset.winners, dataset.losers, beta)[1])
+
+
+def dpo_optimum(ref_log_probs, reward, beta: float) -> np.ndarray:
+    """log π*(x) = log π_ref(x) + r(x)/β − log Z: DPO's (and RLHF's) closed form, (N,).
+
+    The maximiser of E_π[r] − β KL(π‖π_ref) (Rafailov et al. 2023, eq. 4), computed in log
+    space by :func:`toyfdiv.targets.rlhf`.
+    """
+    return np.array(_targets.rlhf(ref_log_probs, reward, check_beta(beta)).log_probs)
+
+
+# ---------------------------------------------------------------------------- population DPO
+def population_dpo_loss(policy, ref_log_probs, reward, beta: float, sampling_log_probs=None) -> float:
+    """L(π) = Σ_{x≠y} q(x,y) σ(r(x) − r(y)) · −log σ(β[h(x) − h(y)]),  h = log π − log π_ref.
+
+    The expected DPO loss on infinitely many Bradley–Terry pairs from reward r (in BT units,
+    e.g. ``rater.reward``), drawn as x, y ∼ μ i.i.d. with x ≠ y (q = :func:`pair_log_probs`),
+    summed exactly over all N² ordered pairs.  Its minimum, Σ q·H(σ(r(x) − r(y))), is reached
+    at π* = π_ref·exp(r/β)/Z when μ has full support (:func:`dpo_optimum`).
+
+    Shapes: policy or log π (N,); ref_log_probs (N,); reward (N,); sampling_log_probs μ
+    (N,) or None (uniform).  Reference: Rafailov et al. (2023), eq. 2 and 7.
+    """
+    beta = check_beta(beta)
+    log_pi = _log_pi(policy)
+    h = log_pi - _check_common(log_pi, ref_log_probs, None)
+    r = _check_vector(reward, "reward", log_pi.size)
+    return _population_pair_loss(h, r, _sampling_log_q(sampling_log_probs, log_pi.size), beta)[0]
+
+
+def population_dpo_gradient(policy: Policy, ref_log_probs, reward, beta: float, sampling_log_probs=None) -> np.ndarray:
+    """∇θ L(π) = Σ_x g(x) ∇θ log π(x), g = ∂L/∂h of :func:`population_dpo_loss`, (P,)."""
+    beta = check_beta(beta)
+    log_pi = policy.log_probs()
+    h = log_pi - _check_common(log_pi, ref_log_probs, None)
+    r = _check_vector(reward, "reward", log_pi.size)
+    g = _population_pair_loss(h, r, _sampling_log_q(sampling_log_probs, log_pi.size), beta)[1]
+    return policy.grad_log_prob_weighted(g)
+
+
+# ---------------------------------------------------------------------------- training
+@dataclass(frozen=True, eq=False)
+class DPOResult:
+    """A finished DPO run: loss per recorded step and the final policy.
+
+    Attributes:
+      policy: the trained policy.
+      step: (R,) update counts of the records (first = before any update).
+      loss: (R,) the dataset loss at those steps.
+      metrics: extra (R,) series, e.g. "kl_to_target" = KL(πθ ‖ p) when a target was given.
+      config: the run's arguments.
+    """
+
+    policy: Policy
+    step: np.ndarray
+    loss: np.ndarray
+    metrics: Mapping[str, np.ndarray] = field(default_factory=dict)
+    config: Mapping[str, object] = field(default_factory=dict)
+
+
+def train_dpo(policy: Policy, ref_log_probs, dataset: PreferenceDataset, beta: float, steps: int = 300,
+              lr: float = 0.05, optimizer: str = "adam", *, record_every: int = 10,
+              target_log_probs=None, loss=None) -> DPOResult:
+    """θ_{k+1} = opt(θ_k, ∇θ L_DPO(πθ_k)): full-batch DPO with an exact gradient.
+
+    Args:
+      policy: the starting policy (usually π_ref itself, any Policy subclass).
+      ref_log_probs: log π_ref (N,).
+      dataset: the preference pairs; beta: β > 0.
+      steps, lr, optimizer: ``toyfdiv.optim`` settings ("adam" or "sgd").
+      record_every: record the loss every k updates (and at the end).
+      target_log_probs: optional log p (N,); records "kl_to_target" = KL(πθ ‖ p) and
+        "tv_to_target" = ½ Σ|πθ − p| (e.g. p the RLHF target for the true reward).
+      loss: (loss, gradient) functions of the policy to use instead of DPO's (f-DPO passes
+        its own); default :func:`dpo_loss`, :func:`dpo_gradient`.
+    Returns:
+      a :class:`DPOResult`.
+    """
+    beta = check_beta(beta)
+    steps = check_int(steps, "steps", low=0)
+    record_every = check_int(record_every, "record_every")
+    _check_common(policy.log_probs(), ref_log_probs, dataset)
+    log_p = None if target_log_probs is None else check_log_probs(target_log_probs, policy.space.size, "target_log_probs")
+    f_loss, f_grad = (dpo_loss, dpo_gradient) if loss is None else loss
+    opt = optim.get(optimizer, check_positive_float(lr, "lr"))
+    theta = policy.params
+    state = opt.init(theta)
+    rec: dict[str, list[float]] = {"loss": []}
+    rec_steps = []
+    for k in range(steps + 1):
+        if k % record_every == 0 or k == steps:
+            rec_steps.append(k)
+            rec["loss"].append(f_loss(policy, ref_log_probs, dataset, beta))
+            if log_p is not None:
+                lp = policy.log_probs()
+                pi, p = np.exp(lp), np.exp(log_p)
+                m = pi > 0
+                rec.setdefault("kl_to_target", []).append(float(pi[m] @ (lp[m] - log_p[m])))
+                rec.setdefault("tv_to_target", []).append(float(0.5 * np.abs(pi - p).sum()))
+        if k == steps:
+            break
+        theta, state = opt.step(theta, f_grad(policy, ref_log_probs, dataset, beta), state)
+        if not np.all(np.isfinite(theta)):
+            raise ValueError(f"parameters became non-finite at step {k + 1} (lr={lr:g}); lower the learning rate")
+        policy = policy.with_params(theta)
+    out = {k: np.asarray(v) for k, v in rec.items()}
+    config = dict(beta=beta, steps=steps, lr=lr, optimizer=optimizer, n_pairs=len(dataset))
+    return DPOResult(policy, np.asarray(rec_steps), out.pop("loss"), out, config)

@@ -1,0 +1,347 @@
+"""Simulated human raters and the feedback datasets they produce.
+
+A rater judges by a hidden utility ũ(x) = u(x) + b(x): the true utility u plus an optional
+systematic bias b (e.g. a bonus per token of length), with noise at temperature τ > 0:
+
+    thumbs up/down:  P(👍 | x)   = σ((ũ(x) − u₀)/τ)               (logistic)
+    pairwise:        P(x ≻ y)   = σ((ũ(x) − ũ(y))/τ)              (Bradley & Terry 1952)
+
+so the data identify the reward r = ũ/τ (in "Bradley–Terry units"), up to a constant for
+pairs.  Feedback is collected on samples from a policy with an explicit
+``np.random.Generator``; datasets are frozen records of index arrays (+ labels), saved
+and loaded with ``np.savez`` / ``np.load(allow_pickle=False)``.
+
+References: Bradley & Terry (1952), "Rank analysis of incomplete block designs";
+Christiano et al. (2017), "Deep RL from human preferences", §2.2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.special import expit, logsumexp
+
+from .._util import check_int, check_positive_float, check_rng
+from ..policies.base import Policy
+from ..space import SequenceSpace
+
+__all__ = [
+    "FORMAT_VERSION", "Rater", "PreferenceDataset", "ThumbsDataset", "n_tokens",
+    "collect_preferences", "collect_thumbs", "bayes_accuracy", "pair_log_probs", "save", "load",
+]
+
+FORMAT_VERSION = 1  # bump when the saved fields change; load() refuses other versions
+_MAX_PAIRS = 25_000_000  # N² cap for exact sums over all ordered pairs (≈ 200 MB per array)
+
+
+def n_tokens(space: SequenceSpace) -> np.ndarray:
+    """|x|: the number of vocabulary tokens of each sequence (EOS and padding excluded), (N,)."""
+    toks = space.tokens  # (N, T); ids 0 … V−1 are vocabulary, V is EOS, −1 pads
+    return ((toks >= 0) & (toks < space.n_vocab)).sum(axis=1).astype(float)
+
+
+def _check_vector(x, name: str, n: int | None = None) -> np.ndarray:
+    arr = np.array(getattr(x, "values", x), dtype=float)  # accepts a tasks.Signal
+    if arr.ndim != 1 or arr.size == 0 or (n is not None and arr.shape != (n,)):
+        want = f"({n},)" if n is not None else "(N,) with N ≥ 1"
+        raise ValueError(f"{name} has shape {arr.shape}; expected {want}, one entry per sequence")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or inf at {np.flatnonzero(~np.isfinite(arr))[:5].tolist()}")
+    arr.setflags(write=False)
+    return arr
+
+
+# ---------------------------------------------------------------------------- rater
+@dataclass(frozen=True, eq=False)
+class Rater:
+    """ũ = u + b;  P(x ≻ y) = σ((ũ(x) − ũ(y))/τ);  P(👍 | x) = σ((ũ(x) − u₀)/τ).
+
+    Attributes:
+      utility: u (N,), the hidden true utility (what we actually want).
+      temperature: τ > 0; τ → 0 is a noiseless rater, large τ a coin flip.
+      bias: b (N,) the rater's systematic error (zeros: a well-specified rater).
+      threshold: u₀, the utility at which a thumbs-up is a coin flip.
+      name: for display.
+    """
+
+    utility: np.ndarray
+    temperature: float = 1.0
+    bias: np.ndarray | None = None
+    threshold: float = 0.0
+    name: str = "rater"
+
+    def __post_init__(self):
+        u = _check_vector(self.utility, "utility")
+        object.__setattr__(self, "utility", u)
+        object.__setattr__(self, "temperature", check_positive_float(self.temperature, "temperature"))
+        b = np.zeros_like(u) if self.bias is None else _check_vector(self.bias, "bias", u.size)
+        b.setflags(write=False)
+        object.__setattr__(self, "bias", b)
+        if not np.isfinite(float(self.threshold)):
+            raise ValueError(f"threshold={self.threshold!r} must be finite")
+
+    @classmethod
+    def for_task(cls, task, temperature: float = 1.0, length_bias: float = 0.0) -> "Rater":
+        """The task's rater: u = the task's reward (sentiment on the default task), b = length_bias·|x|."""
+        lb = float(length_bias)
+        if not np.isfinite(lb):
+            raise ValueError(f"length_bias={length_bias!r} must be finite")
+        name = f"{task.reward.name} rater, τ = {temperature:g}" + (f", +{lb:g}/token" if lb else "")
+        return cls(task.reward.values, temperature, lb * n_tokens(task.space), name=name)
+
+    @property
+    def size(self) -> int:
+        return int(self.utility.size)
+
+    @property
+    def perceived(self) -> np.ndarray:
+        """ũ = u + b (N,), the utility the rater actually judges by."""
+        return self.utility + self.bias
+
+    @property
+    def reward(self) -> np.ndarray:
+        """r = ũ/τ (N,): the reward in Bradley–Terry units, what the feedback identifies."""
+        return self.perceived / self.temperature
+
+    def prob_prefers(self, x, y) -> np.ndarray:
+        """P(x ≻ y) = σ((ũ(x) − ũ(y))/τ) for index arrays x, y of one shape."""
+        r = self.reward
+        return expit(r[np.asarray(x)] - r[np.asarray(y)])
+
+    def prob_thumbs_up(self, x) -> np.ndarray:
+        """P(👍 | x) = σ((ũ(x) − u₀)/τ) for an index array x."""
+        return expit((self.perceived[np.asarray(x)] - self.threshold) / self.temperature)
+
+
+# ---------------------------------------------------------------------------- datasets
+def _check_indices(x, name: str, space_size: int) -> np.ndarray:
+    arr = np.asarray(x)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} has shape {arr.shape}; expected a 1-d array of sequence indices")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty: a feedback dataset needs at least one judgement")
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"{name} has dtype {arr.dtype}; expected integer sequence indices")
+    bad = np.flatnonzero((arr < 0) | (arr >= space_size))
+    if bad.size:
+        raise ValueError(
+            f"{name}[{bad[0]}] = {arr[bad[0]]} names a sequence outside the space "
+            f"({bad.size} such entries); allowed indices 0 … {space_size - 1}"
+        )
+    out = arr.astype(np.int64)
+    out.setflags(write=False)
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class PreferenceDataset:
+    """Pairwise judgements: winners[i] ≻ losers[i], i = 1 … n, over a space of N sequences.
+
+    Attributes:
+      winners, losers: (n,) int64 sequence indices; winners[i] ≠ losers[i].
+      space_size: N.
+    """
+
+    winners: np.ndarray
+    losers: np.ndarray
+    space_size: int
+
+    def __post_init__(self):
+        n = check_int(self.space_size, "space_size", low=2)
+        w = _check_indices(self.winners, "winners", n)
+        l_ = _check_indices(self.losers, "losers", n)
+        if w.shape != l_.shape:
+            raise ValueError(f"winners has {w.size} entries but losers has {l_.size}; one loser per winner")
+        same = np.flatnonzero(w == l_)
+        if same.size:
+            raise ValueError(
+                f"pair {same[0]} compares sequence {w[same[0]]} with itself ({same.size} identical pairs); "
+                "a preference needs two different sequences"
+            )
+        object.__setattr__(self, "space_size", n)
+        object.__setattr__(self, "winners", w)
+        object.__setattr__(self, "losers", l_)
+
+    def __len__(self) -> int:
+        return int(self.winners.size)
+
+    @classmethod
+    def from_texts(cls, space: SequenceSpace, pairs) -> "PreferenceDataset":
+        """From (winner text, loser text) pairs, e.g. [("very good film </s>", "bad </s>")]."""
+        pairs = list(pairs)
+        return cls(np.array([space.index(w) for w, _ in pairs], dtype=np.int64),
+                   np.array([space.index(l_) for _, l_ in pairs], dtype=np.int64), space.size)
+
+    def subset(self, idx) -> "PreferenceDataset":
+        """The judgements at positions ``idx`` (a slice, or an index / bool array)."""
+        return PreferenceDataset(self.winners[idx], self.losers[idx], self.space_size)
+
+    def split(self, fraction: float, rng: np.random.Generator) -> tuple["PreferenceDataset", "PreferenceDataset"]:
+        """(train, held-out): a random ``fraction`` of the judgements is held out."""
+        return tuple(self.subset(i) for i in _split_positions(len(self), fraction, rng))
+
+
+@dataclass(frozen=True, eq=False)
+class ThumbsDataset:
+    """Thumbs up/down: labels[i] = 1 if sequence items[i] got a thumbs-up.
+
+    Attributes:
+      items: (n,) int64 sequence indices (repeats allowed).
+      labels: (n,) bool.
+      space_size: N.
+    """
+
+    items: np.ndarray
+    labels: np.ndarray
+    space_size: int
+
+    def __post_init__(self):
+        n = check_int(self.space_size, "space_size", low=1)
+        x = _check_indices(self.items, "items", n)
+        y = np.asarray(self.labels)
+        if y.shape != x.shape:
+            raise ValueError(f"labels has shape {y.shape}; expected {x.shape}, one label per item")
+        if y.dtype != bool:
+            if not np.issubdtype(y.dtype, np.number) or not np.isin(y, (0, 1)).all():
+                raise ValueError("labels must be booleans or 0/1 (1 = thumbs up)")
+            y = y == 1
+        y = y.copy()
+        y.setflags(write=False)
+        object.__setattr__(self, "space_size", n)
+        object.__setattr__(self, "items", x)
+        object.__setattr__(self, "labels", y)
+
+    def __len__(self) -> int:
+        return int(self.items.size)
+
+    def subset(self, idx) -> "ThumbsDataset":
+        """The judgements at positions ``idx`` (a slice, or an index / bool array)."""
+        return ThumbsDataset(self.items[idx], self.labels[idx], self.space_size)
+
+    def split(self, fraction: float, rng: np.random.Generator) -> tuple["ThumbsDataset", "ThumbsDataset"]:
+        """(train, held-out): a random ``fraction`` of the judgements is held out."""
+        return tuple(self.subset(i) for i in _split_positions(len(self), fraction, rng))
+
+
+def _split_positions(n: int, fraction: float, rng) -> tuple[np.ndarray, np.ndarray]:
+    rng = check_rng(rng)
+    if not 0 < float(fraction) < 1:
+        raise ValueError(f"fraction={fraction!r} must be in (0, 1)")
+    k = int(round(n * float(fraction)))
+    if not 0 < k < n:
+        raise ValueError(f"fraction={fraction} of {n} judgements leaves an empty train or held-out part")
+    perm = rng.permutation(n)
+    return np.sort(perm[k:]), np.sort(perm[:k])
+
+
+# ---------------------------------------------------------------------------- collection
+def _source_log_probs(source, n: int) -> np.ndarray:
+    """log π (N,) of a Policy, or of a normalised log-probability vector."""
+    if isinstance(source, Policy):
+        lp = source.log_probs()
+    else:
+        lp = np.asarray(source, dtype=float)
+        if lp.ndim != 1 or np.isnan(lp).any() or abs(logsumexp(lp)) > 1e-8:
+            raise ValueError("source must be a Policy or a normalised (N,) log-probability vector")
+    if lp.shape != (n,):
+        raise ValueError(f"source covers {lp.size} sequences but the rater's utility has {n}")
+    return lp
+
+
+def _sample(log_pi: np.ndarray, n: int, rng) -> np.ndarray:
+    cdf = np.cumsum(np.exp(log_pi - log_pi.max()))
+    return np.minimum(np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right"), log_pi.size - 1)
+
+
+def collect_preferences(rater: Rater, source, n: int, rng: np.random.Generator) -> PreferenceDataset:
+    """x, y ∼ π i.i.d. conditioned on x ≠ y;  x ≻ y with probability σ((ũ(x) − ũ(y))/τ).
+
+    Args:
+      rater: the :class:`Rater`.
+      source: the policy π whose samples are judged (a Policy or log π (N,)).
+      n: number of pairs.
+      rng: the randomness (pair draws, then labels).
+    Returns:
+      a :class:`PreferenceDataset` of n pairs.
+    """
+    n = check_int(n, "n")
+    rng = check_rng(rng)
+    log_pi = _source_log_probs(source, rater.size)
+    p_distinct = -np.expm1(logsumexp(2 * log_pi))  # 1 − Σ π², the chance a draw is a valid pair
+    if p_distinct < 1e-9:
+        raise ValueError("source puts (almost) all its mass on one sequence; no pair of distinct sequences can be drawn")
+    xs, ys, have = [], [], 0
+    while have < n:
+        m = int(1.2 * (n - have) / p_distinct) + 8
+        x, y = _sample(log_pi, m, rng), _sample(log_pi, m, rng)
+        keep = x != y
+        xs.append(x[keep]), ys.append(y[keep])
+        have += int(keep.sum())
+    x, y = np.concatenate(xs)[:n], np.concatenate(ys)[:n]
+    x_wins = rng.random(n) < rater.prob_prefers(x, y)
+    return PreferenceDataset(np.where(x_wins, x, y), np.where(x_wins, y, x), rater.size)
+
+
+def collect_thumbs(rater: Rater, source, n: int, rng: np.random.Generator) -> ThumbsDataset:
+    """x ∼ π i.i.d.;  👍 with probability σ((ũ(x) − u₀)/τ).  Returns a :class:`ThumbsDataset` of n items."""
+    n = check_int(n, "n")
+    rng = check_rng(rng)
+    x = _sample(_source_log_probs(source, rater.size), n, rng)
+    return ThumbsDataset(x, rng.random(n) < rater.prob_thumbs_up(x), rater.size)
+
+
+def pair_log_probs(log_mu: np.ndarray) -> np.ndarray:
+    """log q(x, y) = log μ(x) + log μ(y) − log(1 − Σ μ²) for x ≠ y, −inf on the diagonal; (N, N).
+
+    The distribution of the ordered pairs :func:`collect_preferences` draws from μ.
+    """
+    log_mu = np.asarray(log_mu, dtype=float)
+    if log_mu.size**2 > _MAX_PAIRS:
+        raise ValueError(f"N = {log_mu.size} sequences give N² = {log_mu.size**2:,} pairs, over the "
+                         f"exact-sum limit {_MAX_PAIRS:,}; use a smaller space")
+    log_q = log_mu[:, None] + log_mu[None, :]  # (N, N)
+    np.fill_diagonal(log_q, -np.inf)
+    return log_q - np.log(-np.expm1(logsumexp(2 * log_mu)))
+
+
+def bayes_accuracy(rater: Rater, source) -> float:
+    """E_{(x,y)∼q}[max(σ(Δ), 1 − σ(Δ))], Δ = (ũ(x) − ũ(y))/τ: the best accuracy any model can reach.
+
+    The accuracy of the rater's own reward r = ũ/τ (ties counted as ½) on pairs drawn as in
+    :func:`collect_preferences`; q is that pair distribution.  Exact sum over N² pairs.
+    """
+    q = np.exp(pair_log_probs(_source_log_probs(source, rater.size)))  # (N, N)
+    r = rater.reward
+    return float(np.sum(q * expit(np.abs(r[:, None] - r[None, :]))))
+
+
+# ---------------------------------------------------------------------------- save / load
+def save(path, dataset: PreferenceDataset | ThumbsDataset) -> None:
+    """Write ``dataset`` to ``path`` with np.savez (no pickles), tagged with FORMAT_VERSION."""
+    if isinstance(dataset, PreferenceDataset):
+        arrays = dict(kind=np.array("preferences"), winners=dataset.winners, losers=dataset.losers)
+    elif isinstance(dataset, ThumbsDataset):
+        arrays = dict(kind=np.array("thumbs"), items=dataset.items, labels=dataset.labels)
+    else:
+        raise ValueError(f"dataset={type(dataset).__name__} must be a PreferenceDataset or ThumbsDataset")
+    with open(Path(path), "wb") as fh:  # an open file keeps np.savez from appending ".npz"
+        np.savez(fh, format_version=np.array(FORMAT_VERSION), space_size=np.array(dataset.space_size), **arrays)
+
+
+def load(path) -> PreferenceDataset | ThumbsDataset:
+    """Read a dataset written by :func:`save` (np.load with allow_pickle=False), validated again."""
+    with np.load(Path(path), allow_pickle=False) as z:
+        keys = set(z.files)
+        if "format_version" not in keys or "kind" not in keys:
+            raise ValueError(f"{path} is not a toyfdiv feedback file (no format_version / kind)")
+        version = int(z["format_version"])
+        if version != FORMAT_VERSION:
+            raise ValueError(f"{path} has format_version {version}; this toyfdiv reads version {FORMAT_VERSION}")
+        kind, n = str(z["kind"]), int(z["space_size"])
+        if kind == "preferences":
+            return PreferenceDataset(z["winners"], z["losers"], n)
+        if kind == "thumbs":
+            return ThumbsDataset(z["items"], z["labels"], n)
+    raise ValueError(f"{path} holds kind={kind!r}; expected 'preferences' or 'thumbs'")
