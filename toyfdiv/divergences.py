@@ -51,6 +51,7 @@ class FDivergence:
     _reward: Callable[[Array], Array] = field(repr=False)  # −f'(e^u) from u = log t
     _terms: Callable[[Array, Array], Array] = field(repr=False)  # p f(π/p) where both > 0
     _f_prime_inverse: Callable[[Array], Array] | None = field(default=None, repr=False)
+    _weight: Callable[[Array, Array], Array] | None = field(default=None, repr=False)  # π f'(π/p)
 
     def __post_init__(self):
         if not self.name or not isinstance(self.name, str):
@@ -92,6 +93,19 @@ class FDivergence:
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             return np.asarray(self._f_prime_inverse(y), dtype=float)
 
+    def weights(self, log_pi, log_p) -> Array:
+        """w(x) = π(x) f'(π(x)/p(x)) from log π and log p, where both are finite.
+
+        The f-DPG gradient is Σ_x w(x) ∇θ log π(x).  Computed in closed form per
+        divergence (e.g. forward KL: −p; Neyman: π − p²/π) so that a huge ratio with a tiny
+        π does not overflow on the way to a finite product.
+        """
+        lpi, lp = np.asarray(log_pi, dtype=float), np.asarray(log_p, dtype=float)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            if self._weight is not None:
+                return np.asarray(self._weight(lpi, lp), dtype=float)
+            return -np.exp(lpi) * self._reward(lpi - lp)
+
     def value_terms(self, log_pi, log_p) -> Array:
         """(N,) the terms p(x) f(π(x)/p(x)) of D_f(π ‖ p), zero-support rules applied."""
         log_pi, log_p = _check_pair(log_pi, log_p)
@@ -111,6 +125,12 @@ class FDivergence:
     def value(self, log_pi, log_p) -> float:
         """D_f(π ‖ p) = Σ_x p(x) f(π(x)/p(x)) in nats, from log π and log p (N,); may be +inf."""
         return float(self.value_terms(log_pi, log_p).sum())
+
+
+def _log_abs_expm1(d: Array) -> Array:
+    """log |e^d − 1|, without overflow for large |d| (−inf at d = 0)."""
+    with np.errstate(divide="ignore"):
+        return np.where(d > 0, d + np.log(-expm1(-np.abs(d))), np.log(-expm1(-np.abs(d))))
 
 
 def _nonneg(t, name: str) -> Array:
@@ -138,6 +158,7 @@ def _forward_kl() -> FDivergence:
         lambda t: -np.log(t), lambda t: -1.0 / t, lambda u: np.exp(-u),
         lambda lpi, lp: np.exp(lp) * (lp - lpi),
         lambda y: -1.0 / y,
+        lambda lpi, lp: -np.exp(lp),
     )
 
 
@@ -147,6 +168,7 @@ def _reverse_kl() -> FDivergence:
         lambda t: xlogy(t, t), lambda t: 1.0 + np.log(t), lambda u: -1.0 - u,
         lambda lpi, lp: np.exp(lpi) * (lpi - lp),
         lambda y: np.exp(y - 1.0),
+        lambda lpi, lp: np.exp(lpi) * (1.0 + lpi - lp),
     )
 
 
@@ -180,6 +202,7 @@ def _hellinger() -> FDivergence:
         lambda t: (np.sqrt(t) - 1.0) ** 2, lambda t: 1.0 - 1.0 / np.sqrt(t), lambda u: np.exp(-0.5 * u) - 1.0,
         lambda lpi, lp: (np.exp(0.5 * lpi) - np.exp(0.5 * lp)) ** 2,
         lambda y: 1.0 / (1.0 - y) ** 2,
+        lambda lpi, lp: np.exp(lpi) - np.exp(0.5 * (lpi + lp)),
     )
 
 
@@ -187,8 +210,9 @@ def _pearson() -> FDivergence:
     return FDivergence(
         "pearson", "Pearson χ²  Σ(π−p)²/p", r"(t - 1)^2", 1.0, math.inf, False,
         lambda t: (t - 1.0) ** 2, lambda t: 2.0 * (t - 1.0), lambda u: -2.0 * expm1(u),
-        lambda lpi, lp: np.exp(lp) * expm1(lpi - lp) ** 2,
+        lambda lpi, lp: np.exp(lp + 2.0 * _log_abs_expm1(lpi - lp)),  # (π − p)²/p
         lambda y: 1.0 + y / 2.0,
+        lambda lpi, lp: 2.0 * (np.exp(2.0 * lpi - lp) - np.exp(lpi)),
     )
 
 
@@ -196,8 +220,9 @@ def _neyman() -> FDivergence:
     return FDivergence(
         "neyman", "Neyman χ²  Σ(π−p)²/π", r"(t - 1)^2 / t", math.inf, 1.0, True,
         lambda t: (t - 1.0) ** 2 / t, lambda t: 1.0 - t**-2.0, lambda u: expm1(-2.0 * u),
-        lambda lpi, lp: np.exp(lpi) * expm1(lp - lpi) ** 2,
+        lambda lpi, lp: np.exp(lpi + 2.0 * _log_abs_expm1(lp - lpi)),  # (π − p)²/π
         lambda y: 1.0 / np.sqrt(1.0 - y),
+        lambda lpi, lp: np.exp(lpi) - np.exp(2.0 * lp - lpi),
     )
 
 
@@ -250,11 +275,19 @@ def alpha(a: float) -> FDivergence:
     def inverse(y):
         return np.exp(y) if d == 0 else (1.0 + d * y) ** (1.0 / d)
 
+    def weight(lpi, lp):  # π (t^{α−1} − 1)/(α − 1), as π·expm1(δu)/δ or (π^α p^{1−α} − π)/δ
+        u = lpi - lp
+        if d == 0:
+            return np.exp(lpi) * (1.0 + u)
+        small = np.abs(d * u) <= 30
+        return np.where(small, np.exp(lpi) * expm1(np.where(small, d * u, 0.0)) / d,
+                        (np.exp(a * lpi + (1 - a) * lp) - np.exp(lpi)) / d)
+
     f0 = 1.0 / a if a > 0 else math.inf
     slope = 1.0 / (1.0 - a) if a < 1 else math.inf
     name = f"alpha({a:g})"
     return FDivergence(name, f"α-divergence, α = {a:g}", rf"\frac{{t^{{{a:g}}} - {a:g}\,t - ({1 - a:g})}}{{{a:g}({d:g})}}",
-                       f0, slope, a < 1, f, f_prime, reward, terms, inverse)
+                       f0, slope, a < 1, f, f_prime, reward, terms, inverse, weight)
 
 
 def gjsd(beta: float) -> FDivergence:

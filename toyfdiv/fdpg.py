@@ -63,7 +63,12 @@ def gradient_weights(log_pi: np.ndarray, log_p: np.ndarray, divergence) -> np.nd
         )
     w = np.zeros_like(log_pi)
     both = pi_pos & p_pos
-    w[both] = -np.exp(log_pi[both]) * div.pseudo_reward(log_pi[both] - log_p[both])
+    w[both] = div.weights(log_pi[both], log_p[both])
+    if not np.all(np.isfinite(w[both])):
+        raise ValueError(
+            f"the f-DPG weights π f'(π/p) of {div.name!r} overflow: π/p spans more than float64 "
+            "allows here; start closer to the target or use a divergence with a bounded f'"
+        )
     w[outside] = np.exp(log_pi[outside]) * div.slope_at_infinity
     return w
 

@@ -274,7 +274,7 @@ def get(name: str = "reviews", *, length: int | None = None, eos: bool | None = 
         constraint = contains(space, "good")
         features = (contains(space, "film"), Signal("positive", reward.values > 0))
         moments = np.array([0.5, 0.5])
-        beta = 0.5
+        beta = 1.0
     else:
         reward = count(space, "a")
         constraint = no_repeat(space) if space.length <= space.n_vocab else contains(space, "a")
