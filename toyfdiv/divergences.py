@@ -278,7 +278,7 @@ def alpha(a: float) -> FDivergence:
     def weight(lpi, lp):  # π (t^{α−1} − 1)/(α − 1), as π·expm1(δu)/δ or (π^α p^{1−α} − π)/δ
         u = lpi - lp
         if d == 0:
-            return np.exp(lpi) * (1.0 + u)
+            return np.exp(lpi) * u
         small = np.abs(d * u) <= 30
         return np.where(small, np.exp(lpi) * expm1(np.where(small, d * u, 0.0)) / d,
                         (np.exp(a * lpi + (1 - a) * lp) - np.exp(lpi)) / d)
@@ -286,8 +286,10 @@ def alpha(a: float) -> FDivergence:
     f0 = 1.0 / a if a > 0 else math.inf
     slope = 1.0 / (1.0 - a) if a < 1 else math.inf
     name = f"alpha({a:g})"
-    return FDivergence(name, f"α-divergence, α = {a:g}", rf"\frac{{t^{{{a:g}}} - {a:g}\,t - ({1 - a:g})}}{{{a:g}({d:g})}}",
-                       f0, slope, a < 1, f, f_prime, reward, terms, inverse, weight)
+    formula = {0.0: r"-\log t + t - 1", 1.0: r"t \log t - t + 1"}.get(
+        a, rf"\frac{{t^{{{a:g}}} - {a:g}\,t - ({1 - a:g})}}{{{a:g}\,({d:g})}}")
+    return FDivergence(name, f"α-divergence, α = {a:g}", formula,
+                       f0, slope, a <= 1, f, f_prime, reward, terms, inverse, weight)
 
 
 def gjsd(beta: float) -> FDivergence:
