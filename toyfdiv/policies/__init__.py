@@ -2,6 +2,8 @@
 
 from .autoregressive import AutoregressivePolicy
 from .base import Policy
+from .ngram import NgramPolicy
 from .tabular import TabularPolicy
+from .tinylm import TinyLM, TinyLMConfig, pretrain_tinylm
 
-__all__ = ["Policy", "TabularPolicy", "AutoregressivePolicy"]
+__all__ = ["Policy", "TabularPolicy", "AutoregressivePolicy", "NgramPolicy", "TinyLM", "TinyLMConfig", "pretrain_tinylm"]

@@ -1,0 +1,420 @@
+"""TinyLM: a numpy GRU language model with manual backpropagation, exact over the prefix tree.
+
+    πθ(x) = Π_t softmax(W_o h_t + b_o)[x_t],   h_{t+1} = GRU(h_t, e(x_t)),   h_0 learned.
+
+Two evaluation paths share one GRU cell and its hand-written backward:
+
+- over the prefix tree (:meth:`TinyLM.log_probs`, :meth:`TinyLM.grad_log_prob_weighted`):
+  each prefix u is evaluated once, its children u·v are one GRU step from u's state, so an
+  exact pass over all N sequences costs one cell per tree node;
+- over given sequences (:meth:`TinyLM.sample`, :meth:`TinyLM.log_prob_at`,
+  :meth:`TinyLM.grad_log_prob_at`): one cell per position, vectorised over the n sequences,
+  O(n·T) and independent of N — what makes sampled training scale without enumeration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit
+
+from .._util import check_int, check_log_probs, check_positive_float, check_rng, log_softmax_rows
+from ..space import SequenceSpace
+from .base import Policy
+
+__all__ = ["TinyLMConfig", "TinyLM", "pretrain_tinylm"]
+
+
+@dataclass(frozen=True)
+class TinyLMConfig:
+    """Sizes and initialisation of a :class:`TinyLM`; every field is validated."""
+
+    n_embd: int = 4  # D: size of the token embedding e(v) fed to the GRU
+    n_hidden: int = 8  # H: size of the GRU state h_t, the capacity knob (the context is the whole prefix)
+    init_scale: float = 1.0  # weights ∼ N(0, init_scale²/fan_in), embeddings ∼ N(0, init_scale²); biases, h_0 = 0
+    seed: int = 0  # seeds the initial weights
+
+    def __post_init__(self):
+        check_int(self.n_embd, "TinyLMConfig.n_embd")
+        check_int(self.n_hidden, "TinyLMConfig.n_hidden")
+        check_positive_float(self.init_scale, "TinyLMConfig.init_scale")
+        check_int(self.seed, "TinyLMConfig.seed", low=0)
+
+
+def _layout(space: SequenceSpace, config: TinyLMConfig) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """Names and shapes of the parameter blocks, in the order they sit in θ."""
+    V, D, H = space.n_vocab, config.n_embd, config.n_hidden
+    K = V + (space.eos is not None)  # head outputs: vocabulary, then EOS
+    return (("E", (V, D)), ("Wx", (D, 3 * H)), ("bx", (3 * H,)), ("Wh", (H, 3 * H)),
+            ("bhn", (H,)), ("h0", (H,)), ("Wo", (H, K)), ("bo", (K,)))
+
+
+def _unpack(theta: np.ndarray, layout) -> dict[str, np.ndarray]:
+    """Views of θ, one per block (writing into a view writes into θ)."""
+    out, start = {}, 0
+    for name, shape in layout:
+        size = int(np.prod(shape))
+        out[name] = theta[start : start + size].reshape(shape)
+        start += size
+    return out
+
+
+def _gru_forward(h, gx, gh, bhn):
+    """h' = (1 − z) ⊙ n + z ⊙ h,  r, z = σ(gx_{r,z} + gh_{r,z}),  n = tanh(gx_n + r ⊙ (gh_n + b_hn)).
+
+    gx = e W_x + b_x and gh = h W_h are (…, 3H) pre-activations in gate order (r, z, n);
+    h, gx, gh broadcast (tree: parents (nodes, 1, ·) against tokens (1, V, ·)).
+    """
+    H = h.shape[-1]
+    r = expit(gx[..., :H] + gh[..., :H])  # (…, H) reset gate
+    z = expit(gx[..., H : 2 * H] + gh[..., H : 2 * H])  # (…, H) update gate
+    hn = gh[..., 2 * H :] + bhn  # (…, H) W_hn h + b_hn
+    n = np.tanh(gx[..., 2 * H :] + r * hn)  # (…, H) candidate state
+    h_new = n + z * (h - n)  # (…, H) = (1 − z) n + z h
+    return h_new, (h, r, z, hn, n)
+
+
+def _gru_backward(dh_new, cache):
+    """The backward of :func:`_gru_forward`: dL/dh' → (dL/dgx, dL/dgh, dL/dh), at broadcast shape.
+
+    Read bottom-up against the forward: each block differentiates the forward line quoted above it.
+    """
+    h, r, z, hn, n = cache
+    # h_new = n + z ⊙ (h − n)
+    dn = dh_new * (1 - z)
+    dz = dh_new * (h - n)
+    dh = dh_new * z
+    # n = tanh(gx_n + r ⊙ hn)
+    da_n = dn * (1 - n * n)
+    dr = da_n * hn
+    # hn = gh_n + b_hn
+    dhn = da_n * r
+    # z = σ(gx_z + gh_z)
+    da_z = dz * z * (1 - z)
+    # r = σ(gx_r + gh_r)
+    da_r = dr * r * (1 - r)
+    dgx = np.concatenate([da_r, da_z, da_n], axis=-1)  # (…, 3H)
+    dgh = np.concatenate([da_r, da_z, dhn], axis=-1)  # (…, 3H); its n-part is also dL/db_hn
+    return dgx, dgh, dh
+
+
+def _starts(space: SequenceSpace) -> np.ndarray:
+    """Canonical index of the first sequence with L vocabulary tokens, for each allowed L."""
+    if space.eos is None:
+        return np.zeros(1, dtype=np.int64)
+    last = space.length + (1 if space.unterminated else 0)
+    return np.array([space.ends_at(d).start for d in range(last)], dtype=np.int64)
+
+
+def index_of(space: SequenceSpace, tokens: np.ndarray) -> np.ndarray:
+    """(n,) canonical indices of token rows (n, T), arithmetically: start(L) + rank of the L tokens."""
+    V = space.n_vocab
+    is_tok = (tokens >= 0) & (tokens < V)  # (n, T) vocabulary positions
+    rank = np.zeros(tokens.shape[0], dtype=np.int64)
+    for t in range(space.length):
+        rank = np.where(is_tok[:, t], rank * V + tokens[:, t], rank)
+    if space.eos is None:
+        return rank
+    return _starts(space)[is_tok.sum(axis=1)] + rank
+
+
+def tokens_of(space: SequenceSpace, idx: np.ndarray) -> np.ndarray:
+    """(n, T) token rows of canonical indices (n,) — EOS = V, −1 after it — without space.tokens."""
+    V, T = space.n_vocab, space.length
+    idx = np.asarray(idx, dtype=np.int64)
+    starts = _starts(space)
+    L = np.full(idx.shape, T) if space.eos is None else np.searchsorted(starts, idx, side="right") - 1
+    rank = idx - (0 if space.eos is None else starts[L])  # (n,) rank among sequences of L tokens
+    out = np.empty((idx.size, T), dtype=np.int64)
+    for j in range(T):  # a loop over positions, vectorised over sequences
+        digit = (rank // np.power(V, np.maximum(L - 1 - j, 0))) % V
+        out[:, j] = np.where(j < L, digit, np.where(j == L, V, -1))
+    return out
+
+
+class TinyLM(Policy):
+    """πθ(x) = Π_t softmax(W_o h_t + b_o)[x_t], h_{t+1} = GRU(h_t, e(x_t)): a tiny neural LM.
+
+    Why a GRU rather than an MLP over a fixed context window: the recurrence *is* the
+    prefix tree — a child's state is one cell step from its parent's — so the exact pass
+    over the space evaluates each prefix once and shares the parent's projection h W_h
+    with all V children; and the state sees the whole prefix, so the only capacity limit
+    is the hidden size H, a smooth knob, not a hard context cut (that limit is
+    :class:`~toyfdiv.policies.NgramPolicy`'s).  With the default config the model has far
+    fewer parameters than the autoregressive table, so it cannot represent every target:
+    each divergence shows which compromise it picks.
+
+    The head has V outputs (+1 for EOS when the space has one); where only EOS is allowed
+    (last depth of an EOS space without ``unterminated``) no softmax is taken.
+
+    θ concatenates E (V, D), W_x (D, 3H), b_x (3H), W_h (H, 3H), b_hn (H), h_0 (H),
+    W_o (H, K), b_o (K), each row-major; gates in the order (r, z, n).
+
+    Args:
+      space: the sequence space.
+      config: a :class:`TinyLMConfig` (default: D = 4, H = 8).
+      params: explicit θ (P,), overriding the initialisation.
+      seed: overrides ``config.seed``.
+    """
+
+    def __init__(self, space: SequenceSpace, config: TinyLMConfig | None = None, *, params=None,
+                 seed: int | None = None):
+        config = TinyLMConfig() if config is None else config
+        if not isinstance(config, TinyLMConfig):
+            raise ValueError(f"config={config!r} must be a TinyLMConfig")
+        if seed is not None:
+            config = dataclasses.replace(config, seed=seed)  # validated again
+        if not isinstance(space, SequenceSpace):
+            raise ValueError(f"space={space!r} must be a SequenceSpace")
+        self._config = config
+        self._layout = _layout(space, config)
+        # P depends on the config: shadow the classmethod for Policy.__init__'s shape check
+        self.n_params_for = functools.partial(type(self).n_params_for, config=config)
+        if params is None:
+            params = self._init_params(space, config)
+        super().__init__(space, params)
+        self._p = _unpack(self._theta, self._layout)
+        self._last = max((lv.depth for lv in space.levels if lv.choices > 1), default=-1)
+
+    @classmethod
+    def n_params_for(cls, space: SequenceSpace, config: TinyLMConfig | None = None) -> int:
+        return sum(int(np.prod(s)) for _, s in _layout(space, config or TinyLMConfig()))
+
+    def _init_params(self, space, config) -> np.ndarray:
+        rng = np.random.default_rng(config.seed)
+        theta = np.zeros(self.n_params_for(space))
+        p = _unpack(theta, self._layout)
+        for name, fan_in in (("E", 1), ("Wx", config.n_embd), ("Wh", config.n_hidden), ("Wo", config.n_hidden)):
+            p[name][...] = config.init_scale / np.sqrt(fan_in) * rng.standard_normal(p[name].shape)
+        return theta
+
+    @property
+    def config(self) -> TinyLMConfig:
+        return self._config
+
+    def with_params(self, theta: np.ndarray) -> "TinyLM":
+        return TinyLM(self.space, self._config, params=theta)
+
+    def _inputs(self) -> np.ndarray:
+        """X = E W_x + b_x: (V, 3H) input projection of each token, shared by every edge and position."""
+        return self._p["E"] @ self._p["Wx"] + self._p["bx"]
+
+    # ------------------------------------------------------------------ over the prefix tree
+    def _tree(self) -> dict:
+        """Forward over the prefix tree: states (nodes_t, H), cell caches and log conditionals per depth."""
+        if "tree" not in self._cache:
+            p, V, H = self._p, self.space.n_vocab, self._config.n_hidden
+            X = self._inputs()  # (V, 3H)
+            h = p["h0"][None, :]  # (1, H) the root's state
+            hs, cells, log_cond = [], [], []
+            for lv in self.space.levels:
+                hs.append(h)
+                if lv.choices > 1:
+                    log_cond.append(log_softmax_rows(h @ p["Wo"] + p["bo"]))  # (nodes_t, K)
+                else:
+                    log_cond.append(np.zeros((lv.nodes, 1)))
+                if lv.depth < self._last:
+                    gh = (h @ p["Wh"])[:, None, :]  # (nodes_t, 1, 3H) once per parent, shared by V children
+                    h, cache = _gru_forward(h[:, None, :], X[None], gh, p["bhn"])  # (nodes_t, V, H)
+                    h = h.reshape(-1, H)  # (nodes_{t+1}, H) child u·v at row u·V + v, canonical order
+                    cells.append(cache)
+            self._cache["tree"] = dict(hs=hs, cells=cells, log_cond=log_cond)
+        return self._cache["tree"]
+
+    def log_conditionals(self) -> list[np.ndarray]:
+        """log πθ(v | u) per depth: (nodes_t, choices_t), each row normalised."""
+        return self._tree()["log_cond"]
+
+    def _log_probs(self) -> np.ndarray:
+        return self.space.sequence_log_probs(self.log_conditionals())
+
+    def grad_log_prob_weighted(self, w: np.ndarray) -> np.ndarray:
+        """Σ_x w(x) ∇θ log πθ(x), exact: ∂/∂logit_{u,v} = C(u, v) − C(u) πθ(v | u), then backprop.
+
+        C are the child masses of w (:meth:`SequenceSpace.child_mass`); the logit gradients
+        flow back through the head and the GRU, depth by depth, children's state gradients
+        summed into their parent.  O(N·H²).
+        """
+        w = self._check_w(w)
+        tree, p = self._tree(), self._p
+        V, H = self.space.n_vocab, self._config.n_hidden
+        g = np.zeros(self.n_params)
+        d = _unpack(g, self._layout)  # views into g
+        dX = np.zeros((V, 3 * H))
+        carry = None  # dL/dh_t from the children
+        for lv, c in reversed(list(zip(self.space.levels, self.space.child_mass(w)))):
+            t, h = lv.depth, tree["hs"][lv.depth]
+            if t > self._last:
+                continue
+            dh = np.zeros_like(h) if carry is None else carry
+            # log π(· | u) = log_softmax(h_t W_o + b_o)
+            dlogits = c - c.sum(axis=1, keepdims=True) * np.exp(tree["log_cond"][t])  # (nodes_t, K)
+            d["Wo"] += h.T @ dlogits
+            d["bo"] += dlogits.sum(axis=0)
+            dh = dh + dlogits @ p["Wo"].T
+            if t == 0:
+                # h_0 = h0
+                d["h0"] += dh[0]
+                break
+            # h_t = GRU(h_{t−1}, X[v]), children of each parent in consecutive rows
+            dgx, dgh, dh_parent = _gru_backward(dh.reshape(-1, V, H), tree["cells"][t - 1])
+            dX += dgx.sum(axis=0)  # (V, 3H)
+            dgh = dgh.sum(axis=1)  # (nodes_{t−1}, 3H)
+            d["bhn"] += dgh[:, 2 * H :].sum(axis=0)
+            # gh = h_{t−1} W_h
+            d["Wh"] += tree["hs"][t - 1].T @ dgh
+            carry = dh_parent.sum(axis=1) + dgh @ p["Wh"].T
+        # X = E W_x + b_x
+        d["Wx"] += p["E"].T @ dX
+        d["E"] += dX @ p["Wx"].T
+        d["bx"] += dX.sum(axis=0)
+        return g
+
+    # ------------------------------------------------------------------ over given sequences
+    def _forward_tokens(self, tokens: np.ndarray):
+        """log πθ(x_i) for token rows (n, T), one cell per position; returns (lp (n,), cache)."""
+        p, V = self._p, self.space.n_vocab
+        n, X = tokens.shape[0], self._inputs()  # X: (V, 3H)
+        h = np.broadcast_to(p["h0"], (n, self._config.n_hidden))
+        lp = np.zeros(n)
+        hs, cells, pis = [], [], []
+        for lv in self.space.levels[: self._last + 1]:
+            x = tokens[:, lv.depth]  # (n,) token at this position; −1 after EOS
+            hs.append(h)
+            pis.append(None)
+            if lv.choices > 1:
+                lc = log_softmax_rows(h @ p["Wo"] + p["bo"])  # (n, K)
+                lp += np.where(x >= 0, np.take_along_axis(lc, np.maximum(x, 0)[:, None], 1)[:, 0], 0.0)
+                pis[-1] = np.exp(lc)
+            if lv.depth < self._last:
+                v = np.clip(x, 0, V - 1)  # ended rows step on with token 0; their gradients are masked
+                h, cache = _gru_forward(h, X[v], h @ p["Wh"], p["bhn"])  # (n, H)
+                cells.append((v, cache))
+        return lp, dict(hs=hs, cells=cells, pis=pis)
+
+    def log_prob_at(self, idx: np.ndarray) -> np.ndarray:
+        """(n,) log πθ(x_i), by a forward over just these n sequences (no enumeration)."""
+        idx = self._check_idx(idx)
+        return self._forward_tokens(tokens_of(self.space, idx))[0]
+
+    def grad_log_prob_at(self, idx: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """Σ_i w_i ∇θ log πθ(x_i) → (P,), by a backward over just these n sequences, O(n·T·H²)."""
+        idx = self._check_idx(idx)
+        w = np.asarray(w, dtype=float)
+        if w.shape != idx.shape or not np.all(np.isfinite(w)):
+            raise ValueError(f"w has shape {w.shape}; expected {idx.shape}, one finite weight per sample")
+        tokens = tokens_of(self.space, idx)
+        _, fw = self._forward_tokens(tokens)
+        p, V, H = self._p, self.space.n_vocab, self._config.n_hidden
+        g = np.zeros(self.n_params)
+        d = _unpack(g, self._layout)
+        dX = np.zeros((V, 3 * H))
+        dh = np.zeros((idx.size, H))
+        for t in reversed(range(self._last + 1)):
+            x, h, pi = tokens[:, t], fw["hs"][t], fw["pis"][t]
+            if pi is not None:
+                # lp += log_softmax(h_t W_o + b_o)[x_t]
+                onehot = np.arange(pi.shape[1]) == x[:, None]  # (n, K); all False after EOS
+                dlogits = (w * (x >= 0))[:, None] * (onehot - pi)  # (n, K)
+                d["Wo"] += h.T @ dlogits
+                d["bo"] += dlogits.sum(axis=0)
+                dh = dh + dlogits @ p["Wo"].T
+            if t == 0:
+                d["h0"] += dh.sum(axis=0)
+                break
+            # h_t = GRU(h_{t−1}, X[v_{t−1}])
+            v, cache = fw["cells"][t - 1]
+            dgx, dgh, dh_prev = _gru_backward(dh, cache)
+            dX += (np.arange(V)[:, None] == v).astype(float) @ dgx  # (V, 3H) scatter by token
+            d["bhn"] += dgh[:, 2 * H :].sum(axis=0)
+            d["Wh"] += fw["hs"][t - 1].T @ dgh
+            dh = dh_prev + dgh @ p["Wh"].T
+        # X = E W_x + b_x
+        d["Wx"] += p["E"].T @ dX
+        d["E"] += dX @ p["Wx"].T
+        d["bx"] += dX.sum(axis=0)
+        return g
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """(n,) indices x_i ∼ πθ by ancestral sampling, x_t ∼ πθ(· | x_<t): O(n·T) cells, no enumeration."""
+        n = check_int(n, "n")
+        rng = check_rng(rng)
+        p, space = self._p, self.space
+        V, T, X = space.n_vocab, space.length, self._inputs()  # X: (V, 3H)
+        h = np.broadcast_to(p["h0"], (n, self._config.n_hidden))
+        tokens = np.full((n, T), -1, dtype=np.int64)
+        live = np.ones(n, dtype=bool)
+        for lv in space.levels:
+            if lv.choices > 1:
+                lc = log_softmax_rows(h @ p["Wo"] + p["bo"])  # (n, K)
+                cdf = np.cumsum(np.exp(lc), axis=1)[:, :-1]  # (n, K − 1) inverse CDF, robust to rounding
+                x = (rng.random(n)[:, None] >= cdf).sum(axis=1)
+            else:
+                x = np.full(n, V if space.eos is not None else 0)  # the only choice: EOS (or V = 1)
+            tokens[live, lv.depth] = x[live]
+            live &= x < V
+            if lv.depth < self._last:
+                h, _ = _gru_forward(h, X[np.minimum(x, V - 1)], h @ p["Wh"], p["bhn"])
+        return index_of(space, tokens)
+
+    # ------------------------------------------------------------------ pretraining
+    @classmethod
+    def fit(cls, space: SequenceSpace, log_p: np.ndarray, config: TinyLMConfig | None = None, *,
+            steps: int = 400, lr: float = 0.03, method: str = "exact", n: int = 64, seed: int = 0) -> "TinyLM":
+        """θ ≈ argmin_θ H(p, πθ) = −Σ_x p(x) log πθ(x): maximum likelihood, by Adam from the config's init.
+
+        ``method="exact"``: ∇ = −Σ_x p(x) ∇θ log πθ(x) over the space; ``"sampled"``:
+        ∇ ≈ −(1/n) Σ_i ∇θ log πθ(x_i) with a fresh minibatch x_i ∼ p each step (``seed``).
+        H(p, πθ) − H(p) = KL(p ‖ πθ) is what remains; p may have zeros.
+        """
+        from ..optim import adam
+
+        log_p = check_log_probs(log_p, space.size, "log_p")
+        steps = check_int(steps, "steps")
+        n = check_int(n, "n")
+        if method not in ("exact", "sampled"):
+            raise ValueError(f"method={method!r} is unknown; allowed: 'exact', 'sampled'")
+        pol = cls(space, config)
+        p = np.exp(log_p)
+        cdf = np.cumsum(p)
+        rng = np.random.default_rng(check_int(seed, "seed", low=0))
+        opt = adam(check_positive_float(lr, "lr"))
+        theta, state = pol.params, opt.init(pol.params)
+        for _ in range(steps):
+            if method == "exact":
+                grad = -pol.grad_log_prob_weighted(p)
+            else:
+                idx = np.minimum(np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right"), space.size - 1)
+                grad = -pol.grad_log_prob_at(idx, np.full(n, 1.0 / n))
+            theta, state = opt.step(theta, grad, state)
+            pol = pol.with_params(theta)
+        return pol
+
+
+def pretrain_tinylm(space: SequenceSpace, corpus, config: TinyLMConfig | None = None, *,
+                    target: str = "ngram", order: int = 2, smoothing: float = 0.5, steps: int = 400,
+                    lr: float = 0.03, method: str = "exact", n: int = 64, seed: int = 0) -> TinyLM:
+    """θ ≈ argmin_θ −Σ_x p(x) log πθ(x) for p built from ``corpus``: a TinyLM base model.
+
+    ``target="ngram"``: p = the smoothed n-gram fit of the corpus (:func:`toyfdiv.tasks.pretrain`
+    with ``order`` and ``smoothing``, full support); ``"empirical"``: p(x) = #{lines = x}/#lines
+    (EOS appended in EOS spaces).  Optimisation by :meth:`TinyLM.fit` (``method``, ``steps``,
+    ``lr``, ``n``, ``seed``).
+    """
+    from ..tasks import pretrain
+
+    if target == "ngram":
+        log_p = pretrain(space, corpus, order=order, smoothing=smoothing).log_probs()
+    elif target == "empirical":
+        if len(corpus) == 0:
+            raise ValueError("corpus is empty; give at least one line of text")
+        tail = "" if space.eos is None else " " + space.eos
+        counts = np.bincount([space.index(line + tail) for line in corpus], minlength=space.size)
+        with np.errstate(divide="ignore"):
+            log_p = np.log(counts) - np.log(counts.sum())
+    else:
+        raise ValueError(f"target={target!r} is unknown; allowed: 'ngram', 'empirical'")
+    return TinyLM.fit(space, log_p, config, steps=steps, lr=lr, method=method, n=n, seed=seed)
