@@ -105,6 +105,10 @@ def test_generator_f_and_derivative_against_sympy(div):
     np.testing.assert_allclose(div.f(t), f_num(t), rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(div.f_prime(t), fp_num(t), rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(div.pseudo_reward(np.log(t)), -fp_num(t), rtol=1e-9, atol=1e-12)
+    fpp_sym = sp.diff(f_sym, T, 2).subs(sp.DiracDelta(T - 1), 0)  # TV: 0 away from t = 1
+    fpp_num = sp.lambdify(T, fpp_sym, "numpy")
+    np.testing.assert_allclose(div.f_double_prime(t), fpp_num(t) * np.ones_like(t), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(div.curvature(np.log(t)), t * fpp_num(t), rtol=1e-9, atol=1e-12)
     assert float(div.f(np.array(1.0))) == pytest.approx(0.0, abs=1e-15)
     # convex: second differences are non-negative
     grid = np.linspace(0.05, 5, 400)

@@ -52,6 +52,7 @@ class FDivergence:
     _terms: Callable[[Array, Array], Array] = field(repr=False)  # p f(π/p) where both > 0
     _f_prime_inverse: Callable[[Array], Array] | None = field(default=None, repr=False)
     _weight: Callable[[Array, Array], Array] | None = field(default=None, repr=False)  # π f'(π/p)
+    _curvature: Callable[[Array], Array] | None = field(default=None, repr=False)  # t f''(t) from u = log t
 
     def __post_init__(self):
         if not self.name or not isinstance(self.name, str):
@@ -84,6 +85,23 @@ class FDivergence:
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             out = np.asarray(self._reward(u), dtype=float)
         return np.where(np.isposinf(u), -self.slope_at_infinity, out)
+
+    def curvature(self, log_t) -> Array:
+        """t f''(t) = d f'(t) / d log t at log t, stable for log t ∈ [−∞, +∞].
+
+        How fast the pseudo-reward moves with log π; f-DPO's gradient needs it.
+        """
+        u = np.asarray(log_t, dtype=float)
+        if np.isnan(u).any():
+            raise ValueError("log_t contains NaN; expected log π − log p in [-inf, inf]")
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.asarray(self._curvature(u), dtype=float) * np.ones_like(u)
+
+    def f_double_prime(self, t) -> Array:
+        """f''(t) for t > 0 (≥ 0 by convexity)."""
+        t = _nonneg(t, "t")
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return self.curvature(np.log(t)) / t
 
     def f_prime_inverse(self, y) -> Array:
         """t = (f')⁻¹(y), for f' strictly increasing (every row but TV)."""
@@ -159,6 +177,7 @@ def _forward_kl() -> FDivergence:
         lambda lpi, lp: np.exp(lp) * (lp - lpi),
         lambda y: -1.0 / y,
         lambda lpi, lp: -np.exp(lp),
+        lambda u: np.exp(-u),
     )
 
 
@@ -169,6 +188,7 @@ def _reverse_kl() -> FDivergence:
         lambda lpi, lp: np.exp(lpi) * (lpi - lp),
         lambda y: np.exp(y - 1.0),
         lambda lpi, lp: np.exp(lpi) * (1.0 + lpi - lp),
+        lambda u: np.ones_like(u),
     )
 
 
@@ -177,6 +197,8 @@ def _tv() -> FDivergence:
         "tv", "total variation  ½Σ|π−p|", r"\tfrac12 |t - 1|", 0.5, 0.5, False,
         lambda t: 0.5 * np.abs(t - 1.0), lambda t: 0.5 * np.sign(t - 1.0), lambda u: -0.5 * np.sign(u),
         lambda lpi, lp: 0.5 * np.abs(np.exp(lpi) - np.exp(lp)),
+        None, None,
+        lambda u: np.zeros_like(u),  # 0 away from t = 1, where f' jumps
     )
 
 
@@ -193,6 +215,8 @@ def _js() -> FDivergence:
         lambda u: 0.5 * (np.logaddexp(0.0, -u) - _LOG2),
         terms,
         lambda y: np.exp(2.0 * y) / (2.0 - np.exp(2.0 * y)),  # s/(2 − s), s = e^{2y}
+        None,
+        lambda u: 0.5 * np.exp(-np.logaddexp(0.0, u)),  # ½/(1 + t)
     )
 
 
@@ -203,6 +227,7 @@ def _hellinger() -> FDivergence:
         lambda lpi, lp: (np.exp(0.5 * lpi) - np.exp(0.5 * lp)) ** 2,
         lambda y: 1.0 / (1.0 - y) ** 2,
         lambda lpi, lp: np.exp(lpi) - np.exp(0.5 * (lpi + lp)),
+        lambda u: 0.5 * np.exp(-0.5 * u),
     )
 
 
@@ -213,6 +238,7 @@ def _pearson() -> FDivergence:
         lambda lpi, lp: np.exp(lp + 2.0 * _log_abs_expm1(lpi - lp)),  # (π − p)²/p
         lambda y: 1.0 + y / 2.0,
         lambda lpi, lp: 2.0 * (np.exp(2.0 * lpi - lp) - np.exp(lpi)),
+        lambda u: 2.0 * np.exp(u),
     )
 
 
@@ -223,6 +249,7 @@ def _neyman() -> FDivergence:
         lambda lpi, lp: np.exp(lpi + 2.0 * _log_abs_expm1(lp - lpi)),  # (π − p)²/π
         lambda y: 1.0 / np.sqrt(1.0 - y),
         lambda lpi, lp: np.exp(lpi) - np.exp(2.0 * lp - lpi),
+        lambda u: 2.0 * np.exp(-2.0 * u),
     )
 
 
@@ -289,7 +316,8 @@ def alpha(a: float) -> FDivergence:
     formula = {0.0: r"-\log t + t - 1", 1.0: r"t \log t - t + 1"}.get(
         a, rf"\frac{{t^{{{a:g}}} - {a:g}\,t - ({1 - a:g})}}{{{a:g}\,({d:g})}}")
     return FDivergence(name, f"α-divergence, α = {a:g}", formula,
-                       f0, slope, a <= 1, f, f_prime, reward, terms, inverse, weight)
+                       f0, slope, a <= 1, f, f_prime, reward, terms, inverse, weight,
+                       lambda u: np.exp(d * u))  # t f''(t) = t^{α−1}
 
 
 def gjsd(beta: float) -> FDivergence:
@@ -319,7 +347,8 @@ def gjsd(beta: float) -> FDivergence:
 
     return FDivergence(f"gjsd({b:g})", f"generalised JS, β = {b:g}",
                        rf"-{b:g}\log({b:g}+{1 - b:g}t)+{1 - b:g}\,t\log\frac{{t}}{{{b:g}+{1 - b:g}t}}",
-                       -b * math.log(b), (1 - b) * math.log(1 / (1 - b)), True, f, f_prime, reward, terms, inverse)
+                       -b * math.log(b), (1 - b) * math.log(1 / (1 - b)), True, f, f_prime, reward, terms, inverse,
+                       None, lambda u: (1 - b) * b * np.exp(-np.logaddexp(math.log(b), math.log(1 - b) + u)))
 
 
 # ---------------------------------------------------------------------------- registry
