@@ -4,15 +4,19 @@ Every sequence of a tiny space is enumerated, so targets, divergences and f-DPG 
 are computed exactly; sampled estimators are held against that truth.
 
 >>> from toyfdiv import SequenceSpace, divergences, targets, fdpg, train
+
+``toyfdiv.plots`` (matplotlib figures) is imported on its own, so that the library itself
+needs only numpy and scipy.
 """
 
-from . import divergences, fdpg, metrics, optim, targets, tasks
-from .policies import AutoregressivePolicy, Policy, TabularPolicy
+from . import divergences, fdpg, feedback, metrics, optim, targets, tasks
+from .policies import AutoregressivePolicy, NgramPolicy, Policy, TabularPolicy, TinyLM, TinyLMConfig
 from .space import SequenceSpace
 from .training import History, train
 
 __all__ = [
-    "SequenceSpace", "divergences", "targets", "tasks", "fdpg", "optim", "metrics",
-    "train", "History", "Policy", "TabularPolicy", "AutoregressivePolicy",
+    "SequenceSpace", "divergences", "targets", "tasks", "fdpg", "optim", "metrics", "feedback",
+    "train", "History", "Policy", "TabularPolicy", "AutoregressivePolicy", "NgramPolicy",
+    "TinyLM", "TinyLMConfig",
 ]
 __version__ = "0.1.0"
