@@ -18,7 +18,9 @@ from .policies.base import Policy
 from .targets import Target
 from . import divergences as _divergences
 
-__all__ = ["gradient_weights", "exact_gradient", "rlhf_gradient", "dpg_gradient", "as_divergence"]
+__all__ = ["gradient_weights", "exact_gradient", "rlhf_gradient", "dpg_gradient", "as_divergence",
+           "sampled_estimate", "sampled_gradient", "estimator_stats", "Estimate", "EstimatorState",
+           "rlhf_reinforce_gradient", "sample_estimates"]
 
 
 def as_divergence(divergence) -> FDivergence:
@@ -111,3 +113,6 @@ def dpg_gradient(policy: Policy, target: Target) -> np.ndarray:
     """
     _check_pair(policy, target)
     return policy.grad_log_prob_weighted(-np.exp(target.log_probs))
+
+
+from .estimators import sampled_estimate, sampled_gradient, estimator_stats, Estimate, EstimatorState, rlhf_reinforce_gradient, sample_estimates  # noqa: E402,E501
