@@ -1,0 +1,65 @@
+"""Exercise checkers of lessons 5–8: each accepts its solution and rejects typical wrong
+answers with a message that says why."""
+
+from __future__ import annotations
+
+import math
+import runpy
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from toyfdiv.exercises import Verdict
+
+SOLUTIONS = Path(__file__).resolve().parent.parent / "lessons" / "solutions"
+
+
+def rejects(verdict: Verdict, *fragments: str) -> None:
+    """The verdict is negative and its message contains every fragment (case-insensitive)."""
+    assert isinstance(verdict, Verdict)
+    assert not verdict, verdict.message
+    for frag in fragments:
+        assert frag.lower() in verdict.message.lower(), (frag, verdict.message)
+    assert str(verdict).startswith("❌")
+
+
+@pytest.mark.parametrize("name", [f"{k:02d}" for k in (5, 6, 7, 8)])
+def test_solution_script_passes(name):
+    scripts = sorted(SOLUTIONS.glob(f"{name}_*.py"))
+    if not scripts:
+        pytest.skip(f"no solutions for lesson {name} yet")
+    assert len(scripts) == 1
+    runpy.run_path(str(scripts[0]), run_name="__main__")  # asserts inside
+
+
+# ---------------------------------------------------------------------------- lesson 5
+def test_lesson5_js_floor():
+    from toyfdiv.exercises import lesson5
+
+    assert lesson5.check_js_floor(-0.5 * math.log(2))
+    rejects(lesson5.check_js_floor(0.5 * math.log(2)), "flip the sign")
+    rejects(lesson5.check_js_floor(-math.log(2)), "2×JS")
+    rejects(lesson5.check_js_floor(-math.inf), "reverse-KL")
+    rejects(lesson5.check_js_floor(None), "no answer yet")
+    rejects(lesson5.check_js_floor("a lot"), "number")
+
+
+def test_lesson5_finite_against_zeros():
+    from toyfdiv.exercises import lesson5
+
+    assert lesson5.check_finite_against_zeros({"forward_kl", "tv", "js", "hellinger", "neyman"})
+    rejects(lesson5.check_finite_against_zeros({"forward_kl", "tv", "js", "hellinger", "neyman", "reverse_kl"}),
+            "reverse_kl has f'(t) → ∞")
+    rejects(lesson5.check_finite_against_zeros({"js", "tv", "hellinger", "neyman"}), "forward_kl is missing")
+    rejects(lesson5.check_finite_against_zeros({"kl"}), "not among")
+    rejects(lesson5.check_finite_against_zeros(set()), "no answer yet")
+
+
+def test_lesson5_diversity_ranking():
+    from toyfdiv.exercises import lesson5
+
+    assert lesson5.check_diversity_ranking(["forward_kl", "js", "reverse_kl"])
+    rejects(lesson5.check_diversity_ranking(["reverse_kl", "js", "forward_kl"]), "least to most diverse")
+    rejects(lesson5.check_diversity_ranking(["js", "forward_kl", "reverse_kl"]), "entropies")
+    rejects(lesson5.check_diversity_ranking(["js", "tv", "reverse_kl"]), "exactly these three")
