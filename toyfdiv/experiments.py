@@ -1,0 +1,244 @@
+"""Experiments shared by the command line, the app and the lessons.
+
+    θ_f* ≈ argmin_θ D_f(πθ ‖ p)   for every f, from the same start (the task's base model a)
+
+:func:`compare` trains one policy per divergence on one target and returns their
+histories; :func:`summary_table` reduces them to one row each; :func:`frontier` sweeps the
+RLHF temperature β and records where each divergence lands (alignment against entropy and
+KL from the base).  Nothing here is new mathematics: every number comes from
+:func:`toyfdiv.train` and :mod:`toyfdiv.metrics`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from . import divergences as _divergences
+from . import metrics as _metrics
+from . import tasks as _tasks
+from .policies import AutoregressivePolicy, TabularPolicy
+from .policies.base import Policy
+from .targets import Target
+from .training import History, train
+
+__all__ = ["POLICIES", "DEFAULT_BETAS", "as_task", "make_policy", "make_target", "compare",
+           "summary_table", "primary_alignment", "frontier", "final_policies"]
+
+#: Policy families a run can start from (tinylm and ngram when their modules are present).
+POLICIES = ("autoregressive", "tabular", "ngram", "tinylm")
+#: Default grid of RLHF temperatures for :func:`frontier`.
+DEFAULT_BETAS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+def as_task(task, *, length: int | None = None, eos: bool | None = None) -> _tasks.Task:
+    """A :class:`~toyfdiv.tasks.Task` from itself or its catalogue name (``tasks.names()``)."""
+    if isinstance(task, _tasks.Task):
+        if length is not None or eos is not None:
+            raise ValueError("length and eos reshape a task given by name; pass the name instead of a Task")
+        return task
+    if task is None:
+        return _tasks.get(_tasks.names()[0], length=length, eos=eos)
+    if isinstance(task, str):
+        return _tasks.get(task, length=length, eos=eos)
+    raise ValueError(f"task={task!r} must be a Task or one of {_tasks.names()}")
+
+
+def make_target(task: _tasks.Task, kind: str = "rlhf", target_options: Mapping | None = None) -> Target:
+    """p = task.target(kind, **target_options): rlhf (beta), pointwise (epsilon), distributional/hybrid (moments)."""
+    if kind not in _tasks.TARGET_KINDS:
+        raise ValueError(f"kind={kind!r} is not a target kind; allowed: {list(_tasks.TARGET_KINDS)}")
+    opts = {k: v for k, v in dict(target_options or {}).items() if v is not None}
+    return task.target(kind, **opts)
+
+
+def _optional_policy(module: str, name: str):
+    try:
+        return getattr(importlib.import_module(f"toyfdiv.policies.{module}"), name)
+    except (ImportError, AttributeError):
+        raise ValueError(f"policy family {name} is not available in this version of toyfdiv") from None
+
+
+def make_policy(task: _tasks.Task, policy: str = "autoregressive", *, seed: int = 0, **options) -> Policy:
+    """The starting policy π_θ0 ≈ a: the task's base model written in the chosen family.
+
+    - "autoregressive": θ0 = the base model's conditionals exactly (a copy of ``task.base``);
+    - "tabular": θ0 = log a (``TabularPolicy.from_log_probs``);
+    - "ngram": the maximum-likelihood k-gram of a (option ``order``, default 2);
+    - "tinylm": a GRU fitted to a by maximum likelihood (options ``n_embd``, ``n_hidden``,
+      ``init_scale``, ``fit_steps`` = 400, ``fit_lr`` = 0.03; ``seed`` seeds its init).
+
+    Option ``init="random"`` starts autoregressive/tabular/ngram from random logits
+    (``init_scale``, ``seed``) instead of a.
+    """
+    space, log_a = task.space, task.log_a
+    init = options.pop("init", "base")
+    if init not in ("base", "random"):
+        raise ValueError(f"init={init!r} is unknown; allowed: 'base', 'random'")
+    if policy in ("autoregressive", "tabular", "ngram") and init == "random":
+        scale = options.pop("init_scale", 0.1)
+        if policy == "ngram":
+            cls = _optional_policy("ngram", "NgramPolicy")
+            return _no_extra(cls(space, options.pop("order", 2), seed, init_scale=scale), options, policy)
+        cls = AutoregressivePolicy if policy == "autoregressive" else TabularPolicy
+        return _no_extra(cls(space, seed, init_scale=scale), options, policy)
+    if policy == "autoregressive":
+        return _no_extra(AutoregressivePolicy(space, params=task.base.params), options, policy)
+    if policy == "tabular":
+        return _no_extra(TabularPolicy.from_log_probs(space, log_a), options, policy)
+    if policy == "ngram":
+        cls = _optional_policy("ngram", "NgramPolicy")
+        return _no_extra(cls.from_log_probs(space, log_a, options.pop("order", 2)), options, policy)
+    if policy == "tinylm":
+        lm = _optional_policy("tinylm", "TinyLM")
+        config_cls = _optional_policy("tinylm", "TinyLMConfig")
+        steps, lr = options.pop("fit_steps", 400), options.pop("fit_lr", 0.03)
+        config = config_cls(**{k: options.pop(k) for k in ("n_embd", "n_hidden", "init_scale") if k in options},
+                            seed=seed)
+        _no_extra(None, options, policy)
+        return lm.fit(space, log_a, config, steps=steps, lr=lr)
+    raise ValueError(f"policy={policy!r} is unknown; allowed: {list(POLICIES)}")
+
+
+def _no_extra(pol, options: Mapping, policy: str):
+    if options:
+        raise ValueError(f"options {sorted(options)} do not apply to policy={policy!r}")
+    return pol
+
+
+def _divergence_list(divergences) -> tuple[list, bool]:
+    if divergences is None:
+        return list(_divergences.registered()), True
+    if isinstance(divergences, str):
+        divergences = [d.strip() for d in divergences.split(",") if d.strip()]
+    divs = [_divergences.get(d) for d in divergences]
+    if not divs:
+        raise ValueError("divergences is empty; give at least one name from divergences.names()")
+    names = [d.name for d in divs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"divergences {names} name the same divergence twice")
+    return divs, False
+
+
+def compare(task, kind: str = "rlhf", divergences=None, *, policy: str = "autoregressive", steps: int = 300,
+            lr: float = 0.1, optimizer: str = "adam", estimator: str = "exact", seed: int = 0,
+            callback: Callable[[int, int], None] | None = None, target_options: Mapping | None = None,
+            policy_options: Mapping | None = None, schedule: str = "constant", lr_final: float | None = None,
+            record_every: int = 1, **estimator_options) -> dict[str, History]:
+    """{f.name: train(π_θ0, p, f)} for every divergence f, all from the same start π_θ0.
+
+    Args:
+      task: a Task or a catalogue name; p = ``task.target(kind, **target_options)``.
+      divergences: names or FDivergences (default: every registered one, in table order;
+        those that are infinite for this target — reverse KL and Pearson χ² against a
+        target with zeros — are then skipped with a warning, while naming one explicitly
+        raises the library's ValueError).
+      policy, policy_options: the starting policy, see :func:`make_policy` (seeded by ``seed``).
+      steps, lr, optimizer, schedule, lr_final, record_every, estimator, seed,
+      estimator_options: passed to :func:`toyfdiv.train`.
+      callback: called as callback(done, total) after every update, counting the updates
+        of all runs together (for a single progress bar).
+    Returns:
+      {divergence name: History}, keyed by the canonical name ("alpha(0.5)" for "alpha").
+    """
+    task = as_task(task)
+    target = make_target(task, kind, target_options)
+    start = make_policy(task, policy, seed=seed, **dict(policy_options or {}))
+    divs, defaulted = _divergence_list(divergences)
+    if defaulted:
+        ok = [d for d in divs if np.isfinite(d.value(start.log_probs(), target.log_probs))]
+        skipped = [d.name for d in divs if d not in ok]
+        if skipped:
+            warnings.warn(f"skipping {skipped}: D_f(π‖p) is infinite for this target (it has zeros); "
+                          "smooth it (epsilon > 0) to include them", stacklevel=2)
+        divs = ok
+    total = steps * len(divs)
+    out: dict[str, History] = {}
+    for j, div in enumerate(divs):
+        inner = None if callback is None else (lambda k, _n, j=j: callback(j * steps + k, total))
+        out[div.name] = train(start, target, div, steps=steps, lr=lr, optimizer=optimizer, estimator=estimator,
+                              seed=seed, schedule=schedule, lr_final=lr_final, record_every=record_every,
+                              callback=inner, **estimator_options)
+    return out
+
+
+def primary_alignment(metrics: Mapping) -> tuple[str, float]:
+    """The headline alignment of a metrics row: (key, value) of the first "alignment/<key>"."""
+    for key, value in metrics.items():
+        if key.startswith("alignment/"):
+            return key.split("/", 1)[1], float(np.asarray(value).reshape(-1)[-1])
+    return "", float("nan")
+
+
+def summary_table(histories: Mapping[str, History]) -> list[dict]:
+    """One row per run: D_f(π_final ‖ p) for the run's own f, alignment, KL(π‖a), H(π), steps, seconds.
+
+    Row keys: "divergence", "final_divergence" (nats), "alignment_key", "alignment",
+    "kl_from_base" (nats), "entropy" (nats), "steps", "seconds", and every
+    "alignment/<key>" of the run.
+    """
+    rows = []
+    for name, hist in histories.items():
+        final = hist.final()
+        key, value = primary_alignment(final)
+        row = dict(divergence=hist.divergence, final_divergence=final[f"divergence/{hist.divergence}"],
+                   alignment_key=key, alignment=value, kl_from_base=final["kl_from_base"],
+                   entropy=final["entropy"], steps=int(hist.step[-1]), seconds=float(hist.seconds))
+        row.update({k: v for k, v in final.items() if k.startswith("alignment/")})
+        rows.append(row)
+    return rows
+
+
+def final_policies(task: _tasks.Task, target: Target, histories: Mapping[str, History]) -> dict[str, np.ndarray]:
+    """{"base": log a, "target": log p, f: log π_f} — the distributions a comparison ends with."""
+    out = {"base": np.asarray(task.log_a), "target": np.asarray(target.log_probs)}
+    out.update({name: np.asarray(h.policy.log_probs()) for name, h in histories.items()})
+    return out
+
+
+def target_row(target: Target) -> dict:
+    """The target's own alignment, entropy and KL from the base: where a perfect minimiser lands."""
+    m = _metrics.evaluate(target.log_probs, target, divergences=())
+    key, value = primary_alignment(m)
+    return dict(alignment_key=key, alignment=value, entropy=m["entropy"], kl_from_base=m["kl_from_base"])
+
+
+def frontier(task, divergences=None, *, betas: Sequence[float] = DEFAULT_BETAS, steps: int = 300,
+             lr: float = 0.1, policy: str = "autoregressive", optimizer: str = "adam", seed: int = 0,
+             policy_options: Mapping | None = None, callback: Callable[[int, int], None] | None = None,
+             **train_options) -> list[dict]:
+    """Where each f lands on the alignment–diversity plane, for p_β = a·exp(r/β)/Z across β.
+
+    For each β and each divergence f: π_f,β = the policy after ``steps`` updates of
+    D_f(π ‖ p_β) from π_θ0 (:func:`compare`), and the target p_β itself (what an exact
+    minimiser in a complete family reaches).  With a capacity-limited ``policy`` ("ngram",
+    "tinylm") the divergences' minimisers differ even at convergence.
+
+    Returns:
+      rows (dict), one per (divergence, β), with "divergence", "beta", "alignment_key",
+      "alignment", "entropy", "kl_from_base", "final_divergence", and the target's own
+      "target_alignment", "target_entropy", "target_kl_from_base".
+    """
+    task = as_task(task)
+    betas = [float(b) for b in betas]
+    if not betas or not all(np.isfinite(b) and b > 0 for b in betas):
+        raise ValueError(f"betas={betas!r} must be a non-empty list of finite values > 0")
+    n_div = len(_divergence_list(divergences)[0])
+    total = steps * n_div * len(betas)
+    rows = []
+    for i, beta in enumerate(sorted(betas)):
+        inner = None if callback is None else (lambda k, _n, i=i: callback(i * steps * n_div + k, total))
+        hists = compare(task, "rlhf", divergences, policy=policy, steps=steps, lr=lr, optimizer=optimizer,
+                        seed=seed, callback=inner, target_options={"beta": beta}, policy_options=policy_options,
+                        **train_options)
+        ref = target_row(make_target(task, "rlhf", {"beta": beta}))
+        for row in summary_table(hists):
+            rows.append(dict(divergence=row["divergence"], beta=beta, alignment_key=row["alignment_key"],
+                             alignment=row["alignment"], entropy=row["entropy"],
+                             kl_from_base=row["kl_from_base"], final_divergence=row["final_divergence"],
+                             target_alignment=ref["alignment"], target_entropy=ref["entropy"],
+                             target_kl_from_base=ref["kl_from_base"]))
+    return rows

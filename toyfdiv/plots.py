@@ -1,0 +1,440 @@
+"""Figure builders: each takes library objects and returns a matplotlib Figure.
+
+Every builder uses the object-oriented API (``matplotlib.figure.Figure``, never pyplot
+state), never calls ``show()``, labels its axes with units (nats, probability), titles
+what is shown, and draws each divergence in one fixed colour (:func:`divergence_color`)
+across every figure.  Nothing is computed here beyond drawing: values come from the
+library (:mod:`toyfdiv.simplex`, :mod:`toyfdiv.experiments`, the FDivergence objects).
+Not imported by ``toyfdiv/__init__``: matplotlib is only needed for figures.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from contextlib import contextmanager
+from typing import Mapping, Sequence
+
+import matplotlib
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize, to_hex
+from matplotlib.figure import Figure
+
+from . import divergences as _divergences
+from . import simplex as _simplex
+
+__all__ = ["STYLE", "divergence_color", "divergence_label", "distributions", "training_curves",
+           "divergence_zoo", "simplex", "frontier", "estimator_stats", "overoptimisation"]
+
+#: Font sizes readable on a lecture projector (all ≥ 12 pt).
+STYLE = {"font.size": 13, "axes.titlesize": 15, "axes.labelsize": 14, "xtick.labelsize": 12,
+         "ytick.labelsize": 12, "legend.fontsize": 12, "figure.titlesize": 17, "lines.linewidth": 2.2,
+         "axes.grid": True, "grid.alpha": 0.3, "savefig.dpi": 110, "savefig.bbox": "tight"}
+
+_PALETTE = {  # one fixed colour per registry key (the canonical instance of alpha / gjsd too)
+    "forward_kl": "#1f77b4", "reverse_kl": "#d62728", "tv": "#7f7f7f", "js": "#2ca02c",
+    "hellinger": "#9467bd", "pearson": "#8c564b", "neyman": "#e377c2", "alpha": "#bcbd22",
+    "gjsd": "#17becf",
+}
+_FIXED = {"base": "#b0b0b0", "target": "#222222", "p": "#222222", "a": "#b0b0b0"}
+_FAMILY_MAPS = {"alpha": ("YlOrBr", -1.0, 2.0), "gjsd": ("GnBu", 0.0, 1.0)}
+_SPARE = ["#ff7f0e", "#393b79", "#637939", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354"]
+_PARAM = re.compile(r"^(alpha|gjsd)\(\s*([-+0-9.eE]+)\s*\)$")
+_LINESTYLES = ["-", "--", ":", "-."]
+_MARKERS = ["o", "s", "^", "D", "v"]
+
+
+@contextmanager
+def _style():
+    with matplotlib.rc_context(STYLE):
+        yield
+
+
+def _canonical(key: str) -> str | None:
+    """The registry key whose canonical instance is named ``key`` ("alpha(0.5)" → "alpha")."""
+    for k in _divergences.names():
+        if _divergences.get(k).name == key:
+            return k
+    return None
+
+
+def divergence_color(name) -> str:
+    """The fixed colour (hex) of a divergence across every figure.
+
+    Registry keys and their canonical instances ("alpha" and "alpha(0.5)") share one
+    palette colour; other members of the α and generalised-JS families take a shade of
+    their family's colormap by parameter; "base" and "target" are grey and black; any
+    other label gets a stable colour from its name.
+    """
+    name = getattr(name, "name", name)
+    key = str(name).strip()
+    if key in _PALETTE:
+        return _PALETTE[key]
+    if key in _FIXED:
+        return _FIXED[key]
+    canon = _canonical(key) if _PARAM.match(key) else None
+    if canon is not None:
+        return _PALETTE[canon]
+    m = _PARAM.match(key)
+    if m:
+        cmap, lo, hi = _FAMILY_MAPS[m.group(1)]
+        x = 0.35 + 0.6 * np.clip((float(m.group(2)) - lo) / (hi - lo), 0.0, 1.0)
+        return to_hex(colormaps[cmap](x))
+    return _SPARE[zlib.crc32(key.encode()) % len(_SPARE)]
+
+
+def divergence_label(name) -> str:
+    """A short display name for a divergence (its registry label without the formula)."""
+    try:
+        label = _divergences.get(str(name)).label
+    except ValueError:
+        return str(name)
+    return label.split("  ")[0] if "  " in label else label
+
+
+def _probs(values, name: str) -> np.ndarray:
+    """Probabilities from a vector given as log-probabilities (the library's convention) or probabilities."""
+    v = np.asarray(values, dtype=float)
+    if v.ndim != 1:
+        raise ValueError(f"distribution {name!r} has shape {v.shape}; expected (N,)")
+    if np.all(v <= 0) and abs(np.logaddexp.reduce(v) if v.size else 1.0) < 1e-6:
+        return np.exp(v)
+    if np.all(v >= 0) and abs(v.sum() - 1.0) < 1e-6:
+        return v
+    raise ValueError(f"distribution {name!r} is neither normalised log-probabilities nor probabilities")
+
+
+# ---------------------------------------------------------------------------- distributions
+def distributions(space, dists: Mapping[str, np.ndarray], k: int = 10, title: str | None = None) -> Figure:
+    """Grouped horizontal bars: the probability of the top-k sequences (ranked by the first
+    distribution) under each distribution, labelled with their decoded text.
+
+    ``dists``: {label: (N,) log-probabilities or probabilities}; labels that are divergence
+    names take the divergence's colour, "base" grey, "target" black.
+    """
+    if not dists:
+        raise ValueError("dists is empty; give at least one distribution")
+    probs = {name: _probs(v, name) for name, v in dists.items()}
+    for name, p in probs.items():
+        if p.shape != (space.size,):
+            raise ValueError(f"distribution {name!r} has {p.size} entries; the space has {space.size}")
+    first = next(iter(probs))
+    k = int(min(max(k, 1), space.size))
+    top = np.argsort(-probs[first], kind="stable")[:k]
+    n = len(probs)
+    height = 0.8 / n
+    with _style():
+        fig = Figure(figsize=(11, 1.2 + 0.32 * k * max(n, 2)), layout="constrained")
+        ax = fig.add_subplot()
+        y = np.arange(k)
+        for j, (name, p) in enumerate(probs.items()):
+            ax.barh(y - 0.4 + (j + 0.5) * height, p[top], height=height, color=divergence_color(name),
+                    label=divergence_label(name), edgecolor="white", linewidth=0.5)
+        ax.set_yticks(y, [space.decode(int(i)) for i in top])
+        ax.invert_yaxis()
+        ax.set_xlabel("probability")
+        ax.set_ylabel("sequence")
+        ax.grid(axis="y", visible=False)
+        ax.set_title(title or f"Top {k} sequences (ranked by {divergence_label(first)}): probability under each model")
+        ax.legend(loc="lower right", ncols=1 if n <= 6 else 2, framealpha=0.9)
+    return fig
+
+
+# ---------------------------------------------------------------------------- training curves
+_CURVE_LABELS = {
+    "divergence": ("D_f(π‖p) for the run's own f (nats)", "Divergence to the target"),
+    "kl_from_base": ("KL(π‖a) (nats)", "KL from the base model"),
+    "entropy": ("H(π) (nats)", "Entropy of the policy"),
+    "effective_sequences": ("exp H(π) (sequences)", "Effective number of sequences"),
+    "grad_norm": ("‖∇θ D_f‖", "Exact gradient norm"),
+    "lr": ("learning rate", "Learning rate"),
+}
+
+
+def _curve(hist, key: str) -> tuple[np.ndarray, str, str]:
+    m = hist.metrics
+    if key == "divergence":
+        ylabel, title = _CURVE_LABELS[key]
+        return np.asarray(m[f"divergence/{hist.divergence}"]), ylabel, title
+    if key == "alignment":
+        key = next((k for k in m if k.startswith("alignment/")), None)
+        if key is None:
+            raise ValueError("the history has no alignment metric")
+    if key not in m:
+        raise ValueError(f"metric {key!r} is not in the history; available: {sorted(m)}")
+    if key.startswith("alignment/"):
+        what = key.split("/", 1)[1]
+        unit = "probability" if what == "constraint" else ("feature mean" if what.startswith("moment/") else "reward units")
+        return np.asarray(m[key]), f"E_π[{what}] ({unit})", f"Alignment: E_π[{what}]"
+    if key.startswith("divergence/"):
+        d = key.split("/", 1)[1]
+        return np.asarray(m[key]), f"{divergence_label(d)} (nats)", f"{divergence_label(d)} to the target"
+    ylabel, title = _CURVE_LABELS.get(key, (key, key))
+    return np.asarray(m[key]), ylabel, title
+
+
+def training_curves(histories: Mapping, keys: Sequence[str] = ("divergence", "alignment", "kl_from_base", "entropy"),
+                    *, target_values: Mapping[str, float] | None = None) -> Figure:
+    """One panel per metric over training updates, one line per run in its divergence's colour.
+
+    ``keys``: "divergence" (each run's own D_f to the target, log scale), "alignment" (the
+    first alignment metric), or any metric name of the History ("kl_from_base", "entropy",
+    "alignment/reward", "divergence/js", …).  ``target_values``: {key: value} drawn as a
+    dashed black "target p" reference line (e.g. :func:`toyfdiv.experiments.target_row`).
+    """
+    if not histories:
+        raise ValueError("histories is empty")
+    keys = list(keys)
+    cols = min(len(keys), 2)
+    rows = -(-len(keys) // cols)
+    with _style():
+        fig = Figure(figsize=(7.0 * cols, 4.6 * rows + 0.8), layout="constrained")
+        axes = fig.subplots(rows, cols, squeeze=False).ravel()
+        for ax, key in zip(axes, keys):
+            ylabel = title = ""
+            for name, hist in histories.items():
+                y, ylabel, title = _curve(hist, key)
+                ax.plot(hist.step, y, color=divergence_color(hist.divergence), label=divergence_label(hist.divergence))
+            ref = (target_values or {}).get(key)
+            if ref is not None:
+                ax.axhline(ref, color=_FIXED["target"], ls="--", lw=1.6, label="target p")
+            if key == "divergence" or key.startswith("divergence/"):
+                ax.set_yscale("log")
+            ax.set_xlabel("update step")
+            ax.set_ylabel(ylabel)
+            ax.set_title(title)
+        for ax in axes[len(keys):]:
+            ax.set_visible(False)
+        handles, labels = axes[0].get_legend_handles_labels()
+        for ax in axes[1:len(keys)]:
+            for h, lab in zip(*ax.get_legend_handles_labels()):
+                if lab not in labels:
+                    handles.append(h)
+                    labels.append(lab)
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 5), frameon=False)
+        fig.suptitle("Training from the base model: one run per divergence")
+    return fig
+
+
+# ---------------------------------------------------------------------------- the zoo
+def divergence_zoo(divergences=None, alphas: Sequence[float] | None = None, *, t_range=(0.02, 50.0),
+                   ylim: float = 5.0) -> Figure:
+    """f(t), f'(t) and the pseudo-reward R = −f'(t) over the ratio t = π/p (log axis).
+
+    Top row: each divergence (default: every registered one) in its colour.  Bottom row:
+    the Amari α family as a continuum (colormap over ``alphas``, default −1 … 2), from
+    forward KL (α = 0) to reverse KL (α = 1).  The vertical axes show [−ylim, ylim]
+    (f: [−0.3·ylim, ylim]); steeper curves leave the frame.
+    """
+    divs = list(_divergences.registered()) if divergences is None else [_divergences.get(d) for d in divergences]
+    alphas = np.linspace(-1.0, 2.0, 13) if alphas is None else np.asarray(alphas, dtype=float)
+    t = np.geomspace(*t_range, 400)
+    log_t = np.log(t)
+    panels = [("f(t)", "f(t) (nats per unit of p)", lambda d: d.f(t)),
+              ("f'(t)", "f'(t)", lambda d: d.f_prime(t)),
+              ("pseudo-reward −f'(t)", "R = −f'(t)", lambda d: d.pseudo_reward(log_t))]
+    norm = Normalize(float(alphas.min()), float(alphas.max()) if alphas.max() > alphas.min() else alphas.min() + 1)
+    cmap = colormaps["viridis"]
+    with _style():
+        fig = Figure(figsize=(18, 10.5), layout="constrained")
+        axes = fig.subplots(2, 3, sharex=True)
+        for col, (title, ylabel, fn) in enumerate(panels):
+            top, bottom = axes[0, col], axes[1, col]
+            for d in divs:
+                top.plot(t, fn(d), color=divergence_color(d.name), label=divergence_label(d.name))
+            for a in alphas:
+                d = _divergences.alpha(float(a))
+                bottom.plot(t, fn(d), color=cmap(norm(a)), lw=1.6)
+            for ax, what in ((top, "registered divergences"), (bottom, "α-divergences")):
+                ax.set_xscale("log")
+                ax.set_ylim(-0.3 * ylim if col == 0 else -ylim, ylim)
+                ax.axvline(1.0, color="k", lw=0.8, alpha=0.5)
+                ax.axhline(0.0, color="k", lw=0.8, alpha=0.5)
+                ax.set_ylabel(ylabel)
+                ax.set_title(f"{title}: {what}")
+            bottom.set_xlabel("t = π(x) / p(x)  (log scale)")
+        fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside right upper", frameon=False)
+        fig.colorbar(ScalarMappable(norm, cmap), ax=axes[1, :].tolist(), label="α  (0: forward KL, 1: reverse KL)",
+                     shrink=0.9)
+        fig.suptitle("The divergence zoo: generators f, their slopes f', and the f-DPG pseudo-rewards −f'")
+    return fig
+
+
+# ---------------------------------------------------------------------------- simplex
+_CORNERS = ("x₁", "x₂", "x₃")
+
+
+def _triangle(ax, labels=_CORNERS):
+    v = _simplex.CORNERS
+    ax.plot(*np.vstack([v, v[:1]]).T, color="k", lw=1.2)
+    for (x, y), lab, dx, dy in zip(v, labels, (-0.04, 0.04, 0.0), (-0.02, -0.02, 0.03)):
+        ax.text(x + dx, y + dy, lab, ha="center", va="top" if dy < 0 else "bottom", fontsize=13)
+    ax.set_aspect("equal")
+    ax.set_xlim(-0.1, 1.1)
+    ax.set_ylim(-0.1, 0.97)
+    ax.axis("off")
+
+
+def simplex(log_p, divergences=None, start=None, steps: int = 300, lr: float = 0.5, *,
+            resolution: int = 120) -> Figure:
+    """The 3-outcome simplex: contours of D_f(π‖p) and the exact f-DPG gradient flow of a
+    tabular policy from one start, one panel per divergence, plus all paths overlaid.
+
+    ``log_p``: (3,) target log-probabilities; ``start``: (3,) starting probabilities
+    (default: :data:`toyfdiv.simplex.DEFAULT_START`).  Computed by :mod:`toyfdiv.simplex`.
+    """
+    divs = list(_divergences.registered()) if divergences is None else [_divergences.get(d) for d in divergences]
+    start = _simplex.DEFAULT_START if start is None else np.asarray(start, dtype=float)
+    p_xy = _simplex.to_xy(np.exp(np.asarray(log_p, dtype=float)))
+    s_xy = _simplex.to_xy(start)
+    n = len(divs) + 1
+    cols = min(n, 5)
+    rows = -(-n // cols)
+    with _style():
+        fig = Figure(figsize=(4.4 * cols, 4.3 * rows + 0.6), layout="constrained")
+        axes = fig.subplots(rows, cols, squeeze=False).ravel()
+        overlay = axes[len(divs)]
+        _triangle(overlay)
+        for ax, d in zip(axes, divs):
+            X, Y, D = _simplex.simplex_grid(log_p, d, resolution=resolution)
+            levels = _simplex.contour_levels(D)
+            _triangle(ax)
+            ax.contourf(X, Y, D, levels=levels, cmap="Greys_r", alpha=0.55, extend="max")
+            ax.contour(X, Y, D, levels=levels, colors="k", linewidths=0.5, alpha=0.5)
+            path = _simplex.to_xy(_simplex.gradient_flow(log_p, d, start, steps=steps, lr=lr))
+            for a in (ax, overlay):
+                a.plot(path[:, 0], path[:, 1], color=divergence_color(d.name), lw=2.6, label=divergence_label(d.name))
+            ax.set_title(divergence_label(d.name), fontsize=14)
+        for a in axes[: len(divs) + 1]:
+            a.plot(*p_xy, marker="*", ms=18, color="gold", mec="k", ls="none", label="target p", zorder=5)
+            a.plot(*s_xy, marker="o", ms=9, color="white", mec="k", ls="none", label="start π₀", zorder=5)
+        overlay.set_title("all paths", fontsize=14)
+        for ax in axes[len(divs) + 1:]:
+            ax.set_visible(False)
+        handles, labels = overlay.get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 6), frameon=False)
+        fig.suptitle(f"Three outcomes x₁, x₂, x₃: contours of D_f(π‖p) over every π, and the exact "
+                     f"f-DPG gradient flow from π₀ (time {steps * lr:g})")
+    return fig
+
+
+# ---------------------------------------------------------------------------- frontier
+def frontier(rows: Sequence[Mapping]) -> Figure:
+    """Alignment against entropy H(π) and against KL(π‖a) at the end of training, one
+    line per divergence across β (rows of :func:`toyfdiv.experiments.frontier`); the target
+    p_β itself is the dashed black reference."""
+    rows = list(rows)
+    if not rows:
+        raise ValueError("rows is empty; run toyfdiv.experiments.frontier first")
+    names = list(dict.fromkeys(r["divergence"] for r in rows))
+    what = rows[0].get("alignment_key") or "alignment"
+    with _style():
+        fig = Figure(figsize=(15, 6.3), layout="constrained")
+        axes = fig.subplots(1, 2, sharey=True)
+        for ax, x, xlabel in ((axes[0], "entropy", "entropy H(π) (nats)"),
+                              (axes[1], "kl_from_base", "KL(π‖a) from the base model (nats)")):
+            if all(f"target_{x}" in r for r in rows):
+                ref = sorted({(r["beta"], r[f"target_{x}"], r["target_alignment"]) for r in rows})
+                ax.plot([c[1] for c in ref], [c[2] for c in ref], ls="--", color=_FIXED["target"], lw=1.8,
+                        marker="*", ms=11, label="target p_β")
+                for beta, xv, yv in ref:
+                    ax.annotate(f"β = {beta:g}", (xv, yv), xytext=(8, 4), textcoords="offset points", fontsize=12)
+            for name in names:
+                rs = sorted((r for r in rows if r["divergence"] == name), key=lambda r: r["beta"])
+                ax.plot([r[x] for r in rs], [r["alignment"] for r in rs], marker="o", ms=6,
+                        color=divergence_color(name), label=divergence_label(name))
+            ax.set_xlabel(xlabel)
+            ax.set_title(f"Alignment vs {'diversity' if x == 'entropy' else 'distance from the base'}")
+        axes[0].set_ylabel(f"alignment E_π[{what}] ({'probability' if what == 'constraint' else 'reward units'})")
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside right center", frameon=False)
+        betas = sorted({r["beta"] for r in rows})
+        fig.suptitle(f"The alignment–diversity frontier across β ∈ {{{', '.join(f'{b:g}' for b in betas)}}}")
+    return fig
+
+
+# ---------------------------------------------------------------------------- estimators
+def estimator_stats(rows: Sequence[Mapping]) -> Figure:
+    """Bias ‖E ĝ − g‖, variance tr Cov ĝ and mean cosine(ĝ, g) of the sampled f-DPG
+    gradient against the sample size n; colour = divergence, line style = baseline,
+    marker = how Z is estimated (rows of ``toyfdiv.estimator_lab.estimator_stats``)."""
+    rows = list(rows)
+    if not rows:
+        raise ValueError("rows is empty")
+    divs = list(dict.fromkeys(r.get("divergence", "") for r in rows))
+    baselines = list(dict.fromkeys(r["baseline"] for r in rows))
+    zs = list(dict.fromkeys(r["z"] for r in rows))
+    groups = list(dict.fromkeys((r.get("divergence", ""), r["baseline"], r["z"]) for r in rows))
+    with _style():
+        fig = Figure(figsize=(18, 6.2), layout="constrained")
+        axes = fig.subplots(1, 3)
+        for ax, key, ylabel, log in ((axes[0], "bias", "bias ‖E ĝ − g‖", True),
+                                     (axes[1], "variance", "variance tr Cov ĝ", True),
+                                     (axes[2], "cosine", "mean cos(ĝ, g)", False)):
+            for d, b, z in groups:
+                rs = sorted((r for r in rows if (r.get("divergence", ""), r["baseline"], r["z"]) == (d, b, z)),
+                            key=lambda r: r["n"])
+                ns = np.array([r["n"] for r in rs], dtype=float)
+                ys = np.array([r[key] for r in rs], dtype=float)
+                if log:
+                    ys = np.where(ys > 0, ys, np.nan)
+                label = ", ".join(s for s in (divergence_label(d) if len(divs) > 1 else "",
+                                              f"baseline {b}", f"Z {z}") if s)
+                ax.plot(ns, ys, color=divergence_color(d) if len(divs) > 1 else _SPARE[baselines.index(b) % 8],
+                        ls=_LINESTYLES[baselines.index(b) % 4], marker=_MARKERS[zs.index(z) % 5], ms=7, label=label)
+            ax.set_xscale("log")
+            if log:
+                ax.set_yscale("log")
+            ax.set_xlabel("samples per gradient estimate n")
+            ax.set_ylabel(ylabel)
+            ax.set_title({"bias": "Bias", "variance": "Variance", "cosine": "Alignment with the exact gradient"}[key])
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), frameon=False)
+        who = ", ".join(divergence_label(d) for d in divs if d)
+        fig.suptitle(f"Sampled f-DPG gradient vs the exact one{': ' + who if who else ''}")
+    return fig
+
+
+# ---------------------------------------------------------------------------- over-optimisation
+def _curve_arrays(curve) -> dict[str, np.ndarray]:
+    if hasattr(curve, "betas"):
+        out = {"beta": curve.betas, "true": curve.true, "proxy": curve.proxy, "kl": getattr(curve, "kl", None)}
+    elif isinstance(curve, Mapping):
+        out = {"beta": curve.get("beta", curve.get("betas")), "true": curve.get("true"),
+               "proxy": curve.get("proxy"), "kl": curve.get("kl")}
+    else:
+        rows = list(curve)
+        out = {k: [r[k] for r in rows] if all(k in r for r in rows) else None for k in ("beta", "true", "proxy", "kl")}
+    if out["beta"] is None or out["true"] is None or out["proxy"] is None:
+        raise ValueError("curve needs beta, true and proxy (an OveroptimisationCurve, a dict, or rows of dicts)")
+    return {k: None if v is None else np.asarray(v, dtype=float) for k, v in out.items()}
+
+
+def overoptimisation(curve) -> Figure:
+    """True utility E_{p_β}[u] and proxy reward E_{p_β}[r̂] as the optimisation pressure grows
+    (KL(p_β‖a) in nats if given, else 1/β): the proxy keeps rising while the truth peaks."""
+    c = _curve_arrays(curve)
+    order = np.argsort(-c["beta"])
+    has_kl = c["kl"] is not None
+    x = c["kl"][order] if has_kl else 1.0 / c["beta"][order]
+    true, proxy = c["true"][order], c["proxy"][order]
+    with _style():
+        fig = Figure(figsize=(10, 6.2), layout="constrained")
+        ax = fig.add_subplot()
+        ax.plot(x, proxy, color="#ff7f0e", label="proxy reward E[r̂] (what is optimised)")
+        ax.plot(x, true, color="#1f77b4", label="true utility E[u] (what we wanted)")
+        i = int(np.argmax(true))
+        best_x, best_beta = x[i], c["beta"][order][i]
+        if hasattr(curve, "turning_beta"):  # the library's refined turning point
+            best_beta = curve.turning_beta
+            best_x = curve.turning_kl if has_kl else 1.0 / curve.turning_beta
+        ax.axvline(best_x, color="k", ls=":", lw=1.5, label=f"best true utility (β* ≈ {best_beta:.3g})")
+        if not has_kl:
+            ax.set_xscale("log")
+        ax.set_xlabel("KL(p_β‖a) from the base model (nats)" if has_kl else "optimisation pressure 1/β")
+        ax.set_ylabel("expected reward (reward units)")
+        ax.set_title("Reward over-optimisation: RLHF targets p_β = a·exp(r̂/β)/Z on a learned proxy r̂")
+        ax.legend(loc="best")
+    return fig

@@ -1,0 +1,129 @@
+"""The 3-outcome simplex: D_f(π‖p) over every π, and the exact f-DPG gradient flow.
+
+With three outcomes every distribution π = (π₁, π₂, π₃) is a point of a triangle
+(barycentric coordinates), so a divergence is a landscape that can be drawn whole, and the
+path of gradient descent on it can be followed exactly:
+
+    θ_{k+1} = θ_k − η ∇θ D_f(πθ_k ‖ p),   πθ = softmax(θ)   (a TabularPolicy, Go et al. 2023, eq. 4)
+
+The figures live in :func:`toyfdiv.plots.simplex`; every number is computed here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import divergences as _divergences
+from . import fdpg as _fdpg
+from . import targets as _targets
+from ._util import check_int, check_positive_float
+from .policies import TabularPolicy
+from .space import SequenceSpace
+
+__all__ = ["CORNERS", "DEFAULT_TARGET", "DEFAULT_START", "SPACE", "to_xy", "from_xy", "simplex_grid",
+           "gradient_flow", "contour_levels"]
+
+#: Cartesian corners of the triangle: δ(x₁) bottom left, δ(x₂) bottom right, δ(x₃) top.
+CORNERS = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, np.sqrt(3.0) / 2.0]])  # (3, 2)
+#: A lopsided target with a small third outcome, and a start that sits on that outcome.
+DEFAULT_TARGET = np.log(np.array([0.62, 0.33, 0.05]))
+DEFAULT_START = np.array([0.1, 0.1, 0.8])
+#: The three-sequence space the flow runs on (one token among three).
+SPACE = SequenceSpace(["x1", "x2", "x3"], length=1)
+
+
+def to_xy(pi) -> np.ndarray:
+    """(x, y) = Σ_i π_i c_i, the Cartesian point of barycentric π; (..., 3) → (..., 2)."""
+    return np.asarray(pi, dtype=float) @ CORNERS
+
+
+def from_xy(x, y) -> np.ndarray:
+    """π with Σ_i π_i c_i = (x, y): π₃ = y/(√3/2), π₂ = x − π₃/2, π₁ = 1 − π₂ − π₃; (...,) → (..., 3).
+
+    Points outside the triangle get negative entries."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    p3 = y / CORNERS[2, 1]
+    p2 = x - 0.5 * p3
+    return np.stack([1.0 - p2 - p3, p2, p3], axis=-1)
+
+
+def _check_log_p(log_p) -> np.ndarray:
+    log_p = np.asarray(log_p, dtype=float)
+    if log_p.shape != (3,):
+        raise ValueError(f"log_p has shape {log_p.shape}; expected (3,), a distribution over three outcomes")
+    return _targets.from_log_probs(log_p, log_p).log_probs  # validates normalisation
+
+
+def simplex_grid(log_p, divergence, resolution: int = 120) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """D(x, y) = D_f(π(x, y) ‖ p) on a resolution × resolution grid over the triangle.
+
+    Returns X, Y (res, res) Cartesian coordinates and D (res, res) in nats; NaN outside the
+    triangle and where D_f is infinite (on the edges, e.g. forward KL where π has zeros).
+    """
+    log_p = _check_log_p(log_p)
+    div = _divergences.get(divergence)
+    resolution = check_int(resolution, "resolution", low=3)
+    X, Y = np.meshgrid(np.linspace(0.0, 1.0, resolution), np.linspace(0.0, CORNERS[2, 1], resolution))
+    pi = from_xy(X, Y).reshape(-1, 3)  # (M, 3)
+    inside = np.all(pi >= -1e-12, axis=1)
+    pi = np.clip(pi[inside], 0.0, None)
+    pi /= pi.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore"):
+        log_pi = np.log(pi)
+    terms = div.value_terms(log_pi.ravel(), np.broadcast_to(log_p, log_pi.shape).ravel())  # (3M,)
+    D = np.full(X.size, np.nan)
+    D[inside] = terms.reshape(-1, 3).sum(axis=1)
+    D[~np.isfinite(D)] = np.nan
+    return X, Y, D.reshape(X.shape)
+
+
+def gradient_flow(log_p, divergence, start, steps: int = 300, lr: float = 0.5, *,
+                  max_dtheta: float = 0.02) -> np.ndarray:
+    """π(t_k) along the gradient flow dθ/dt = −∇θ D_f(πθ ‖ p), πθ = softmax(θ), θ(0) = log start.
+
+    The exact f-DPG gradient (:func:`toyfdiv.fdpg.exact_gradient`) of a TabularPolicy on a
+    three-sequence space, recorded at times t_k = k·``lr``.  Each interval is integrated by
+    explicit Euler sub-steps small enough that no logit moves by more than ``max_dtheta``,
+    so the path follows the continuous flow whatever the scale of f' (Pearson χ² is steep
+    far from p, TV's gradient is a step: it then chatters within ~max_dtheta of p).  With
+    lr ≤ max_dtheta / ‖∇‖_∞ this is plain gradient descent with step lr.
+
+    Returns:
+      (steps + 1, 3) probabilities, row k = π(t_k).
+    """
+    log_p = _check_log_p(log_p)
+    div = _divergences.get(divergence)
+    steps = check_int(steps, "steps", low=0)
+    lr = check_positive_float(lr, "lr")
+    max_dtheta = check_positive_float(max_dtheta, "max_dtheta")
+    start = np.asarray(start, dtype=float)
+    if start.shape != (3,) or np.any(start <= 0) or abs(start.sum() - 1.0) > 1e-9:
+        raise ValueError(f"start={start!r} must be 3 probabilities > 0 summing to 1")
+    target = _targets.from_log_probs(log_p, log_p)
+    pol = TabularPolicy.from_log_probs(SPACE, np.log(start))
+    path = np.empty((steps + 1, 3))
+    path[0] = pol.probs()
+    for k in range(steps):
+        remaining = lr
+        for _ in range(_MAX_SUBSTEPS):
+            g = _fdpg.exact_gradient(pol, target, div)  # (3,)
+            size = float(np.abs(g).max())
+            h = remaining if size * remaining <= max_dtheta else max_dtheta / size
+            pol = pol.with_params(pol.params - h * g)
+            remaining -= h
+            if remaining <= 0:
+                break
+        path[k + 1] = pol.probs()
+    return path
+
+
+_MAX_SUBSTEPS = 2000  # per recorded interval: a bound on the work, never reached on the simplex
+
+
+def contour_levels(D: np.ndarray, n: int = 12) -> np.ndarray:
+    """n increasing contour levels spread by quantile over the finite values of D (nats)."""
+    finite = D[np.isfinite(D)]
+    if finite.size == 0:
+        return np.linspace(0.0, 1.0, n)
+    levels = np.unique(np.quantile(finite, np.linspace(0.0, 0.97, n) ** 2))
+    return levels if levels.size >= 2 else np.array([finite.min(), finite.min() + 1.0])
