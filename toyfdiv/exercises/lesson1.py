@@ -6,7 +6,7 @@ Each checker takes the student's answer and returns a :class:`~toyfdiv.exercises
 2. :func:`check_js_slope` — lim_{t→∞} f(t)/t for Jensen–Shannon: what JS charges per unit of
    policy mass where p(x) = 0.
 3. :func:`check_mode_seeking` — which registered divergences are mode seeking on the
-   lesson's one-parameter family (their best member puts < 10 % of its mass on the valley).
+   lesson's one-parameter family (their best member puts < 10 % of its mass on the valley x2).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import divergences
 from ..policies import TabularPolicy
-from ..space import SequenceSpace
+from ..space import SequenceSpace  # noqa: F401  (type of simplex_space)
 from . import Verdict, right, wrong
 
 __all__ = ["check_generator", "check_js_slope", "check_mode_seeking",
@@ -120,25 +120,27 @@ def check_js_slope(value: float) -> Verdict:
 
 
 # ---------------------------------------------------------------------------- exercise 3
-#: The valley outcome b gets less than this share under a mode-seeking minimiser.
+#: The valley outcome x2 gets less than this share under a mode-seeking minimiser.
 VALLEY_MASS = 0.10
 _S_GRID = np.linspace(-8.0, 8.0, 801)
 
 
 def simplex_space() -> SequenceSpace:
-    """The 3-outcome space {a, b, c}: one token, no EOS."""
-    return SequenceSpace(["a", "b", "c"], length=1)
+    """The 3-outcome space {x1, x2, x3} of :mod:`toyfdiv.simplex`: one token, no EOS."""
+    from ..simplex import SPACE
+
+    return SPACE
 
 
 def valley_target() -> np.ndarray:
-    """(3,) log p: two modes, a and c, with a valley at b (p = 0.55, 0.02, 0.43)."""
+    """(3,) log p: two modes, x1 and x3, with a valley at x2 (p = 0.55, 0.02, 0.43)."""
     return np.log(np.array([0.55, 0.02, 0.43]))
 
 
 def family(s: float) -> np.ndarray:
     """(3,) log π_s: the tabular policy with logits θ = s·(0, 1, 2), i.e. π_s ∝ (1, e^s, e^2s).
 
-    A one-parameter family that cannot be bimodal: π_s(b)² = π_s(a) π_s(c).
+    A one-parameter family that cannot be bimodal: π_s(x2)² = π_s(x1) π_s(x3).
     """
     return TabularPolicy(simplex_space(), params=float(s) * np.arange(3.0)).log_probs()
 
@@ -153,7 +155,7 @@ def family_minimiser(divergence, log_p: np.ndarray | None = None) -> tuple[float
 
 
 def check_mode_seeking(names: Iterable[str]) -> Verdict:
-    """Are ``names`` exactly the registered divergences whose family minimiser puts < 10 % on b?"""
+    """Are ``names`` exactly the registered divergences whose family minimiser puts < 10 % on x2?"""
     if isinstance(names, str):
         names = [names]
     try:
@@ -174,6 +176,6 @@ def check_mode_seeking(names: Iterable[str]) -> Verdict:
                      + ", ".join(f"{valley[n]:.3f}" for n in sorted(missing)) + ")")
     if extra:
         parts.append(f"{shown(extra)} put "
-                     + ", ".join(f"{valley[n]:.3f}" for n in sorted(extra)) + " on b, more than 10 % (mode covering)")
-    return wrong("; ".join(parts) + ". Compute each minimiser with lesson1.family_minimiser(name) and read π(b); "
+                     + ", ".join(f"{valley[n]:.3f}" for n in sorted(extra)) + " on x2, more than 10 % (mode covering)")
+    return wrong("; ".join(parts) + ". Compute each minimiser with lesson1.family_minimiser(name) and read π(x2); "
                  "hint: compare the answer with each divergence's slope_at_infinity.")
