@@ -63,3 +63,37 @@ def test_lesson5_diversity_ranking():
     rejects(lesson5.check_diversity_ranking(["reverse_kl", "js", "forward_kl"]), "least to most diverse")
     rejects(lesson5.check_diversity_ranking(["js", "forward_kl", "reverse_kl"]), "entropies")
     rejects(lesson5.check_diversity_ranking(["js", "tv", "reverse_kl"]), "exactly these three")
+
+
+# ---------------------------------------------------------------------------- lesson 6
+def test_lesson6_z_variance():
+    from toyfdiv import tasks
+    from toyfdiv.exercises import lesson6
+
+    z = float(np.exp(tasks.get("reviews").target("pointwise", epsilon=0.0).log_z))
+    n = lesson6.Z_VARIANCE_N
+    assert lesson6.check_z_variance(z * (1 - z) / n)
+    rejects(lesson6.check_z_variance(z * (1 - z)), "divide by n")
+    rejects(lesson6.check_z_variance(np.sqrt(z * (1 - z) / n)), "standard deviation")
+    rejects(lesson6.check_z_variance(z / n), "subtract Z²")
+    rejects(lesson6.check_z_variance(0.0), "random variable")
+    rejects(lesson6.check_z_variance(None), "no answer yet")
+
+
+def test_lesson6_unbiased_baselines():
+    from toyfdiv.exercises import lesson6
+
+    assert lesson6.check_unbiased_baselines({"none", "loo", "ema", "dpg"})
+    rejects(lesson6.check_unbiased_baselines({"none", "mean", "loo", "ema", "dpg"}), "(1 − 1/n)")
+    rejects(lesson6.check_unbiased_baselines({"none", "loo", "ema"}), "'dpg' is missing")
+    rejects(lesson6.check_unbiased_baselines({"median"}), "not baselines")
+    rejects(lesson6.check_unbiased_baselines(set()), "no answer yet")
+
+
+def test_lesson6_z_shift():
+    from toyfdiv.exercises import lesson6
+
+    assert lesson6.check_z_shift("reverse_kl")
+    rejects(lesson6.check_z_shift("forward_kl"), "rescales")
+    rejects(lesson6.check_z_shift("js"), "non-linear")
+    rejects(lesson6.check_z_shift(None), "no answer yet")
