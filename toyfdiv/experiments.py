@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -22,11 +23,13 @@ from . import metrics as _metrics
 from . import tasks as _tasks
 from .policies import AutoregressivePolicy, TabularPolicy
 from .policies.base import Policy
+from .config import Config, run
 from .targets import Target
 from .training import History, train
 
 __all__ = ["POLICIES", "DEFAULT_BETAS", "as_task", "make_policy", "make_target", "compare",
-           "summary_table", "primary_alignment", "frontier", "final_policies"]
+           "summary_table", "primary_alignment", "frontier", "final_policies", "target_row",
+           "sweep_configs", "run_many", "frontier_from_runs"]
 
 #: Policy families a run can start from (tinylm and ngram when their modules are present).
 POLICIES = ("autoregressive", "tabular", "ngram", "tinylm")
@@ -71,8 +74,8 @@ def make_policy(task: _tasks.Task, policy: str = "autoregressive", *, seed: int 
     - "tinylm": a GRU fitted to a by maximum likelihood (options ``n_embd``, ``n_hidden``,
       ``init_scale``, ``fit_steps`` = 400, ``fit_lr`` = 0.03; ``seed`` seeds its init).
 
-    Option ``init="random"`` starts autoregressive/tabular/ngram from random logits
-    (``init_scale``, ``seed``) instead of a.
+    Option ``init="random"`` starts from random parameters (``init_scale``, ``seed``)
+    instead of a (tinylm: its initialisation, unfitted).
     """
     space, log_a = task.space, task.log_a
     init = options.pop("init", "base")
@@ -99,7 +102,7 @@ def make_policy(task: _tasks.Task, policy: str = "autoregressive", *, seed: int 
         config = config_cls(**{k: options.pop(k) for k in ("n_embd", "n_hidden", "init_scale") if k in options},
                             seed=seed)
         _no_extra(None, options, policy)
-        return lm.fit(space, log_a, config, steps=steps, lr=lr)
+        return lm(space, config) if init == "random" else lm.fit(space, log_a, config, steps=steps, lr=lr)
     raise ValueError(f"policy={policy!r} is unknown; allowed: {list(POLICIES)}")
 
 
@@ -241,4 +244,67 @@ def frontier(task, divergences=None, *, betas: Sequence[float] = DEFAULT_BETAS, 
                              kl_from_base=row["kl_from_base"], final_divergence=row["final_divergence"],
                              target_alignment=ref["alignment"], target_entropy=ref["entropy"],
                              target_kl_from_base=ref["kl_from_base"]))
+    return rows
+
+
+# ---------------------------------------------------------------------------- sweeps
+def sweep_configs(base: Config, divergences=None, betas: Sequence[float] | None = None,
+                  seeds: Sequence[int] = (0,)) -> list[Config]:
+    """The grid {base with divergence f, β, seed}: divergences × betas × seeds, in that order.
+
+    ``divergences`` default: every registered one; ``betas`` default: the base's β only.
+    """
+    divs = [d.name for d in _divergence_list(divergences)[0]]
+    betas = [base.beta] if betas is None else [float(b) for b in betas]
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds is empty; give at least one seed")
+    return [base.replace(divergence=d, beta=b, seed=s) for d in divs for b in betas for s in seeds]
+
+
+def run_many(configs: Sequence[Config], *, workers: int = 1,
+             callback: Callable[[int, int], None] | None = None) -> list[History]:
+    """[run(c) for c in configs], over ``workers`` processes (ProcessPoolExecutor); results in order.
+
+    ``callback(done, total)`` after each finished run.  Each run is deterministic, so the
+    numbers do not depend on ``workers``.
+    """
+    configs = list(configs)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers={workers!r} must be an integer ≥ 1")
+    total = len(configs)
+    if workers == 1 or total <= 1:
+        out = []
+        for i, c in enumerate(configs):
+            out.append(run(c))
+            if callback is not None:
+                callback(i + 1, total)
+        return out
+    results: list[History | None] = [None] * total
+    with ProcessPoolExecutor(max_workers=min(workers, total)) as pool:
+        futures = {pool.submit(run, c): i for i, c in enumerate(configs)}
+        for done, fut in enumerate(as_completed(futures), start=1):
+            results[futures[fut]] = fut.result()
+            if callback is not None:
+                callback(done, total)
+    return results
+
+
+def frontier_from_runs(configs: Sequence[Config], histories: Sequence[History]) -> list[dict]:
+    """:func:`frontier`-style rows from a sweep: per (divergence, β), the mean over seeds of the
+    final alignment, entropy, KL(π‖a) and D_f to the target, with the target p_β's own values."""
+    groups: dict[tuple, list] = {}
+    for c, h in zip(configs, histories):
+        if c.kind != "rlhf":
+            raise ValueError(f"a frontier needs rlhf targets (β); got kind={c.kind!r}")
+        groups.setdefault((h.divergence, c.task, c.length, c.eos, c.beta), []).append(summary_table({h.divergence: h})[0])
+    rows = []
+    for (name, task, length, eos, beta), rs in groups.items():
+        t = as_task(task, length=length, eos=eos)
+        b = t.beta if beta is None else beta
+        ref = target_row(make_target(t, "rlhf", {"beta": b}))
+        mean = {k: float(np.mean([r[k] for r in rs])) for k in ("alignment", "entropy", "kl_from_base", "final_divergence")}
+        rows.append(dict(divergence=name, beta=b, alignment_key=rs[0]["alignment_key"], seeds=len(rs), **mean,
+                         target_alignment=ref["alignment"], target_entropy=ref["entropy"],
+                         target_kl_from_base=ref["kl_from_base"]))
     return rows

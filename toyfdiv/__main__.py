@@ -1,0 +1,315 @@
+"""The command line: ``python -m toyfdiv [compare|sweep|show] …`` (``--help`` on each).
+
+No arguments runs the default comparison — every registered divergence on the default
+task, from the base model, exact gradients — prints the table and writes figures and the
+saved runs into a folder it names.  Exit codes: 0 ok, 2 usage error, 1 runtime error
+(one line on stderr, no traceback for bad values).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+__all__ = ["main", "Progress", "format_table"]
+
+
+# ---------------------------------------------------------------------------- progress
+class Progress:
+    """A textual progress bar on stderr, shown only once the work has taken over ``delay`` seconds."""
+
+    def __init__(self, label: str, total: int | None = None, *, stream=None, delay: float = 1.0, width: int = 30):
+        self.label, self.total, self.width, self.delay = label, total, width, delay
+        self.stream = sys.stderr if stream is None else stream
+        self.start = time.perf_counter()
+        self.last = 0.0
+        self.shown = False
+        self.done = 0
+
+    def __call__(self, done: int, total: int | None = None) -> None:
+        self.done, self.total = done, total or self.total
+        now = time.perf_counter()
+        if now - self.start >= self.delay and (now - self.last >= 0.1 or done == self.total):
+            self.last = now
+            self._draw(now)
+
+    def _draw(self, now: float) -> None:
+        total = max(self.total or 1, 1)
+        frac = min(self.done / total, 1.0)
+        bar = "#" * int(frac * self.width)
+        self.stream.write(f"\r{self.label} [{bar:<{self.width}}] {self.done}/{total} {100 * frac:3.0f}% "
+                          f"{now - self.start:5.1f}s")
+        self.stream.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            self._draw(time.perf_counter())
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+# ---------------------------------------------------------------------------- tables
+def _fmt(v, key: str = "") -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}" if key == "seconds" else f"{v:.6g}"
+    return str(v)
+
+
+def format_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
+    """A plain-text table: ``columns`` = [(row key, header)], numbers to 6 significant digits."""
+    cells = [[h for _, h in columns]] + [[_fmt(r.get(k, ""), k) for k, _ in columns] for r in rows]
+    widths = [max(len(c[j]) for c in cells) for j in range(len(columns))]
+    lines = ["  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(line, widths)))
+             for line in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _summary_columns(rows: list[dict], extra: list[tuple[str, str]] = ()) -> list[tuple[str, str]]:
+    key = rows[0].get("alignment_key", "") if rows else ""
+    return [("divergence", "divergence"), *extra, ("final_divergence", "D_f(π‖p) nats"),
+            ("alignment", f"E_π[{key}]"), ("kl_from_base", "KL(π‖a) nats"), ("entropy", "H(π) nats"),
+            ("steps", "steps"), ("seconds", "time s")]
+
+
+# ---------------------------------------------------------------------------- argument types
+def _divergence_list(text: str) -> list[str]:
+    from . import divergences
+
+    names = [t.strip() for t in text.split(",") if t.strip()] if text != "all" else divergences.names()
+    try:
+        return [divergences.get(n).name for n in names]
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _number_list(kind):
+    def parse(text: str):
+        try:
+            values = [kind(t) for t in text.split(",") if t.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of {kind.__name__}s") from None
+        if not values:
+            raise argparse.ArgumentTypeError("the list is empty")
+        return values
+    return parse
+
+
+def _positive(kind, low):
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+        if not v >= low or (kind is float and v == 0 and low == 0):
+            raise argparse.ArgumentTypeError(f"{text!r} must be {'> 0' if low == 0 else f'≥ {low}'}")
+        return v
+    return parse
+
+
+def _common(p: argparse.ArgumentParser, *, divergences_default: str = "all") -> None:
+    from . import tasks
+    from .experiments import POLICIES
+
+    p.add_argument("--task", default=tasks.names()[0], choices=tasks.names(), help="catalogue task (default: %(default)s)")
+    p.add_argument("--kind", default="rlhf", choices=tasks.TARGET_KINDS, help="target kind (default: %(default)s)")
+    default = None if divergences_default == "all" else _divergence_list(divergences_default)
+    p.add_argument("--divergences", type=_divergence_list, default=default,
+                   help="comma-separated names, e.g. forward_kl,reverse_kl,alpha(0.3); 'all' = every registered one")
+    p.add_argument("--steps", type=_positive(int, 1), default=300, help="updates per run (default: %(default)s)")
+    p.add_argument("--lr", type=_positive(float, 0), default=0.1, help="learning rate (default: %(default)s)")
+    p.add_argument("--optimizer", default="adam", choices=["adam", "sgd"], help="(default: %(default)s)")
+    p.add_argument("--policy", default="autoregressive", choices=POLICIES,
+                   help="policy family, started from the base model (default: %(default)s)")
+    p.add_argument("--estimator", default="exact", choices=["exact", "sampled"], help="(default: %(default)s)")
+    p.add_argument("--samples", type=_positive(int, 1), default=None, help="samples per step (sampled estimator)")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default: toyfdiv-runs/<timestamp>)")
+    p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m toyfdiv",
+        description="toyfdiv: RLHF and GDC as f-divergence minimisation, exact on toy spaces. "
+                    "Without a command: the default comparison (same options as 'compare').")
+    sub = parser.add_subparsers(dest="command", metavar="{compare,sweep,show}")
+    cmp_ = sub.add_parser("compare", help="train one policy per divergence and compare them",
+                          description="Train one policy per divergence from the base model; print the table, "
+                                      "write figures and the saved runs.")
+    _common(cmp_)
+    cmp_.add_argument("--beta", type=_positive(float, 0), default=None, help="RLHF KL coefficient β (default: the task's)")
+    cmp_.add_argument("--epsilon", type=float, default=None, help="pointwise smoothing ε in [0, 1)")
+    cmp_.add_argument("--seed", type=_positive(int, 0), default=0, help="(default: %(default)s)")
+    sw = sub.add_parser("sweep", help="a grid of divergences × β × seeds over processes",
+                        description="Run the grid divergences × β × seeds (RLHF targets) over --workers processes; "
+                                    "print the table, write the frontier figure and the saved runs.")
+    _common(sw, divergences_default="forward_kl,reverse_kl,js,tv")
+    sw.set_defaults(policy="ngram")
+    sw.add_argument("--betas", type=_number_list(float), default=[0.2, 0.5, 1.0, 2.0], help="comma-separated β values")
+    sw.add_argument("--seeds", type=_number_list(int), default=[0], help="comma-separated seeds")
+    sw.add_argument("--workers", type=_positive(int, 1), default=min(4, os.cpu_count() or 1),
+                    help="processes (default: %(default)s)")
+    sh = sub.add_parser("show", help="print a saved run's table and write its figures",
+                        description="Load saved runs (a run path, or a folder written by compare/sweep); print "
+                                    "their table and write their figures.")
+    sh.add_argument("run", type=Path, help="a saved run (path without suffix, .json or .npz) or a folder of runs")
+    sh.add_argument("--out", type=Path, default=None, help="figure folder (default: next to the runs)")
+    sh.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    return parser
+
+
+# ---------------------------------------------------------------------------- commands
+def _out_folder(out: Path | None) -> Path:
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        return out
+    base = Path("toyfdiv-runs") / time.strftime("%Y%m%d-%H%M%S")
+    folder, k = base, 1
+    while folder.exists():
+        k += 1
+        folder = base.with_name(f"{base.name}-{k}")
+    folder.mkdir(parents=True)
+    return folder
+
+
+def _base_config(args):
+    from .config import Config
+
+    opts = {"n": args.samples} if args.samples is not None else {}
+    return Config(task=args.task, kind=args.kind, policy=args.policy, steps=args.steps, lr=args.lr,
+                  optimizer=args.optimizer, estimator=args.estimator, estimator_options=opts,
+                  beta=getattr(args, "beta", None), epsilon=getattr(args, "epsilon", None),
+                  seed=getattr(args, "seed", 0))
+
+
+def _write_figures(folder: Path, task, target, histories: dict) -> list[Path]:
+    from . import experiments, plots, simplex
+
+    folder.mkdir(parents=True, exist_ok=True)
+    ref = experiments.target_row(target)
+    dists = experiments.final_policies(task, target, histories)
+    worst = sorted(histories, key=lambda n: -histories[n].final()["divergence/reverse_kl"])[:1]
+    keep = ["target", "base"] + [n for n in ("forward_kl", "reverse_kl") if n in dists] + \
+        [n for n in worst if n not in ("forward_kl", "reverse_kl")]
+    figures = {
+        "training_curves.png": plots.training_curves(histories, target_values={
+            "alignment": ref["alignment"], "kl_from_base": ref["kl_from_base"], "entropy": ref["entropy"]}),
+        "distributions.png": plots.distributions(task.space, {k: dists[k] for k in keep}, k=10),
+        "divergence_zoo.png": plots.divergence_zoo(),
+        "simplex.png": plots.simplex(simplex.DEFAULT_TARGET, list(histories)),
+    }
+    paths = []
+    for name, fig in figures.items():
+        fig.savefig(folder / name)
+        paths.append(folder / name)
+    return paths
+
+
+def cmd_compare(args) -> int:
+    from . import experiments
+    from .runs import save_run, write_json_atomic
+
+    base = _base_config(args)
+    task = experiments.as_task(base.task)
+    target = experiments.make_target(task, base.kind, base.target_options)
+    folder = _out_folder(args.out)
+    from . import divergences
+
+    wanted = args.divergences or [d.name for d in divergences.registered()]
+    bar = Progress(f"training {len(wanted)} divergences")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # skipped divergences are reported below
+        histories = experiments.compare(task, base.kind, args.divergences, policy=base.policy, steps=base.steps,
+                                        lr=base.lr, optimizer=base.optimizer, estimator=base.estimator, seed=base.seed,
+                                        callback=bar, target_options=base.target_options,
+                                        **dict(base.estimator_options))
+    bar.close()
+    rows = experiments.summary_table(histories)
+    print(f"{task.name}: {task.description}  target: {target.describe()}")
+    print(f"policy: {base.policy} from the base model, {base.steps} steps of {base.optimizer} "
+          f"(lr {base.lr:g}), {base.estimator} gradients")
+    print(format_table(rows, _summary_columns(rows)))
+    skipped = [d for d in wanted if d not in histories]
+    if skipped:
+        print(f"skipped (infinite D_f for this target): {', '.join(skipped)}")
+    for name, hist in histories.items():
+        save_run(folder / "runs" / name, base.replace(divergence=name), hist)
+    write_json_atomic(folder / "summary.json", rows)
+    if not args.no_figures:
+        _write_figures(folder, task, target, histories)
+    print(f"wrote {len(histories)} saved runs{'' if args.no_figures else ' and 4 figures'} to {folder}")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from . import experiments, plots
+    from .runs import save_run, write_json_atomic
+
+    if args.kind != "rlhf":
+        raise ValueError("sweep varies β, which only rlhf targets have; use --kind rlhf")
+    configs = experiments.sweep_configs(_base_config(args), args.divergences, args.betas, args.seeds)
+    folder = _out_folder(args.out)
+    bar = Progress(f"sweep: {len(configs)} runs on {args.workers} processes")
+    histories = experiments.run_many(configs, workers=args.workers, callback=bar)
+    bar.close()
+    rows = []
+    for c, h in zip(configs, histories):
+        row = experiments.summary_table({h.divergence: h})[0]
+        rows.append(dict(row, beta=c.beta, seed=c.seed))
+        save_run(folder / "runs" / f"{h.divergence}-beta{c.beta:g}-seed{c.seed}", c, h)
+    print(format_table(rows, _summary_columns(rows, [("beta", "β"), ("seed", "seed")])))
+    write_json_atomic(folder / "sweep.json", rows)
+    if not args.no_figures:
+        plots.frontier(experiments.frontier_from_runs(configs, histories)).savefig(folder / "frontier.png")
+    print(f"wrote {len(rows)} saved runs{'' if args.no_figures else ' and the frontier figure'} to {folder}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    from . import experiments
+    from .runs import find_runs, load_run
+
+    paths = find_runs(args.run)
+    loaded = [load_run(p) for p in paths]
+    histories = {p.stem: r.history for p, r in zip(paths, loaded)}
+    rows = [dict(r.summary, run=p.stem) for p, r in zip(paths, loaded)]
+    print(format_table(rows, [("run", "run")] + _summary_columns(rows)[1:]))
+    if not args.no_figures:
+        c = loaded[0].config
+        same = all((r.config.task, r.config.length, r.config.eos, r.config.kind, r.config.target_options)
+                   == (c.task, c.length, c.eos, c.kind, c.target_options) for r in loaded)
+        if not same:
+            raise ValueError("these runs have different tasks or targets; show them one at a time for figures")
+        task = experiments.as_task(c.task, length=c.length, eos=c.eos)
+        target = experiments.make_target(task, c.kind, c.target_options)
+        folder = args.out or (Path(args.run) if Path(args.run).is_dir() else paths[0].parent)
+        by_div = {r.history.divergence: r.history for r in loaded}
+        written = _write_figures(folder, task, target, by_div if len(by_div) == len(loaded) else histories)
+        print(f"wrote {len(written)} figures to {folder}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (0 ok, 1 runtime error, 2 usage error)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv = ["compare", *argv]  # no command: the default comparison
+    args = build_parser().parse_args(argv)
+    commands = {"compare": cmd_compare, "sweep": cmd_sweep, "show": cmd_show}
+    try:
+        return commands[args.command](args)
+    except (ValueError, OSError) as err:
+        print(f"toyfdiv: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("toyfdiv: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
