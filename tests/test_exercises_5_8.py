@@ -97,3 +97,38 @@ def test_lesson6_z_shift():
     rejects(lesson6.check_z_shift("forward_kl"), "rescales")
     rejects(lesson6.check_z_shift("js"), "non-linear")
     rejects(lesson6.check_z_shift(None), "no answer yet")
+
+
+# ---------------------------------------------------------------------------- lesson 7
+def test_lesson7_bt_reward():
+    from toyfdiv.exercises import lesson7
+
+    rater = lesson7.exercise_rater()
+    assert lesson7.check_bt_reward(rater.utility / rater.temperature + 3.0)  # any constant is fine
+    rejects(lesson7.check_bt_reward(rater.utility), "divide by τ")
+    rejects(lesson7.check_bt_reward(rater.utility * rater.temperature), "multiplied")
+    rejects(lesson7.check_bt_reward(np.ones(3)), "shape")
+    rejects(lesson7.check_bt_reward(None), "no answer yet")
+
+
+def test_lesson7_turning_beta():
+    from toyfdiv import tasks
+    from toyfdiv import feedback as fb
+    from toyfdiv.exercises import lesson7
+
+    task = tasks.get("reviews")
+    curve = fb.overoptimisation_curve(task.log_a, lesson7.biased_rater().reward, task.reward.values)
+    assert lesson7.check_turning_beta(curve.turning_beta)
+    rejects(lesson7.check_turning_beta(0.01), "proxy")
+    rejects(lesson7.check_turning_beta(30.0), "almost no optimisation")
+    rejects(lesson7.check_turning_beta(None), "no answer yet")
+
+
+def test_lesson7_fdpo_divergences():
+    from toyfdiv.exercises import lesson7
+
+    good = {"forward_kl", "reverse_kl", "js", "hellinger", "neyman"}
+    assert lesson7.check_fdpo_divergences(good)
+    rejects(lesson7.check_fdpo_divergences(good | {"tv"}), "tv has a bounded f'(0⁺)")
+    rejects(lesson7.check_fdpo_divergences(good - {"js"}), "js is missing")
+    rejects(lesson7.check_fdpo_divergences(set()), "no answer yet")
