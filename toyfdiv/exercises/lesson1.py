@@ -160,8 +160,8 @@ def check_mode_seeking(names: Iterable[str]) -> Verdict:
         names = [names]
     try:
         given = {divergences.get(n).name for n in names}
-    except ValueError as exc:
-        return wrong(f"{exc}")
+    except (TypeError, ValueError) as exc:
+        return wrong(f"give a list of registry keys such as ['forward_kl', 'js'] ({exc})")
     keys = dict(zip((d.name for d in divergences.registered()), divergences.names()))
     valley = {d.name: float(np.exp(family_minimiser(d)[1][1])) for d in divergences.registered()}
     truth = {n for n, m in valley.items() if m < VALLEY_MASS}

@@ -81,7 +81,10 @@ def check_beta_zero_limit(log_probs) -> Verdict:
     """Is ``log_probs`` (N,) the β → 0 limit of p_β on the default task?"""
     task = _task()
     n = task.space.size
-    x = np.asarray(log_probs, dtype=float)
+    try:
+        x = np.asarray(log_probs, dtype=float)
+    except (TypeError, ValueError):
+        return wrong(f"give a numpy array of {n} log-probabilities, one per sequence; got {type(log_probs).__name__}")
     if x.shape != (n,):
         return wrong(f"give a log-probability vector of shape ({n},), one entry per sequence; got {x.shape}")
     if np.isnan(x).any() or np.isposinf(x).any():

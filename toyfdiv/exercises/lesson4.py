@@ -93,7 +93,10 @@ def check_dpg_weights(w) -> Verdict:
     task = _task()
     p = task.target("pointwise", epsilon=0.0)
     n = task.space.size
-    x = np.asarray(w, dtype=float)
+    try:
+        x = np.asarray(w, dtype=float)
+    except (TypeError, ValueError):
+        return wrong(f"give a numpy array of {n} weights, one per sequence; got {type(w).__name__}")
     if x.shape != (n,):
         return wrong(f"give one weight per sequence, shape ({n},); got {x.shape}")
     if not np.all(np.isfinite(x)):
