@@ -132,3 +132,57 @@ def test_lesson7_fdpo_divergences():
     rejects(lesson7.check_fdpo_divergences(good | {"tv"}), "tv has a bounded f'(0⁺)")
     rejects(lesson7.check_fdpo_divergences(good - {"js"}), "js is missing")
     rejects(lesson7.check_fdpo_divergences(set()), "no answer yet")
+
+
+# ---------------------------------------------------------------------------- lesson 8
+def _shop_task(constraint=None, moments=(0.4, 0.5), space=None):
+    from toyfdiv import SequenceSpace, tasks
+
+    space = space or SequenceSpace(["tea", "cake", "bread", "milk"], length=4, eos="</s>")
+    corpus = ["tea cake", "bread milk", "tea", "cake cake", "milk tea", "bread bread milk"]
+    base = tasks.pretrain(space, corpus, order=2, smoothing=0.5)
+    reward = tasks.Signal("cheap", -tasks.count(space, "cake").values)
+    constraint = tasks.no_repeat(space) if constraint is None else constraint
+    features = (tasks.contains(space, "tea"), tasks.mean_length(space))
+    return tasks.Task("shop", "", space, tuple(corpus), base, reward, constraint, features,
+                      np.asarray(moments, dtype=float), beta=1.0)
+
+
+@pytest.fixture(scope="module")
+def shop():
+    return _shop_task()
+
+
+def test_lesson8_design(shop):
+    from toyfdiv import tasks
+    from toyfdiv.exercises import lesson8
+
+    assert lesson8.check_design(shop)
+    always = tasks.Signal("always", np.ones(shop.space.size, dtype=bool))
+    rejects(lesson8.check_design(_shop_task(constraint=always)), "every sequence")
+    rejects(lesson8.check_design(_shop_task(moments=(1.5, 0.5))), "cannot be met", "convex hull")
+    base_moments = np.exp(shop.log_a) @ shop.feature_matrix
+    rejects(lesson8.check_design(_shop_task(moments=base_moments)), "base model's own")
+    rejects(lesson8.check_design("my task"), "toyfdiv.tasks.Task")
+
+
+def test_lesson8_pointwise_solution(shop):
+    from toyfdiv import train
+    from toyfdiv.exercises import lesson8
+
+    gdc = train(shop.base, shop.target("pointwise"), "forward_kl", steps=300, lr=0.1)
+    assert lesson8.check_pointwise_solution(shop, gdc.policy)
+    rejects(lesson8.check_pointwise_solution(shop, shop.base), "base model a itself")
+    rlhf = train(shop.base, shop.target("rlhf"), "reverse_kl", steps=100, lr=0.1)
+    rejects(lesson8.check_pointwise_solution(shop, rlhf.policy), "pointwise")
+
+
+def test_lesson8_moments_solution(shop):
+    from toyfdiv import train
+    from toyfdiv.exercises import lesson8
+
+    dist = train(shop.base, shop.target("distributional"), "forward_kl", steps=300, lr=0.1)
+    assert lesson8.check_moments_solution(shop, dist.policy)
+    rejects(lesson8.check_moments_solution(shop, shop.base), "base model a itself")
+    short = train(shop.base, shop.target("distributional"), "forward_kl", steps=3, lr=0.01)
+    rejects(lesson8.check_moments_solution(shop, short.policy), "target moment is", "train longer")
