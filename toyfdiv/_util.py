@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 from scipy.special import logsumexp
 
-__all__ = ["check_rng", "check_int", "check_positive_float", "check_log_probs", "log_softmax_rows"]
+__all__ = ["check_rng", "check_int", "check_positive_float", "check_log_probs", "log_softmax_rows", "softmax_rows"]
 
 
 def check_rng(rng, name: str = "rng") -> np.random.Generator:
@@ -53,11 +53,47 @@ def check_log_probs(log_p, size: int, name: str, *, atol: float = 1e-8) -> np.nd
 
 
 def log_softmax_rows(logits: np.ndarray) -> np.ndarray:
-    """log softmax(z)_v = z_v − log Σ_u exp z_u, row-wise, shifted by the row maximum.
+    """log softmax(z)_v = z_v − log Σ_u exp z_u, row-wise: (n, k) float64 → (n, k).
 
-    A lean version of ``scipy.special.log_softmax(z, axis=1)`` for (n, k) float64 arrays on
-    the hot path (no input conversion, one temporary).
+    A lean version of ``scipy.special.log_softmax(z, axis=1)`` for the hot path
+    (:func:`softmax_rows` without the probabilities).
     """
-    shifted = logits - logits.max(axis=1, keepdims=True)  # (n, k)
-    shifted -= np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    return shifted
+    return np.subtract(logits, softmax_rows(logits, probs=False)[0][:, None])
+
+
+# Below this spread max(z) − min(z), one global shift keeps every exp in range: the largest
+# entry of each row gives exp(·) ≥ e^−600 ≫ the smallest float64, the sum of k ≤ 10⁹ terms stays
+# ≤ 10⁹; beyond it each row is shifted by its own maximum (slower: a short-row reduction).
+_GLOBAL_SHIFT_SPREAD = 600.0
+
+
+def softmax_rows(logits: np.ndarray, probs: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """(log Σ_v exp z_v, softmax(z)) row-wise for (n, k) float64 z: (n,) and (n, k).
+
+        log_z = m + log Σ_v exp(z_v − m),   softmax(z)_v = exp(z_v − m) / Σ_u exp(z_u − m)
+
+    so that log softmax(z) = z − log_z[:, None].  One shift m = max(z) serves the whole
+    array when max(z) − min(z) ≤ 600 (the usual case), else m is the row maximum (the
+    textbook guard).  Row sums are matrix-vector products (far faster than short-row
+    reductions); one exp per entry, computed in the buffer that becomes the softmax, is
+    the only (n, k) allocation.  ``probs=False`` returns None in its place.
+    """
+    n, k = logits.shape
+    if n == 0:
+        return np.empty(0), (np.empty((0, k)) if probs else None)
+    top, bottom = logits.max(), logits.min()
+    if top - bottom <= _GLOBAL_SHIFT_SPREAD:  # also False for NaN: the row-wise path propagates it
+        shift = top
+        e = np.subtract(logits, top)  # (n, k)
+    else:
+        shift = logits.max(axis=1, keepdims=True)  # (n, 1)
+        e = np.subtract(logits, shift)
+        shift = shift[:, 0]
+    np.exp(e, out=e)  # (n, k) exp(z − m)
+    total = e @ np.ones(k)  # (n,) Σ_v exp(z_v − m)
+    log_z = np.log(total)
+    log_z += shift  # (n,) log Σ_v exp z_v
+    if not probs:
+        return log_z, None
+    np.multiply(e, (1.0 / total)[:, None], out=e)  # (n, k) softmax, in place
+    return log_z, e

@@ -53,6 +53,12 @@ def gradient_weights(log_pi: np.ndarray, log_p: np.ndarray, divergence) -> np.nd
     constraint with ε > 0, or pick a divergence with finite f'(∞)).
     """
     div = as_divergence(divergence)
+    log_pi, log_p = np.asarray(log_pi, dtype=float), np.asarray(log_p, dtype=float)
+    if log_pi.min() > -np.inf and log_p.min() > -np.inf:  # full support (the usual case): no masks
+        w = np.asarray(div.weights(log_pi, log_p), dtype=float)
+        if not np.isfinite(w.sum()) and not np.isfinite(w).all():  # the sum is one cheap pass
+            raise _overflow(div)
+        return w
     pi_pos = np.isfinite(log_pi)
     p_pos = np.isfinite(log_p)
     outside = pi_pos & ~p_pos
@@ -67,12 +73,16 @@ def gradient_weights(log_pi: np.ndarray, log_p: np.ndarray, divergence) -> np.nd
     both = pi_pos & p_pos
     w[both] = div.weights(log_pi[both], log_p[both])
     if not np.all(np.isfinite(w[both])):
-        raise ValueError(
-            f"the f-DPG weights π f'(π/p) of {div.name!r} overflow: π/p spans more than float64 "
-            "allows here; start closer to the target or use a divergence with a bounded f'"
-        )
+        raise _overflow(div)
     w[outside] = np.exp(log_pi[outside]) * div.slope_at_infinity
     return w
+
+
+def _overflow(div: FDivergence) -> ValueError:
+    return ValueError(
+        f"the f-DPG weights π f'(π/p) of {div.name!r} overflow: π/p spans more than float64 "
+        "allows here; start closer to the target or use a divergence with a bounded f'"
+    )
 
 
 def exact_gradient(policy: Policy, target: Target, divergence) -> np.ndarray:

@@ -201,50 +201,100 @@ class SequenceSpace:
             raise ValueError(f"depth={depth}: no sequence of this space stops there")
         return slice(self._offsets[depth], self._offsets[depth + 1])
 
-    def sequence_log_probs(self, log_cond: Sequence[np.ndarray]) -> np.ndarray:
+    def sequence_log_probs(self, log_cond: Sequence[np.ndarray], log_norm: Sequence[np.ndarray] | None = None
+                           ) -> np.ndarray:
         """log π(x) = Σ_t log π(x_t | x_<t), summed down the prefix tree.
 
         Args:
           log_cond: one array per level, (nodes_t, choices_t), the normalised log
             conditionals of each prefix (columns: vocabulary, then EOS).
+          log_norm: optional, one (nodes_t,) array per level (None where only EOS is
+            allowed): then log_cond holds unnormalised logits z and
+            log π(v | u) = z[u, v] − log_norm[u] (log_norm = log Σ_v exp z[u, v]), so that
+            the normalised (nodes_t, choices_t) tables never need to be formed.
         Returns:
           (N,) log-probabilities in canonical order.
+
+        One pass per level, written straight into the output: with EOS, the group of
+        sequences that stop at depth t is in one-to-one correspondence with the depth-t
+        prefixes, so ``out[ends_at(t)]`` first holds log π(u) of each prefix u (read by the
+        next level) and then receives log π(EOS | u).  A level whose only choice is EOS adds
+        log 1 = 0 and is skipped.
         """
-        V = self.n_vocab
-        path = np.zeros(1)  # (nodes_t,) log-prob of reaching each depth-t prefix
-        ends = []
-        for lv, lc in zip(self.levels, log_cond):
-            if self.eos is not None:
-                ends.append(path + lc[:, -1])  # stop here: prefix then EOS
-            if lv.choices > 1:
-                path = (path[:, None] + lc[:, :V]).reshape(-1)  # (nodes_{t+1},)
+        V, T = self.n_vocab, self.length
+        norms = [None] * T if log_norm is None else log_norm
+        out = np.empty(self.size)  # (N,)
         if self.eos is None:
-            return path
-        if self.unterminated:
-            ends.append(path)
-        return np.concatenate(ends)
+            path = np.zeros(1)  # (nodes_t,) log-prob of reaching each depth-t prefix
+            for t, (lc, norm) in enumerate(zip(log_cond, norms)):
+                if norm is not None:
+                    path = path - norm
+                if t == T - 1:  # the last level: straight into the output
+                    np.add(path[:, None], lc, out=out.reshape(-1, V))
+                else:
+                    path = (path[:, None] + lc).reshape(-1)  # (nodes_{t+1},)
+            return out
+        out[0] = 0.0  # the empty prefix
+        for lv, lc, norm in zip(self.levels, log_cond, norms):
+            if lv.choices == 1:
+                continue
+            path = out[self.ends_at(lv.depth)]  # (nodes_t,) log π(u), a view
+            if norm is not None:
+                path -= norm
+            if lv.depth < T - 1 or self.unterminated:
+                nxt = out[self.ends_at(lv.depth + 1)].reshape(lv.nodes, V)  # (nodes_t, V) view
+                np.add(path[:, None], lc[:, :V], out=nxt)
+            path += lc[:, V]  # then EOS
+        return out
+
+    def edge_masses(self, w: np.ndarray) -> list[tuple[np.ndarray | None, np.ndarray | None, np.ndarray]]:
+        """The child masses of :meth:`child_mass` without assembling them, one level at a time.
+
+        Returns per depth t a triple ``(to_vocab, to_eos, total)``: to_vocab (nodes_t, V) =
+        C_t[u, v] for the vocabulary choices (None where only EOS is allowed), to_eos (nodes_t,)
+        = C_t[u, EOS] (None without EOS), and total (nodes_t,) = C_t(u) = Σ_v C_t[u, v], the
+        weight through u.  to_vocab and to_eos are read-only views of ``w`` or of the level
+        below (no copies); each level costs one short-row sum, done as a matrix-vector product.
+        """
+        w = np.asarray(w, dtype=float)
+        if w.shape != (self.size,):
+            raise ValueError(f"w has shape {w.shape}; expected ({self.size},), one weight per sequence")
+        w = w.view()
+        w.flags.writeable = False  # the views handed out below must not write into the caller's w
+        V, T, eos = self.n_vocab, self.length, self.eos is not None
+        ones = np.ones(V)
+        below = w if not eos else (w[self.ends_at(T)] if self.unterminated else None)
+        out = [None] * T
+        for lv in reversed(self.levels):
+            to_vocab = None if below is None else below.reshape(lv.nodes, V)  # (nodes_t, V) view
+            to_eos = w[self.ends_at(lv.depth)] if eos else None  # (nodes_t,) view
+            if to_vocab is None:
+                total = to_eos
+            else:
+                total = to_vocab @ ones  # (nodes_t,)
+                if to_eos is not None:
+                    total += to_eos
+            out[lv.depth] = (to_vocab, to_eos, total)
+            below = total
+        return out
 
     def child_mass(self, w: np.ndarray) -> list[np.ndarray]:
         """C_t[u, v] = Σ_{x passes through u then v} w(x): the weight below each tree edge.
 
         The backward pass of :meth:`sequence_log_probs`: for any weights w (N,), the
         gradient of Σ_x w(x) log π(x) with respect to the log-conditional of choice v at
-        prefix u is C_t[u, v]. Returns one (nodes_t, choices_t) array per level.
+        prefix u is C_t[u, v]. Returns one (nodes_t, choices_t) array per level (fresh
+        arrays; :meth:`edge_masses` gives the same without copies).
         """
-        w = np.asarray(w, dtype=float)
-        if w.shape != (self.size,):
-            raise ValueError(f"w has shape {w.shape}; expected ({self.size},), one weight per sequence")
         V = self.n_vocab
-        below = w if self.eos is None else (w[self.ends_at(self.length)] if self.unterminated else None)
-        masses = [None] * self.length
-        for lv in reversed(self.levels):
+        masses = []
+        for lv, (to_vocab, to_eos, _) in zip(self.levels, self.edge_masses(w)):
             c = np.empty((lv.nodes, lv.choices))
-            if lv.choices > 1:
-                c[:, :V] = below.reshape(lv.nodes, V)
-            if self.eos is not None:
-                c[:, -1] = w[self.ends_at(lv.depth)]
-            masses[lv.depth] = c
-            below = c.sum(axis=1)  # (nodes_t,) weight through each depth-t prefix
+            if to_vocab is not None:
+                c[:, :V] = to_vocab
+            if to_eos is not None:
+                c[:, -1] = to_eos
+            masses.append(c)
         return masses
 
     def prefix_tokens(self, depth: int) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
-from .._util import check_int, check_log_probs, check_positive_float, log_softmax_rows
+from .._util import check_int, check_log_probs, check_positive_float, softmax_rows
 from ..space import SequenceSpace
 from .base import Policy
 
@@ -77,28 +77,65 @@ class AutoregressivePolicy(Policy):
             start += size
         return out
 
+    def _softmax(self) -> tuple[np.ndarray, np.ndarray]:
+        """(log_z, πθ(v | u)) for every prefix at once: (R,) and (R, K), rows in θ order.
+
+        Every depth with a real choice has the same K choices (V, or V + 1 with EOS), so θ is
+        one (R, K) matrix, R = Σ_t nodes_t, and one row-wise softmax serves the whole tree:
+        log_z[u] = log Σ_v exp θ_{u,v}, so log πθ(v | u) = θ_{u,v} − log_z[u].  Cached: the
+        policy is immutable.
+        """
+        if "softmax" not in self._cache:
+            log_z, pi = softmax_rows(self._rows())  # (R,), (R, K)
+            log_z.setflags(write=False)
+            pi.setflags(write=False)
+            self._cache["softmax"] = (log_z, pi)
+        return self._cache["softmax"]
+
+    def _rows(self) -> np.ndarray:
+        """θ as one (R, K) matrix: the logits of every prefix with a choice, in θ order."""
+        K = next((lv.choices for lv in self.space.levels if lv.choices > 1), 1)
+        return self._theta.reshape(-1, K)
+
+    def _per_level(self, rows: np.ndarray) -> list[np.ndarray | None]:
+        """Split (R, K) rows in θ order into one (nodes_t, K) view per depth (None: EOS only)."""
+        out, start = [], 0
+        for lv in self.space.levels:
+            out.append(None if lv.choices == 1 else rows[start : start + lv.nodes])
+            start += 0 if lv.choices == 1 else lv.nodes
+        return out
+
     def log_conditionals(self) -> list[np.ndarray]:
         """log πθ(v | u) per depth: (nodes_t, choices_t), each row normalised."""
         if "log_cond" not in self._cache:
-            self._cache["log_cond"] = [
-                np.zeros((lv.nodes, 1)) if z is None else log_softmax_rows(z)
-                for lv, z in zip(self.space.levels, self.logits())
-            ]
+            lc = self._rows() - self._softmax()[0][:, None]  # (R, K)
+            lc.setflags(write=False)
+            self._cache["log_cond"] = [np.zeros((lv.nodes, 1)) if z is None else z
+                                       for lv, z in zip(self.space.levels, self._per_level(lc))]
         return self._cache["log_cond"]
 
     def _log_probs(self) -> np.ndarray:
-        return self.space.sequence_log_probs(self.log_conditionals())
+        # log π(x) = Σ_t θ_t[x_<t, x_t] − log_z_t[x_<t]: the normalised tables are never formed
+        return self.space.sequence_log_probs(self._per_level(self._rows()), self._per_level(self._softmax()[0]))
 
     def grad_log_prob_weighted(self, w: np.ndarray) -> np.ndarray:
         """Σ_x w(x) ∇θ log πθ(x); per prefix u: ∂/∂θ_{u,v} = C(u, v) − C(u) πθ(v | u).
 
         C(u, v) is the weight of the sequences below edge u → v and C(u) = Σ_v C(u, v)
-        (:meth:`SequenceSpace.child_mass`): the softmax gradient, summed down the tree, O(N).
+        (:meth:`SequenceSpace.edge_masses`): the softmax gradient, summed down the tree, O(N).
+        Written level by level into one (P,) buffer: −C(u) πθ(v | u) first, then C(u, v) added.
         """
         w = self._check_w(w)
-        grads = []
-        for c, lc in zip(self.space.child_mass(w), self.log_conditionals()):
-            if c.shape[1] == 1:
+        V = self.space.n_vocab
+        g = np.empty(self.n_params)
+        g_rows = g.reshape(self._rows().shape)  # (R, K) view, θ order
+        pi = self._per_level(self._softmax()[1])
+        for lv, (to_vocab, to_eos, total), pi_t, g_t in zip(
+                self.space.levels, self.space.edge_masses(w), pi, self._per_level(g_rows)):
+            if g_t is None:
                 continue
-            grads.append((c - c.sum(axis=1, keepdims=True) * np.exp(lc)).reshape(-1))  # (nodes·choices,)
-        return np.concatenate(grads) if grads else np.zeros(0)
+            np.multiply(pi_t, -total[:, None], out=g_t)  # (nodes_t, K) −C(u) π(v | u)
+            g_t[:, :V] += to_vocab
+            if to_eos is not None:
+                g_t[:, V] += to_eos
+        return g
