@@ -71,7 +71,7 @@ SMALL = dict(n_hidden=2, n_embd=3)          # the capacity-limited TinyLM of thi
 tiny_fit = TinyLM.fit(task.space, target.log_probs, TinyLMConfig(**SMALL), steps=400, lr=0.03)
 table_fit = AutoregressivePolicy.from_log_probs(task.space, target.log_probs)
 print(f"TinyLM (H = 2, {tiny_fit.n_params} params):  KL(p‖π) after fitting ≈ {metrics.kl(target.log_probs, tiny_fit.log_probs()):.3f} nats")
-print(f"autoregressive table ({table_fit.n_params} params): KL(p‖π) = {metrics.kl(target.log_probs, table_fit.log_probs()):.1e} nats")
+print(f"autoregressive table ({table_fit.n_params} params): KL(p‖π) = {abs(metrics.kl(target.log_probs, table_fit.log_probs())):.1e} nats")
 assert metrics.kl(target.log_probs, tiny_fit.log_probs()) > 0.1      # p is out of reach
 assert abs(metrics.kl(target.log_probs, table_fit.log_probs())) < 1e-9  # … but not for the table
 
@@ -91,8 +91,8 @@ assert abs(metrics.kl(target.log_probs, table_fit.log_probs())) < 1e-9  # … bu
 # | reverse KL, $t\log t$ | 0 | $\infty$ | never spills: **mode seeking** |
 # | JS | $\tfrac12\log 2$ | $\tfrac12\log 2$ | both finite: a balance |
 #
-# We derive both limits with sympy and hold them against the library's `f_at_zero` and
-# `slope_at_infinity`.
+# We derive both limits with sympy (`oo` is sympy's ∞) and hold them against the library's
+# `f_at_zero` and `slope_at_infinity`.
 
 # %%
 t = sp.symbols("t", positive=True)

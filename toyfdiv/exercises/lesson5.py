@@ -28,7 +28,7 @@ RANKING_SETUP = dict(task="reviews", kind="rlhf", divergences=("forward_kl", "js
 
 def _number(answer, what: str) -> float | Verdict:
     if answer is None:
-        return wrong(f"no answer yet: replace None by {what.lower()}, a float.")
+        return wrong(f"no answer yet: replace None by a number ({what}).")
     try:
         value = float(answer)
     except (TypeError, ValueError):
