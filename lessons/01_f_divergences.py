@@ -34,6 +34,7 @@
 # %matplotlib inline
 import numpy as np
 import sympy as sp
+from IPython.display import Markdown, display  # to show tables (display only, no maths)
 
 from toyfdiv import SequenceSpace, TabularPolicy, divergences, plots, simplex
 from toyfdiv.exercises import lesson1
@@ -55,11 +56,12 @@ from toyfdiv.exercises import lesson1
 # "far from $p$". The library evaluates $D_f$ exactly: `div.value(log_pi, log_p)`.
 #
 # Let us check both facts on the 781 short film reviews of the course's default space (five
-# words and an end token `</s>`, up to five positions), with random distributions.
+# words and an end token `</s>`, up to five positions), with random distributions. A
+# `TabularPolicy` with random logits θ is just a random distribution, softmax(θ), over the space.
 
 # %%
 space = SequenceSpace(["good", "bad", "not", "very", "film"], length=5, eos="</s>")
-print("N =", space.size, "sequences, e.g.", space.decode(0), "|", space.decode(100))
+print("N =", space.size, "sequences, e.g.", " | ".join(space.decode(i) for i in (1, 100, 700)))
 
 log_ps = [TabularPolicy(space, seed=k, init_scale=2.0).log_probs() for k in range(20)]  # 20 random distributions
 smallest = min(d.value(log_ps[i], log_ps[i + 1]) for d in divergences.registered() for i in range(19))
@@ -77,8 +79,6 @@ assert smallest >= 0 and at_itself < 1e-12
 # The table below is built from the registry, so it is always the library's truth.
 
 # %%
-from IPython.display import Markdown, display  # noqa: E402  (display helpers, not maths)
-
 rows = ["| key | divergence | $f(t)$ | $f(0^+)$ | $f'(\\infty)$ |", "|---|---|---|---|---|"]
 for key, d in zip(divergences.names(), divergences.registered()):
     rows.append(f"| `{key}` | {d.label} | ${d.formula}$ | {d.f_at_zero:.4g} | {d.slope_at_infinity:.4g} |")
@@ -242,7 +242,7 @@ lesson1.check_generator(f)
 # %% [markdown]
 # **1.2 A limit.** What does Jensen–Shannon charge, per unit of policy mass, where
 # $p(x) = 0 < \pi(x)$? Compute $\lim_{t\to\infty} f_{JS}(t)/t$ with sympy (the expression is in
-# section 3) and check the number with `lesson1.check_js_slope(value)`.
+# section 3, `F["js"]`) and check the number with `lesson1.check_js_slope(value)`.
 
 # %%
 value = None  # your answer here, e.g. float(sp.limit(...))

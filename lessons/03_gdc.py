@@ -45,7 +45,7 @@
 import numpy as np
 import sympy as sp
 
-from toyfdiv import TabularPolicy, divergences, experiments, metrics, plots, targets, tasks, train
+from toyfdiv import TabularPolicy, experiments, metrics, plots, targets, tasks, train
 from toyfdiv.exercises import lesson3
 
 task = tasks.default()

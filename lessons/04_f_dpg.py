@@ -35,6 +35,7 @@ import numpy as np
 import sympy as sp
 
 from toyfdiv import AutoregressivePolicy, divergences, experiments, fdpg, plots, tasks, targets
+from toyfdiv.exercises import lesson4
 
 task = tasks.default()
 space, log_a, r = task.space, task.log_a, task.reward.values
@@ -70,11 +71,11 @@ print(f"N = {space.size} sequences, P = {pol.n_params} parameters")
 # First, sympy does the chain rule for one term, with $f$ and $\pi(\theta)$ left abstract:
 
 # %%
-theta_s, p_s = sp.symbols("theta p", positive=True)
-f_s, pi_s = sp.Function("f"), sp.Function("pi")
+theta_s, p_s, u = sp.symbols("theta p u", positive=True)
+f_s, pi_s = sp.Function("f"), sp.Function("pi")  # f and π(θ) left abstract
 term = p_s * f_s(pi_s(theta_s) / p_s)  # one term of D_f
-claimed = pi_s(theta_s) * sp.Subs(sp.Derivative(f_s(sp.Symbol("u")), sp.Symbol("u")), sp.Symbol("u"),
-                                  pi_s(theta_s) / p_s) * sp.diff(sp.log(pi_s(theta_s)), theta_s)
+f_prime_at_ratio = sp.diff(f_s(u), u).subs(u, pi_s(theta_s) / p_s)  # f'(π/p)
+claimed = pi_s(theta_s) * f_prime_at_ratio * sp.diff(sp.log(pi_s(theta_s)), theta_s)
 print("d/dθ [p f(π/p)] =", sp.diff(term, theta_s))
 print("difference from π f'(π/p) d/dθ log π:", sp.simplify(sp.diff(term, theta_s) - claimed))
 
@@ -236,12 +237,8 @@ plots.training_curves(runs, keys=("alignment", "entropy", "divergence/forward_kl
 #
 # ## Exercises
 #
-# Solutions: `lessons/solutions/04_f_dpg.py`. Import the checkers first:
-
-# %%
-from toyfdiv.exercises import lesson4  # noqa: E402
-
-# %% [markdown]
+# Solutions: `lessons/solutions/04_f_dpg.py`.
+#
 # **4.1 A pseudo-reward.** Derive $R(t) = -f'(t)$ for the squared Hellinger distance,
 # $f(t) = (\sqrt t - 1)^2$ (by hand or with `sp.diff`), and check your function of `t` with
 # `lesson4.check_pseudo_reward("hellinger", R)`.
