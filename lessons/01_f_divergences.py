@@ -81,7 +81,8 @@ assert smallest >= 0 and at_itself < 1e-12
 # %%
 rows = ["| key | divergence | $f(t)$ | $f(0^+)$ | $f'(\\infty)$ |", "|---|---|---|---|---|"]
 for key, d in zip(divergences.names(), divergences.registered()):
-    rows.append(f"| `{key}` | {d.label} | ${d.formula}$ | {d.f_at_zero:.4g} | {d.slope_at_infinity:.4g} |")
+    label, formula = d.label.replace("|", r"\|"), d.formula.replace("|", r"\vert ")  # a bare | would end the cell
+    rows.append(f"| `{key}` | {label} | ${formula}$ | {d.f_at_zero:.4g} | {d.slope_at_infinity:.4g} |")
 display(Markdown("\n".join(rows)))
 
 # %% [markdown]

@@ -121,8 +121,8 @@ print(f"‖Σ_x π(x) ∇ log π(x)‖ = {np.linalg.norm(pol.grad_log_prob_weigh
 #
 # | method | target $p$ | divergence | $f'(t)$ | pseudo-reward $R$ | gradient |
 # |---|---|---|---|---|---|
-# | RLHF (KL-penalised PG) | $a\,e^{r/\beta}/Z$ | reverse KL $\mathrm{KL}(\pi\|p)$ | $1+\log t$ | $\log\frac{p}{\pi} - 1$ | $-\mathbb{E}_\pi\big[(r - \beta\log\frac{\pi}{a})\nabla\log\pi\big] = \beta\,\nabla\mathrm{KL}(\pi\|p)$ |
-# | GDC (DPG) | $a\,b\,e^{\lambda\cdot\phi}/Z$ | forward KL $\mathrm{KL}(p\|\pi)$ | $-1/t$ | $\frac{p}{\pi}$ | $-\mathbb{E}_p[\nabla\log\pi] = \nabla\mathrm{KL}(p\|\pi)$ |
+# | RLHF (KL-penalised PG) | $a\,e^{r/\beta}/Z$ | reverse KL $\mathrm{KL}(\pi\Vert p)$ | $1+\log t$ | $\log\frac{p}{\pi} - 1$ | $-\mathbb{E}_\pi\big[(r - \beta\log\frac{\pi}{a})\nabla\log\pi\big] = \beta\,\nabla\mathrm{KL}(\pi\Vert p)$ |
+# | GDC (DPG) | $a\,b\,e^{\lambda\cdot\phi}/Z$ | forward KL $\mathrm{KL}(p\Vert \pi)$ | $-1/t$ | $\frac{p}{\pi}$ | $-\mathbb{E}_p[\nabla\log\pi] = \nabla\mathrm{KL}(p\Vert \pi)$ |
 #
 # **RLHF row.** Multiply the reverse-KL pseudo-reward by $\beta$ and substitute $\log p = \log a + r/\beta - \log Z$:
 #
