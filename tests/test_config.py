@@ -200,3 +200,10 @@ def test_find_runs(saved, tmp_path):
     assert runs.find_runs(folder / "js") == [folder / "js.json"]
     with pytest.raises(FileNotFoundError):
         runs.find_runs(tmp_path)
+
+
+def test_unregistered_divergence_gets_its_final_value():
+    hist = run(Config(divergence="alpha(0.3)", steps=5))
+    values = hist.metrics["divergence/alpha(0.3)"]
+    assert np.isnan(values[:-1]).all() and np.isfinite(values[-1])
+    assert experiments.summary_table({"a": hist})[0]["final_divergence"] == values[-1]

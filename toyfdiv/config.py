@@ -193,13 +193,14 @@ def run(config: Config, *, callback: Callable[[int, int], None] | None = None) -
     → :func:`toyfdiv.train`), so a comparison and the Configs of its runs give identical
     numbers.  ``callback(k, steps)`` is called after each update.
     """
-    from .experiments import as_task, make_policy, make_target
+    from .experiments import as_task, make_policy, make_target, with_own_divergence
 
     if not isinstance(config, Config):
         raise ValueError(f"config={config!r} must be a Config")
     task = as_task(config.task, length=config.length, eos=config.eos)
     target = make_target(task, config.kind, config.target_options)
     policy = make_policy(task, config.policy, seed=config.seed, **dict(config.policy_options))
-    return train(policy, target, config.divergence, steps=config.steps, lr=config.lr, optimizer=config.optimizer,
+    hist = train(policy, target, config.divergence, steps=config.steps, lr=config.lr, optimizer=config.optimizer,
                  estimator=config.estimator, seed=config.seed, schedule=config.schedule, lr_final=config.lr_final,
                  record_every=config.record_every, callback=callback, **dict(config.estimator_options))
+    return with_own_divergence(hist, target)

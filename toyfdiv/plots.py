@@ -1,18 +1,14 @@
-"""Figure builders: each takes library objects and returns a matplotlib Figure.
+"""Figure builders: library objects in, a matplotlib Figure out (OO API, no pyplot, no show()).
 
-Every builder uses the object-oriented API (``matplotlib.figure.Figure``, never pyplot
-state), never calls ``show()``, labels its axes with units (nats, probability), titles
-what is shown, and draws each divergence in one fixed colour (:func:`divergence_color`)
-across every figure.  Nothing is computed here beyond drawing: values come from the
-library (:mod:`toyfdiv.simplex`, :mod:`toyfdiv.experiments`, the FDivergence objects).
-Not imported by ``toyfdiv/__init__``: matplotlib is only needed for figures.
+Axes carry units (nats, probability), titles say what is shown, and each divergence has one
+fixed colour in every figure (:func:`divergence_color`).  Nothing is computed here beyond
+drawing: values come from :mod:`toyfdiv.simplex`, :mod:`toyfdiv.experiments` and the library.
 """
 
 from __future__ import annotations
 
 import re
 import zlib
-from contextlib import contextmanager
 from typing import Mapping, Sequence
 
 import matplotlib
@@ -34,50 +30,36 @@ STYLE = {"font.size": 13, "axes.titlesize": 15, "axes.labelsize": 14, "xtick.lab
          "axes.grid": True, "grid.alpha": 0.3, "savefig.dpi": 110, "savefig.bbox": "tight"}
 
 _PALETTE = {  # one fixed colour per registry key (the canonical instance of alpha / gjsd too)
-    "forward_kl": "#1f77b4", "reverse_kl": "#d62728", "tv": "#7f7f7f", "js": "#2ca02c",
-    "hellinger": "#9467bd", "pearson": "#8c564b", "neyman": "#e377c2", "alpha": "#bcbd22",
-    "gjsd": "#17becf",
-}
-_FIXED = {"base": "#b0b0b0", "target": "#222222", "p": "#222222", "a": "#b0b0b0"}
+    "forward_kl": "#1f77b4", "reverse_kl": "#d62728", "tv": "#ff7f0e", "js": "#2ca02c", "hellinger": "#9467bd",
+    "pearson": "#8c564b", "neyman": "#e377c2", "alpha": "#bcbd22", "gjsd": "#17becf"}
+_FIXED = {"base": "#b8b8b8", "target": "#222222", "p": "#222222", "a": "#b8b8b8"}
 _FAMILY_MAPS = {"alpha": ("YlOrBr", -1.0, 2.0), "gjsd": ("GnBu", 0.0, 1.0)}
-_SPARE = ["#ff7f0e", "#393b79", "#637939", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354"]
+_SPARE = ["#393b79", "#637939", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354"]
 _PARAM = re.compile(r"^(alpha|gjsd)\(\s*([-+0-9.eE]+)\s*\)$")
-_LINESTYLES = ["-", "--", ":", "-."]
-_MARKERS = ["o", "s", "^", "D", "v"]
+_LINESTYLES, _MARKERS = ["-", "--", ":", "-."], ["o", "s", "^", "D", "v"]
 
 
-@contextmanager
 def _style():
-    with matplotlib.rc_context(STYLE):
-        yield
+    return matplotlib.rc_context(STYLE)
 
 
 def _canonical(key: str) -> str | None:
     """The registry key whose canonical instance is named ``key`` ("alpha(0.5)" → "alpha")."""
-    for k in _divergences.names():
-        if _divergences.get(k).name == key:
-            return k
-    return None
+    return next((k for k in _divergences.names() if _divergences.get(k).name == key), None)
 
 
 def divergence_color(name) -> str:
     """The fixed colour (hex) of a divergence across every figure.
 
-    Registry keys and their canonical instances ("alpha" and "alpha(0.5)") share one
-    palette colour; other members of the α and generalised-JS families take a shade of
-    their family's colormap by parameter; "base" and "target" are grey and black; any
-    other label gets a stable colour from its name.
+    Registry keys and their canonical instances ("alpha", "alpha(0.5)") share a palette colour;
+    other α / generalised-JS members get a shade of their family's colormap; "base" is grey,
+    "target" black; any other label a stable colour from its name.
     """
-    name = getattr(name, "name", name)
-    key = str(name).strip()
-    if key in _PALETTE:
-        return _PALETTE[key]
-    if key in _FIXED:
-        return _FIXED[key]
-    canon = _canonical(key) if _PARAM.match(key) else None
-    if canon is not None:
-        return _PALETTE[canon]
+    key = str(getattr(name, "name", name)).strip()
     m = _PARAM.match(key)
+    key = (_canonical(key) or key) if m else key
+    if key in _PALETTE or key in _FIXED:
+        return _PALETTE.get(key) or _FIXED[key]
     if m:
         cmap, lo, hi = _FAMILY_MAPS[m.group(1)]
         x = 0.35 + 0.6 * np.clip((float(m.group(2)) - lo) / (hi - lo), 0.0, 1.0)
@@ -85,21 +67,40 @@ def divergence_color(name) -> str:
     return _SPARE[zlib.crc32(key.encode()) % len(_SPARE)]
 
 
+def _legend(fig, axes, **kw) -> None:
+    """One figure legend with the unique labelled artists of ``axes``, outside the panels."""
+    seen: dict[str, object] = {}
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(lab, h)
+    fig.legend(list(seen.values()), list(seen), frameon=False, **kw)
+
+
+def _nonempty(rows) -> list:
+    rows = list(rows)
+    if not rows:
+        raise ValueError("rows is empty; compute them with toyfdiv.experiments / toyfdiv.estimator_lab first")
+    return rows
+
+
+def _divs(divergences) -> list:
+    return list(_divergences.registered()) if divergences is None else [_divergences.get(d) for d in divergences]
+
+
 def divergence_label(name) -> str:
     """A short display name for a divergence (its registry label without the formula)."""
     try:
-        label = _divergences.get(str(name)).label
+        return _divergences.get(str(name)).label.split("  ")[0]
     except ValueError:
         return str(name)
-    return label.split("  ")[0] if "  " in label else label
 
 
-def _probs(values, name: str) -> np.ndarray:
+def _probs(values, name: str, size: int) -> np.ndarray:
     """Probabilities from a vector given as log-probabilities (the library's convention) or probabilities."""
     v = np.asarray(values, dtype=float)
-    if v.ndim != 1:
-        raise ValueError(f"distribution {name!r} has shape {v.shape}; expected (N,)")
-    if np.all(v <= 0) and abs(np.logaddexp.reduce(v) if v.size else 1.0) < 1e-6:
+    if v.shape != (size,):
+        raise ValueError(f"distribution {name!r} has shape {v.shape}; expected ({size},), one entry per sequence")
+    if np.all(v <= 0) and v.size and abs(np.logaddexp.reduce(v)) < 1e-6:
         return np.exp(v)
     if np.all(v >= 0) and abs(v.sum() - 1.0) < 1e-6:
         return v
@@ -116,26 +117,22 @@ def distributions(space, dists: Mapping[str, np.ndarray], k: int = 10, title: st
     """
     if not dists:
         raise ValueError("dists is empty; give at least one distribution")
-    probs = {name: _probs(v, name) for name, v in dists.items()}
-    for name, p in probs.items():
-        if p.shape != (space.size,):
-            raise ValueError(f"distribution {name!r} has {p.size} entries; the space has {space.size}")
+    probs = {name: _probs(v, name, space.size) for name, v in dists.items()}
     first = next(iter(probs))
     k = int(min(max(k, 1), space.size))
     top = np.argsort(-probs[first], kind="stable")[:k]
     n = len(probs)
     height = 0.8 / n
     with _style():
-        fig = Figure(figsize=(11, 1.2 + 0.32 * k * max(n, 2)), layout="constrained")
+        fig = Figure(figsize=(12, min(max(3.5, 1.5 + 0.17 * k * n), 10.0)), layout="constrained")
         ax = fig.add_subplot()
         y = np.arange(k)
         for j, (name, p) in enumerate(probs.items()):
             ax.barh(y - 0.4 + (j + 0.5) * height, p[top], height=height, color=divergence_color(name),
                     label=divergence_label(name), edgecolor="white", linewidth=0.5)
         ax.set_yticks(y, [space.decode(int(i)) for i in top])
-        ax.invert_yaxis()
-        ax.set_xlabel("probability")
-        ax.set_ylabel("sequence")
+        ax.set_ylim(k - 0.5, -0.5)  # the most probable sequence on top
+        ax.set(xlabel="probability", ylabel="sequence")
         ax.grid(axis="y", visible=False)
         ax.set_title(title or f"Top {k} sequences (ranked by {divergence_label(first)}): probability under each model")
         ax.legend(loc="lower right", ncols=1 if n <= 6 else 2, framealpha=0.9)
@@ -143,14 +140,11 @@ def distributions(space, dists: Mapping[str, np.ndarray], k: int = 10, title: st
 
 
 # ---------------------------------------------------------------------------- training curves
-_CURVE_LABELS = {
+_CURVE_LABELS = {  # metric: (axis label with unit, panel title)
     "divergence": ("D_f(π‖p) for the run's own f (nats)", "Divergence to the target"),
-    "kl_from_base": ("KL(π‖a) (nats)", "KL from the base model"),
-    "entropy": ("H(π) (nats)", "Entropy of the policy"),
+    "kl_from_base": ("KL(π‖a) (nats)", "KL from the base model"), "entropy": ("H(π) (nats)", "Entropy of the policy"),
     "effective_sequences": ("exp H(π) (sequences)", "Effective number of sequences"),
-    "grad_norm": ("‖∇θ D_f‖", "Exact gradient norm"),
-    "lr": ("learning rate", "Learning rate"),
-}
+    "grad_norm": ("‖∇θ D_f‖", "Exact gradient norm"), "lr": ("learning rate", "Learning rate")}
 
 
 def _curve(hist, key: str) -> tuple[np.ndarray, str, str]:
@@ -196,24 +190,17 @@ def training_curves(histories: Mapping, keys: Sequence[str] = ("divergence", "al
             ylabel = title = ""
             for name, hist in histories.items():
                 y, ylabel, title = _curve(hist, key)
-                ax.plot(hist.step, y, color=divergence_color(hist.divergence), label=divergence_label(hist.divergence))
+                sparse = np.isfinite(y).sum() < 2  # a value recorded at the end only: a dot
+                ax.plot(hist.step, y, color=divergence_color(hist.divergence), label=divergence_label(hist.divergence),
+                        marker="o" if sparse else None)
             ref = (target_values or {}).get(key)
             if ref is not None:
                 ax.axhline(ref, color=_FIXED["target"], ls="--", lw=1.6, label="target p")
-            if key == "divergence" or key.startswith("divergence/"):
-                ax.set_yscale("log")
-            ax.set_xlabel("update step")
-            ax.set_ylabel(ylabel)
-            ax.set_title(title)
+            ax.set(xlabel="update step", ylabel=ylabel, title=title,
+                   yscale="log" if key.startswith("divergence") else "linear")
         for ax in axes[len(keys):]:
             ax.set_visible(False)
-        handles, labels = axes[0].get_legend_handles_labels()
-        for ax in axes[1:len(keys)]:
-            for h, lab in zip(*ax.get_legend_handles_labels()):
-                if lab not in labels:
-                    handles.append(h)
-                    labels.append(lab)
-        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 5), frameon=False)
+        _legend(fig, axes[:len(keys)], loc="outside lower center", ncols=5)
         fig.suptitle("Training from the base model: one run per divergence")
     return fig
 
@@ -228,7 +215,7 @@ def divergence_zoo(divergences=None, alphas: Sequence[float] | None = None, *, t
     forward KL (α = 0) to reverse KL (α = 1).  The vertical axes show [−ylim, ylim]
     (f: [−0.3·ylim, ylim]); steeper curves leave the frame.
     """
-    divs = list(_divergences.registered()) if divergences is None else [_divergences.get(d) for d in divergences]
+    divs = _divs(divergences)
     alphas = np.linspace(-1.0, 2.0, 13) if alphas is None else np.asarray(alphas, dtype=float)
     t = np.geomspace(*t_range, 400)
     log_t = np.log(t)
@@ -245,15 +232,12 @@ def divergence_zoo(divergences=None, alphas: Sequence[float] | None = None, *, t
             for d in divs:
                 top.plot(t, fn(d), color=divergence_color(d.name), label=divergence_label(d.name))
             for a in alphas:
-                d = _divergences.alpha(float(a))
-                bottom.plot(t, fn(d), color=cmap(norm(a)), lw=1.6)
+                bottom.plot(t, fn(_divergences.alpha(float(a))), color=cmap(norm(a)), lw=1.6, label=f"α = {a:g}")
             for ax, what in ((top, "registered divergences"), (bottom, "α-divergences")):
-                ax.set_xscale("log")
-                ax.set_ylim(-0.3 * ylim if col == 0 else -ylim, ylim)
+                ax.set(xscale="log", ylim=(-0.3 * ylim if col == 0 else -ylim, ylim), ylabel=ylabel,
+                       title=f"{title}: {what}")
                 ax.axvline(1.0, color="k", lw=0.8, alpha=0.5)
                 ax.axhline(0.0, color="k", lw=0.8, alpha=0.5)
-                ax.set_ylabel(ylabel)
-                ax.set_title(f"{title}: {what}")
             bottom.set_xlabel("t = π(x) / p(x)  (log scale)")
         fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside right upper", frameon=False)
         fig.colorbar(ScalarMappable(norm, cmap), ax=axes[1, :].tolist(), label="α  (0: forward KL, 1: reverse KL)",
@@ -263,17 +247,12 @@ def divergence_zoo(divergences=None, alphas: Sequence[float] | None = None, *, t
 
 
 # ---------------------------------------------------------------------------- simplex
-_CORNERS = ("x₁", "x₂", "x₃")
-
-
-def _triangle(ax, labels=_CORNERS):
+def _triangle(ax, labels=("x₁", "x₂", "x₃")):
     v = _simplex.CORNERS
     ax.plot(*np.vstack([v, v[:1]]).T, color="k", lw=1.2)
     for (x, y), lab, dx, dy in zip(v, labels, (-0.04, 0.04, 0.0), (-0.02, -0.02, 0.03)):
         ax.text(x + dx, y + dy, lab, ha="center", va="top" if dy < 0 else "bottom", fontsize=13)
-    ax.set_aspect("equal")
-    ax.set_xlim(-0.1, 1.1)
-    ax.set_ylim(-0.1, 0.97)
+    ax.set(aspect="equal", xlim=(-0.1, 1.1), ylim=(-0.1, 0.97))
     ax.axis("off")
 
 
@@ -285,18 +264,15 @@ def simplex(log_p, divergences=None, start=None, steps: int = 300, lr: float = 0
     ``log_p``: (3,) target log-probabilities; ``start``: (3,) starting probabilities
     (default: :data:`toyfdiv.simplex.DEFAULT_START`).  Computed by :mod:`toyfdiv.simplex`.
     """
-    divs = list(_divergences.registered()) if divergences is None else [_divergences.get(d) for d in divergences]
+    divs = _divs(divergences)
     start = _simplex.DEFAULT_START if start is None else np.asarray(start, dtype=float)
-    p_xy = _simplex.to_xy(np.exp(np.asarray(log_p, dtype=float)))
-    s_xy = _simplex.to_xy(start)
-    n = len(divs) + 1
-    cols = min(n, 5)
-    rows = -(-n // cols)
+    p_xy, s_xy = _simplex.to_xy(np.exp(np.asarray(log_p, dtype=float))), _simplex.to_xy(start)
+    cols = min(len(divs) + 1, 5)
+    rows = -(-(len(divs) + 1) // cols)
     with _style():
         fig = Figure(figsize=(4.4 * cols, 4.3 * rows + 0.6), layout="constrained")
         axes = fig.subplots(rows, cols, squeeze=False).ravel()
-        overlay = axes[len(divs)]
-        _triangle(overlay)
+        _triangle(overlay := axes[len(divs)])
         for ax, d in zip(axes, divs):
             X, Y, D = _simplex.simplex_grid(log_p, d, resolution=resolution)
             levels = _simplex.contour_levels(D)
@@ -313,8 +289,7 @@ def simplex(log_p, divergences=None, start=None, steps: int = 300, lr: float = 0
         overlay.set_title("all paths", fontsize=14)
         for ax in axes[len(divs) + 1:]:
             ax.set_visible(False)
-        handles, labels = overlay.get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 6), frameon=False)
+        _legend(fig, [overlay], loc="outside lower center", ncols=6)
         fig.suptitle(f"Three outcomes x₁, x₂, x₃: contours of D_f(π‖p) over every π, and the exact "
                      f"f-DPG gradient flow from π₀ (time {steps * lr:g})")
     return fig
@@ -325,9 +300,7 @@ def frontier(rows: Sequence[Mapping]) -> Figure:
     """Alignment against entropy H(π) and against KL(π‖a) at the end of training, one
     line per divergence across β (rows of :func:`toyfdiv.experiments.frontier`); the target
     p_β itself is the dashed black reference."""
-    rows = list(rows)
-    if not rows:
-        raise ValueError("rows is empty; run toyfdiv.experiments.frontier first")
+    rows = _nonempty(rows)
     names = list(dict.fromkeys(r["divergence"] for r in rows))
     what = rows[0].get("alignment_key") or "alignment"
     with _style():
@@ -345,11 +318,9 @@ def frontier(rows: Sequence[Mapping]) -> Figure:
                 rs = sorted((r for r in rows if r["divergence"] == name), key=lambda r: r["beta"])
                 ax.plot([r[x] for r in rs], [r["alignment"] for r in rs], marker="o", ms=6,
                         color=divergence_color(name), label=divergence_label(name))
-            ax.set_xlabel(xlabel)
-            ax.set_title(f"Alignment vs {'diversity' if x == 'entropy' else 'distance from the base'}")
+            ax.set(xlabel=xlabel, title=f"Alignment vs {'diversity' if x == 'entropy' else 'distance from the base'}")
         axes[0].set_ylabel(f"alignment E_π[{what}] ({'probability' if what == 'constraint' else 'reward units'})")
-        handles, labels = axes[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside right center", frameon=False)
+        _legend(fig, axes[:1], loc="outside right center")
         betas = sorted({r["beta"] for r in rows})
         fig.suptitle(f"The alignment–diversity frontier across β ∈ {{{', '.join(f'{b:g}' for b in betas)}}}")
     return fig
@@ -360,13 +331,10 @@ def estimator_stats(rows: Sequence[Mapping]) -> Figure:
     """Bias ‖E ĝ − g‖, variance tr Cov ĝ and mean cosine(ĝ, g) of the sampled f-DPG
     gradient against the sample size n; colour = divergence, line style = baseline,
     marker = how Z is estimated (rows of ``toyfdiv.estimator_lab.estimator_stats``)."""
-    rows = list(rows)
-    if not rows:
-        raise ValueError("rows is empty")
-    divs = list(dict.fromkeys(r.get("divergence", "") for r in rows))
-    baselines = list(dict.fromkeys(r["baseline"] for r in rows))
-    zs = list(dict.fromkeys(r["z"] for r in rows))
-    groups = list(dict.fromkeys((r.get("divergence", ""), r["baseline"], r["z"]) for r in rows))
+    rows = _nonempty(rows)
+    key_of = lambda r: (r.get("divergence", ""), r["baseline"], r["z"])  # noqa: E731
+    groups = list(dict.fromkeys(key_of(r) for r in rows))
+    divs, baselines, zs = (list(dict.fromkeys(g[i] for g in groups)) for i in range(3))
     with _style():
         fig = Figure(figsize=(18, 6.2), layout="constrained")
         axes = fig.subplots(1, 3)
@@ -374,24 +342,17 @@ def estimator_stats(rows: Sequence[Mapping]) -> Figure:
                                      (axes[1], "variance", "variance tr Cov ĝ", True),
                                      (axes[2], "cosine", "mean cos(ĝ, g)", False)):
             for d, b, z in groups:
-                rs = sorted((r for r in rows if (r.get("divergence", ""), r["baseline"], r["z"]) == (d, b, z)),
-                            key=lambda r: r["n"])
-                ns = np.array([r["n"] for r in rs], dtype=float)
-                ys = np.array([r[key] for r in rs], dtype=float)
-                if log:
-                    ys = np.where(ys > 0, ys, np.nan)
+                rs = sorted((r for r in rows if key_of(r) == (d, b, z)), key=lambda r: r["n"])
+                ns, ys = np.array([[r["n"], r[key]] for r in rs], dtype=float).T
+                ys = np.where(ys > 0, ys, np.nan) if log else ys  # log axes: drop exact zeros
                 label = ", ".join(s for s in (divergence_label(d) if len(divs) > 1 else "",
                                               f"baseline {b}", f"Z {z}") if s)
-                ax.plot(ns, ys, color=divergence_color(d) if len(divs) > 1 else _SPARE[baselines.index(b) % 8],
+                ax.plot(ns, ys, color=divergence_color(d),
                         ls=_LINESTYLES[baselines.index(b) % 4], marker=_MARKERS[zs.index(z) % 5], ms=7, label=label)
-            ax.set_xscale("log")
-            if log:
-                ax.set_yscale("log")
-            ax.set_xlabel("samples per gradient estimate n")
-            ax.set_ylabel(ylabel)
+            ax.set(xscale="log", yscale="log" if log else "linear", xlabel="samples per gradient estimate n",
+                   ylabel=ylabel)
             ax.set_title({"bias": "Bias", "variance": "Variance", "cosine": "Alignment with the exact gradient"}[key])
-        handles, labels = axes[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), frameon=False)
+        _legend(fig, axes[:1], loc="outside lower center", ncols=4)
         who = ", ".join(divergence_label(d) for d in divs if d)
         fig.suptitle(f"Sampled f-DPG gradient vs the exact one{': ' + who if who else ''}")
     return fig
@@ -399,14 +360,14 @@ def estimator_stats(rows: Sequence[Mapping]) -> Figure:
 
 # ---------------------------------------------------------------------------- over-optimisation
 def _curve_arrays(curve) -> dict[str, np.ndarray]:
+    keys = ("beta", "true", "proxy", "kl")
     if hasattr(curve, "betas"):
-        out = {"beta": curve.betas, "true": curve.true, "proxy": curve.proxy, "kl": getattr(curve, "kl", None)}
-    elif isinstance(curve, Mapping):
-        out = {"beta": curve.get("beta", curve.get("betas")), "true": curve.get("true"),
-               "proxy": curve.get("proxy"), "kl": curve.get("kl")}
+        curve = {"beta": curve.betas, "true": curve.true, "proxy": curve.proxy, "kl": getattr(curve, "kl", None)}
+    if isinstance(curve, Mapping):
+        out = {k: curve.get(k, curve.get("betas") if k == "beta" else None) for k in keys}
     else:
         rows = list(curve)
-        out = {k: [r[k] for r in rows] if all(k in r for r in rows) else None for k in ("beta", "true", "proxy", "kl")}
+        out = {k: [r[k] for r in rows] if all(k in r for r in rows) else None for k in keys}
     if out["beta"] is None or out["true"] is None or out["proxy"] is None:
         raise ValueError("curve needs beta, true and proxy (an OveroptimisationCurve, a dict, or rows of dicts)")
     return {k: None if v is None else np.asarray(v, dtype=float) for k, v in out.items()}
@@ -423,18 +384,16 @@ def overoptimisation(curve) -> Figure:
     with _style():
         fig = Figure(figsize=(10, 6.2), layout="constrained")
         ax = fig.add_subplot()
-        ax.plot(x, proxy, color="#ff7f0e", label="proxy reward E[r̂] (what is optimised)")
-        ax.plot(x, true, color="#1f77b4", label="true utility E[u] (what we wanted)")
+        ax.plot(x, proxy, color="#b8860b", ls="--", label="proxy reward E[r̂] (what is optimised)")
+        ax.plot(x, true, color="#222222", label="true utility E[u] (what we wanted)")
         i = int(np.argmax(true))
         best_x, best_beta = x[i], c["beta"][order][i]
         if hasattr(curve, "turning_beta"):  # the library's refined turning point
             best_beta = curve.turning_beta
             best_x = curve.turning_kl if has_kl else 1.0 / curve.turning_beta
         ax.axvline(best_x, color="k", ls=":", lw=1.5, label=f"best true utility (β* ≈ {best_beta:.3g})")
-        if not has_kl:
-            ax.set_xscale("log")
-        ax.set_xlabel("KL(p_β‖a) from the base model (nats)" if has_kl else "optimisation pressure 1/β")
-        ax.set_ylabel("expected reward (reward units)")
+        ax.set(xscale="linear" if has_kl else "log", ylabel="expected reward (reward units)",
+               xlabel="KL(p_β‖a) from the base model (nats)" if has_kl else "optimisation pressure 1/β")
         ax.set_title("Reward over-optimisation: RLHF targets p_β = a·exp(r̂/β)/Z on a learned proxy r̂")
         ax.legend(loc="best")
     return fig

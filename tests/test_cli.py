@@ -1,0 +1,148 @@
+"""The command line, run as users run it: ``python -m toyfdiv …`` in a subprocess."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from toyfdiv import divergences, experiments
+from toyfdiv.config import Config, run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(*args, cwd):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+               MPLBACKEND="Agg")
+    return subprocess.run([sys.executable, "-m", "toyfdiv", *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def table(stdout: str) -> dict[str, list[str]]:
+    """{first cell: cells} of the rows under the table's dashed rule."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if set(line.replace(" ", "")) == {"-"}) + 1
+    rows = {}
+    for line in lines[start:]:
+        cells = line.split()
+        try:
+            float(cells[-2])  # every table row ends with steps and seconds
+        except (IndexError, ValueError):
+            break
+        rows[cells[0] if cells[0] not in rows else " ".join(cells[:3])] = cells
+    return rows
+
+
+def assert_row(cells, row):
+    """The printed numbers are the library's (to the 6 digits printed)."""
+    for printed, key in zip(cells[1:5], ("final_divergence", "alignment", "kl_from_base", "entropy")):
+        assert float(printed) == pytest.approx(row[key], rel=1e-5, abs=1e-12), key
+    assert int(cells[5]) == row["steps"]
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("default")
+    return cwd, cli("--steps", 8, cwd=cwd)
+
+
+@pytest.mark.parametrize("command", [[], ["compare"], ["sweep"], ["show"]], ids=["main", "compare", "sweep", "show"])
+def test_help(tmp_path, command):
+    res = cli(*command, "--help", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("usage: python -m toyfdiv")
+    for word in {"compare": ["--divergences", "--beta", "--out"], "sweep": ["--workers", "--betas", "--seeds"],
+                 "show": ["run"]}.get(command[0] if command else "", ["compare", "sweep", "show"]):
+        assert word in res.stdout
+
+
+def test_default_run(default_run):
+    cwd, res = default_run
+    assert res.returncode == 0, res.stderr
+    folders = list((cwd / "toyfdiv-runs").iterdir())
+    assert len(folders) == 1 and str(folders[0].relative_to(cwd)) in res.stdout
+    out = folders[0]
+    names = [d.name for d in divergences.registered()]
+    assert sorted(p.stem for p in (out / "runs").glob("*.json")) == sorted(names)
+    for fig in ("training_curves", "distributions", "divergence_zoo", "simplex"):
+        assert (out / f"{fig}.png").read_bytes()[:4] == b"\x89PNG"
+    rows = table(res.stdout)
+    assert list(rows) == names
+    library = {r["divergence"]: r for r in experiments.summary_table(experiments.compare("reviews", steps=8))}
+    for name in names:
+        assert_row(rows[name], library[name])
+    assert json.loads((out / "summary.json").read_text())[0]["divergence"] == names[0]
+
+
+def test_compare(tmp_path):
+    res = cli("compare", "--divergences", "forward_kl,alpha(0.3)", "--steps", 12, "--beta", 0.5, "--seed", 1,
+              "--policy", "tabular", "--no-figures", "--out", tmp_path / "out", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    rows = table(res.stdout)
+    assert list(rows) == ["forward_kl", "alpha(0.3)"]
+    for name in rows:
+        hist = run(Config(divergence=name, steps=12, beta=0.5, seed=1, policy="tabular"))
+        assert_row(rows[name], experiments.summary_table({name: hist})[0])
+    assert not list((tmp_path / "out").glob("*.png"))
+    assert (tmp_path / "out" / "runs" / "alpha(0.3).npz").is_file()
+
+
+def test_sweep_two_processes(tmp_path):
+    res = cli("sweep", "--divergences", "forward_kl,reverse_kl", "--betas", "0.5,2", "--steps", 10,
+              "--workers", 2, "--out", tmp_path / "sw", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    rows = json.loads((tmp_path / "sw" / "sweep.json").read_text())
+    assert [(r["divergence"], r["beta"]) for r in rows] == [("forward_kl", 0.5), ("forward_kl", 2.0),
+                                                            ("reverse_kl", 0.5), ("reverse_kl", 2.0)]
+    for r in rows:  # a worker's numbers are the library's, exactly
+        hist = run(Config(divergence=r["divergence"], beta=r["beta"], steps=10, policy="ngram"))
+        assert r["final_divergence"] == experiments.summary_table({r["divergence"]: hist})[0]["final_divergence"]
+    assert (tmp_path / "sw" / "frontier.png").read_bytes()[:4] == b"\x89PNG"
+    assert len(list((tmp_path / "sw" / "runs").glob("*.json"))) == 4
+
+
+def test_show(default_run, tmp_path):
+    cwd, _ = default_run
+    folder = next((cwd / "toyfdiv-runs").iterdir())
+    res = cli("show", folder, "--out", tmp_path / "figs", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    rows = table(res.stdout)
+    saved = {r["divergence"]: r for r in json.loads((folder / "summary.json").read_text())}
+    assert sorted(rows) == sorted(saved)
+    for name, cells in rows.items():
+        assert_row(cells, saved[name])
+    assert len(list((tmp_path / "figs").glob("*.png"))) == 4
+    one = cli("show", folder / "runs" / "js.json", "--no-figures", cwd=tmp_path)
+    assert one.returncode == 0 and list(table(one.stdout)) == ["js"]
+
+
+@pytest.mark.parametrize("args", [["--bogus"], ["compare", "--divergences", "nope"], ["sweep", "--betas", "x"],
+                                  ["show"]], ids=["option", "divergence", "betas", "no-run"])
+def test_usage_errors_exit_2(tmp_path, args):
+    res = cli(*args, cwd=tmp_path)
+    assert res.returncode == 2
+    assert "usage:" in res.stderr
+
+
+@pytest.mark.parametrize("args, match", [
+    (["show", "missing-run"], "no saved run"),
+    (["sweep", "--kind", "pointwise", "--steps", "2"], "only rlhf"),
+], ids=["missing-run", "sweep-kind"])
+def test_runtime_errors_exit_1_with_one_line(tmp_path, args, match):
+    res = cli(*args, cwd=tmp_path)
+    assert res.returncode == 1
+    assert "Traceback" not in res.stderr
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("toyfdiv: error:") and match in lines[0]
+
+
+def test_corrupt_run_is_a_runtime_error(default_run, tmp_path):
+    cwd, _ = default_run
+    src = next((cwd / "toyfdiv-runs").iterdir()) / "runs" / "tv.json"
+    bad = tmp_path / "tv.json"
+    bad.write_text(src.read_text()[:50])
+    res = cli("show", bad, cwd=tmp_path)
+    assert res.returncode == 1 and "corrupt" in res.stderr and "Traceback" not in res.stderr
