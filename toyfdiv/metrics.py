@@ -5,6 +5,8 @@ All functions take normalised log-probability vectors (N,) over the space.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy.special import xlogy
 
@@ -14,9 +16,14 @@ from .targets import Target
 __all__ = ["kl", "entropy", "alignment", "evaluate"]
 
 
+@functools.lru_cache(maxsize=1)
+def _reverse_kl() -> _divergences.FDivergence:
+    return _divergences.get("reverse_kl")  # frozen: one instance serves every call
+
+
 def kl(log_p: np.ndarray, log_q: np.ndarray) -> float:
     """KL(p ‖ q) = Σ_x p(x) log(p(x)/q(x)) in nats (+inf if p puts mass where q has none)."""
-    return _divergences.get("reverse_kl").value(log_p, log_q)
+    return _reverse_kl().value(log_p, log_q)
 
 
 def entropy(log_pi: np.ndarray) -> float:

@@ -12,7 +12,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from . import fdpg, metrics, optim
+from . import divergences, fdpg, metrics, optim
 from ._util import check_int, check_positive_float
 from .policies.base import Policy
 from .targets import Target
@@ -117,6 +117,7 @@ def train(
     rng = np.random.default_rng(seed)
     est_state = None  # the sampled estimator's explicit state (running Ẑ, baselines, proposal)
 
+    tracked = divergences.registered()  # built once: every record evaluates all of them
     theta = policy.params
     state = opt.init(theta)
     records: dict[str, list[float]] = {}
@@ -126,7 +127,7 @@ def train(
         record = k % record_every == 0 or k == steps
         exact = fdpg.exact_gradient(policy, target, div) if (record or estimator == "exact") else None
         if record:
-            row = metrics.evaluate(policy.log_probs(), target)
+            row = metrics.evaluate(policy.log_probs(), target, tracked)
             row["grad_norm"] = float(np.linalg.norm(exact))
             row["lr"] = float(sched(k))
             for key, v in row.items():
