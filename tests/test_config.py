@@ -202,8 +202,8 @@ def test_find_runs(saved, tmp_path):
         runs.find_runs(tmp_path)
 
 
-def test_unregistered_divergence_gets_its_final_value():
+def test_unregistered_divergence_is_recorded_at_every_step():
     hist = run(Config(divergence="alpha(0.3)", steps=5))
     values = hist.metrics["divergence/alpha(0.3)"]
-    assert np.isnan(values[:-1]).all() and np.isfinite(values[-1])
+    assert values.shape == (6,) and np.isfinite(values).all()
     assert experiments.summary_table({"a": hist})[0]["final_divergence"] == values[-1]

@@ -91,3 +91,9 @@ def test_optimisers_are_pure_and_match_their_formulas():
         optim.sgd(0.1, momentum=1.0)
     sched = optim.cosine_decay(1.0, 10)
     assert sched(0) == 1.0 and sched(10) == pytest.approx(0.0) and sched(5) == pytest.approx(0.5)
+
+
+def test_the_minimised_divergence_is_always_recorded(task):
+    hist = train(task.base, task.target("rlhf"), "alpha(0.3)", steps=5)
+    values = hist.metrics["divergence/alpha(0.3)"]
+    assert values.shape == (6,) and np.all(np.isfinite(values)) and values[-1] < values[0]

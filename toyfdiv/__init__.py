@@ -9,14 +9,16 @@ are computed exactly; sampled estimators are held against that truth.
 needs only numpy and scipy.
 """
 
-from . import divergences, fdpg, feedback, metrics, optim, targets, tasks
+from . import divergences, experiments, fdpg, feedback, metrics, optim, simplex, targets, tasks
+from .config import Config, run
 from .policies import AutoregressivePolicy, NgramPolicy, Policy, TabularPolicy, TinyLM, TinyLMConfig
 from .space import SequenceSpace
+from .runs import Run, load_run, save_run
 from .training import History, train
 
 __all__ = [
     "SequenceSpace", "divergences", "targets", "tasks", "fdpg", "optim", "metrics", "feedback",
     "train", "History", "Policy", "TabularPolicy", "AutoregressivePolicy", "NgramPolicy",
-    "TinyLM", "TinyLMConfig",
+    "TinyLM", "TinyLMConfig", "experiments", "simplex", "Config", "run", "Run", "save_run", "load_run",
 ]
 __version__ = "0.1.0"

@@ -193,7 +193,7 @@ def run(config: Config, *, callback: Callable[[int, int], None] | None = None) -
     → :func:`toyfdiv.train`), so a comparison and the Configs of its runs give identical
     numbers.  ``callback(k, steps)`` is called after each update.
     """
-    from .experiments import as_task, make_policy, make_target, with_own_divergence
+    from .experiments import as_task, make_policy, make_target
 
     if not isinstance(config, Config):
         raise ValueError(f"config={config!r} must be a Config")
@@ -203,4 +203,4 @@ def run(config: Config, *, callback: Callable[[int, int], None] | None = None) -
     hist = train(policy, target, config.divergence, steps=config.steps, lr=config.lr, optimizer=config.optimizer,
                  estimator=config.estimator, seed=config.seed, schedule=config.schedule, lr_final=config.lr_final,
                  record_every=config.record_every, callback=callback, **dict(config.estimator_options))
-    return with_own_divergence(hist, target)
+    return hist

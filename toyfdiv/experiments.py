@@ -11,7 +11,6 @@ KL from the base).  Nothing here is new mathematics: every number comes from
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -30,7 +29,7 @@ from .training import History, train
 
 __all__ = ["POLICIES", "DEFAULT_BETAS", "as_task", "make_policy", "make_target", "compare",
            "summary_table", "primary_alignment", "frontier", "final_policies", "target_row",
-           "sweep_configs", "run_many", "frontier_from_runs", "with_own_divergence"]
+           "sweep_configs", "run_many", "frontier_from_runs"]
 
 #: Policy families a run can start from (tinylm and ngram when their modules are present).
 POLICIES = ("autoregressive", "tabular", "ngram", "tinylm")
@@ -166,23 +165,8 @@ def compare(task, kind: str = "rlhf", divergences=None, *, policy: str = "autore
         hist = train(start, target, div, steps=steps, lr=lr, optimizer=optimizer, estimator=estimator,
                      seed=seed, schedule=schedule, lr_final=lr_final, record_every=record_every,
                      callback=inner, **estimator_options)
-        out[div.name] = with_own_divergence(hist, target)
+        out[div.name] = hist
     return out
-
-
-def with_own_divergence(history: History, target: Target) -> History:
-    """The History with "divergence/<its f>" present: D_f(π_final ‖ p) at the last record.
-
-    :func:`toyfdiv.train` records every *registered* divergence at every step; for another
-    f ("alpha(0.3)") the value is computed here from the final policy, and the earlier
-    records are NaN (not recorded).  Histories that have it are returned unchanged.
-    """
-    key = f"divergence/{history.divergence}"
-    if key in history.metrics:
-        return history
-    values = np.full(len(history.step), np.nan)
-    values[-1] = _divergences.get(history.divergence).value(history.policy.log_probs(), target.log_probs)
-    return dataclasses.replace(history, metrics={**history.metrics, key: values})
 
 
 def primary_alignment(metrics: Mapping) -> tuple[str, float]:

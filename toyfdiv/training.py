@@ -29,7 +29,8 @@ class History:
 
     Attributes:
       metrics: {name: (R,) array}; R = number of recorded steps, first entry = before any
-        update.  Keys: "divergence/<name>" for every registered divergence, "kl_from_base",
+        update.  Keys: "divergence/<name>" for every registered divergence and the
+        minimised one, "kl_from_base",
         "alignment/<key>", "entropy", "effective_sequences", "grad_norm" (norm of the exact
         gradient at that step), "lr"; with the sampled estimator also "estimator/<key>"
         diagnostics, one entry per recorded step that made an update (R − 1 entries).
@@ -118,6 +119,8 @@ def train(
     est_state = None  # the sampled estimator's explicit state (running Ẑ, baselines, proposal)
 
     tracked = divergences.registered()  # built once: every record evaluates all of them
+    if div.name not in {d.name for d in tracked}:
+        tracked = (*tracked, div)  # the minimised f is always recorded, e.g. "alpha(0.3)"
     theta = policy.params
     state = opt.init(theta)
     records: dict[str, list[float]] = {}
