@@ -295,6 +295,43 @@ def simplex(log_p, divergences=None, start=None, steps: int = 300, lr: float = 0
     return fig
 
 
+def mode_seeking(log_p=None, divergences=None, *, mu0: float = 1.2, width: float = 0.5,
+                 steps: int = 300, lr: float = 0.5) -> Figure:
+    """Mode seeking vs mode covering, seen: a unimodal one-parameter family (the curve)
+    fitted to a two-mode target p by each divergence's exact f-DPG flow from μ₀.
+
+    Left: the simplex with the family's curve, p, and where each flow ends.  Right: the
+    end point's probabilities per divergence next to p.  Computed by
+    :func:`toyfdiv.simplex.restricted_flow`.
+    """
+    log_p = _simplex.BIMODAL_TARGET if log_p is None else np.asarray(log_p, dtype=float)
+    divs = _divs(divergences)
+    ends = {d.name: _simplex.restricted_flow(log_p, d, mu0, steps=steps, lr=lr, width=width)[-1] for d in divs}
+    with _style():
+        fig = Figure(figsize=(14, 6), layout="constrained")
+        ax, bx = fig.subplots(1, 2, width_ratios=(1, 1.25))
+        _triangle(ax)
+        curve = _simplex.to_xy(_simplex.family_curve(width))
+        ax.plot(curve[:, 0], curve[:, 1], color="0.45", lw=2, ls="--", label="the family π_μ")
+        ax.plot(*_simplex.to_xy(np.exp(log_p)), marker="*", ms=20, color="gold", mec="k", ls="none",
+                label="target p", zorder=5)
+        for name, end in ends.items():
+            ax.plot(*_simplex.to_xy(end), marker="o", ms=11, color=divergence_color(name), mec="k",
+                    ls="none", label=divergence_label(name), zorder=6)
+        ax.set_title("best unimodal fit of a two-mode target", fontsize=14)
+        width_bar = 0.8 / (len(ends) + 1)
+        xs = np.arange(3)
+        bx.bar(xs - 0.4 + width_bar / 2, np.exp(log_p), width_bar, color="gold", edgecolor="k", label="target p")
+        for i, (name, end) in enumerate(ends.items(), start=1):
+            bx.bar(xs - 0.4 + width_bar * (i + 0.5), end, width_bar, color=divergence_color(name),
+                   label=divergence_label(name))
+        bx.set(xticks=xs, xticklabels=["x₁", "x₂", "x₃"], ylabel="probability", ylim=(0, 1),
+               title="where each divergence puts the mass")
+        _legend(fig, [ax], loc="outside lower center", ncols=min(6, len(ends) + 2))
+        fig.suptitle("Mode seeking (reverse KL: one mode) vs mode covering (forward KL: the valley between)")
+    return fig
+
+
 # ---------------------------------------------------------------------------- frontier
 def frontier(rows: Sequence[Mapping]) -> Figure:
     """Alignment against entropy H(π) and against KL(π‖a) at the end of training, one

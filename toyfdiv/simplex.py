@@ -17,11 +17,12 @@ from . import divergences as _divergences
 from . import fdpg as _fdpg
 from . import targets as _targets
 from ._util import check_int, check_positive_float
-from .policies import TabularPolicy
+from .policies import LogLinearPolicy, TabularPolicy
 from .space import SequenceSpace
 
 __all__ = ["CORNERS", "DEFAULT_TARGET", "DEFAULT_START", "SPACE", "to_xy", "from_xy", "simplex_grid",
-           "gradient_flow", "contour_levels"]
+           "gradient_flow", "contour_levels", "BIMODAL_TARGET", "location_family", "family_curve",
+           "restricted_flow"]
 
 #: Cartesian corners of the triangle: δ(x₁) bottom left, δ(x₂) bottom right, δ(x₃) top.
 CORNERS = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, np.sqrt(3.0) / 2.0]])  # (3, 2)
@@ -101,6 +102,11 @@ def gradient_flow(log_p, divergence, start, steps: int = 300, lr: float = 0.5, *
         raise ValueError(f"start={start!r} must be 3 probabilities > 0 summing to 1")
     target = _targets.from_log_probs(log_p, log_p)
     pol = TabularPolicy.from_log_probs(SPACE, np.log(start))
+    return _flow(pol, target, div, steps, lr, max_dtheta)
+
+
+def _flow(pol, target, div, steps: int, lr: float, max_dtheta: float) -> np.ndarray:
+    """Probabilities along θ_{k+1} = θ_k − lr ∇θ D_f, in Euler sub-steps of at most max_dtheta."""
     path = np.empty((steps + 1, 3))
     path[0] = pol.probs()
     for k in range(steps):
@@ -115,6 +121,48 @@ def gradient_flow(log_p, divergence, start, steps: int = 300, lr: float = 0.5, *
                 break
         path[k + 1] = pol.probs()
     return path
+
+
+# ---------------------------------------------------------------------------- a restricted family
+#: Two modes at the ends, a valley in the middle: no unimodal π can match it.
+BIMODAL_TARGET = np.log(np.array([0.46, 0.08, 0.46]))
+_K = np.arange(3.0)  # outcome positions k = 0, 1, 2
+
+
+def location_family(mu: float = 1.0, width: float = 0.5) -> LogLinearPolicy:
+    """π_μ(k) ∝ exp(−(k − μ)²/2s²), k = 0, 1, 2: a discretised Gaussian, one parameter.
+
+    Log-linear with feature ψ(k) = k, offset −k²/2s² and θ = μ/s², so its f-DPG gradient is
+    the same theorem as everywhere; it is unimodal, hence it cannot fit a two-mode target
+    and each divergence has to choose: one mode (seeking) or the middle (covering).
+    """
+    width = check_positive_float(width, "width")
+    if not np.isfinite(mu):
+        raise ValueError(f"mu={mu!r} must be finite")
+    return LogLinearPolicy(SPACE, _K[:, None], offset=-_K**2 / (2 * width**2), params=[mu / width**2])
+
+
+def family_curve(width: float = 0.5, mus=None) -> np.ndarray:
+    """(M, 3) probabilities of the location family for μ along ``mus`` (default −1 … 3)."""
+    mus = np.linspace(-1.0, 3.0, 161) if mus is None else np.asarray(mus, dtype=float)
+    return np.stack([location_family(m, width).probs() for m in mus])
+
+
+def restricted_flow(log_p, divergence, mu0: float = 1.2, steps: int = 300, lr: float = 0.5, *,
+                    width: float = 0.5, max_dtheta: float = 0.02) -> np.ndarray:
+    """π along the exact f-DPG gradient flow of the location family from μ₀; (steps + 1, 3).
+
+    Where the flow stops is the family's best approximation of p under D_f: for a two-mode
+    target, reverse KL (mode seeking) ends on one mode, forward KL (mode covering) in
+    the middle, spreading mass over both.
+    """
+    log_p = _check_log_p(log_p)
+    div = _divergences.get(divergence)
+    steps = check_int(steps, "steps", low=0)
+    lr = check_positive_float(lr, "lr")
+    max_dtheta = check_positive_float(max_dtheta, "max_dtheta")
+    target = _targets.from_log_probs(log_p, log_p)
+    return _flow(location_family(mu0, width), target, div, steps, lr, max_dtheta)
 
 
 _MAX_SUBSTEPS = 2000  # per recorded interval: a bound on the work, never reached on the simplex
