@@ -55,16 +55,15 @@ for text in ["very good film </s>", "film not good </s>", "bad </s>"]:
 #
 # $$ J(\pi) = \mathbb{E}_{x\sim\pi}[r(x)] - \beta\,\mathrm{KL}(\pi\|a), \qquad \beta > 0 . $$
 #
-# We evaluate it with the library: $\mathbb{E}_\pi[r]$ is `metrics.alignment` (the target
-# built from $r$ carries the reward), $\mathrm{KL}(\pi\|a)$ is `metrics.kl`.
+# The library evaluates it exactly: `metrics.rlhf_objective(log_pi, r, log_a, beta)`.
 
 # %%
-p = targets.rlhf(log_a, r, beta)  # the target of section 2; here it only carries r
+p = targets.rlhf(log_a, r, beta)  # the target of section 2
 
 
 def J(log_pi):
-    """E_π[r] − β KL(π‖a), from library quantities."""
-    return metrics.alignment(log_pi, p)["reward"] - beta * metrics.kl(log_pi, log_a)
+    """E_π[r] − β KL(π‖a), exact over the space."""
+    return metrics.rlhf_objective(log_pi, r, log_a, beta)
 
 
 print(f"J(a) = {J(log_a):.4f}  (no KL cost, the base model's mean reward)")

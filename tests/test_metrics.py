@@ -29,3 +29,20 @@ def test_evaluate_on_the_default_task():
     for name, m in zip(task.feature_names, task.moments):
         assert row[f"alignment/moment/{name}"] == pytest.approx(m, abs=1e-8)
     assert row["effective_sequences"] == pytest.approx(np.exp(row["entropy"]))
+
+
+def test_rlhf_objective_identity():
+    """J(π) = E_π[r] − β KL(π‖a) = β log Z − β KL(π‖p) for random π."""
+    from toyfdiv import targets
+    rng = np.random.default_rng(3)
+    a, pi = rng.dirichlet(np.ones(20)), rng.dirichlet(np.ones(20))
+    r = 3 * rng.standard_normal(20)
+    for beta in (0.1, 1.0, 7.0):
+        p = targets.rlhf(np.log(a), r, beta)
+        J = metrics.rlhf_objective(np.log(pi), r, np.log(a), beta)
+        assert J == pytest.approx(pi @ r - beta * rel_entr(pi, a).sum(), rel=1e-12)
+        assert J == pytest.approx(beta * p.log_z - beta * rel_entr(pi, np.exp(p.log_probs)).sum(), rel=1e-10)
+    with pytest.raises(ValueError, match="beta=0"):
+        metrics.rlhf_objective(np.log(pi), r, np.log(a), 0)
+    with pytest.raises(ValueError, match=r"values has shape \(3,\)"):
+        metrics.expectation(np.log(pi), np.ones(3))

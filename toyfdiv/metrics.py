@@ -13,7 +13,7 @@ from scipy.special import xlogy
 from . import divergences as _divergences
 from .targets import Target
 
-__all__ = ["kl", "entropy", "alignment", "evaluate"]
+__all__ = ["kl", "entropy", "expectation", "rlhf_objective", "alignment", "evaluate"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -30,6 +30,25 @@ def entropy(log_pi: np.ndarray) -> float:
     """H(π) = −Σ_x π(x) log π(x) in nats (0·log 0 = 0)."""
     pi = np.exp(log_pi)
     return float(-xlogy(pi, pi).sum())
+
+
+def expectation(log_pi: np.ndarray, values: np.ndarray) -> float:
+    """E_π[v] = Σ_x π(x) v(x) for any array v over the space (N,) (a reward, a feature)."""
+    values = np.asarray(values, dtype=float)
+    if values.shape != np.shape(log_pi):
+        raise ValueError(f"values has shape {values.shape}; expected {np.shape(log_pi)}, one per sequence")
+    return float(np.exp(log_pi) @ values)
+
+
+def rlhf_objective(log_pi: np.ndarray, reward: np.ndarray, log_a: np.ndarray, beta: float) -> float:
+    """J(π) = E_π[r] − β KL(π‖a): the KL-regularised RL objective (Ziegler et al. 2019).
+
+    Its maximiser is p = a exp(r/β)/Z, and J(π) = β log Z − β KL(π‖p)
+    (Korbak, Perez, Buckley 2022).
+    """
+    if not (isinstance(beta, (int, float, np.floating)) and np.isfinite(beta) and beta > 0):
+        raise ValueError(f"beta={beta!r} must be finite and > 0")
+    return expectation(log_pi, reward) - beta * kl(log_pi, log_a)
 
 
 def alignment(log_pi: np.ndarray, target: Target) -> dict[str, float]:
