@@ -205,3 +205,15 @@ def test_simplex_library():
     np.testing.assert_allclose(path[-1], np.exp(simplex.DEFAULT_TARGET), atol=1e-4)
     with pytest.raises(ValueError, match="start"):
         simplex.gradient_flow(simplex.DEFAULT_TARGET, "js", [0.5, 0.5, 0.0])
+
+
+def test_training_curves_tell_apart_runs_with_the_same_divergence():
+    from toyfdiv import tasks, train
+    from toyfdiv import plots as P
+    task = tasks.default()
+    runs = {"GDC pointwise": train(task.base, task.target("pointwise"), "forward_kl", steps=3),
+            "GDC moments": train(task.base, task.target("distributional"), "forward_kl", steps=3)}
+    fig = P.training_curves(runs, keys=("divergence",))
+    lines = fig.axes[0].get_lines()
+    assert [ln.get_label().split(" — ")[0] for ln in lines] == list(runs)
+    assert lines[0].get_color() == lines[1].get_color() and lines[0].get_linestyle() != lines[1].get_linestyle()

@@ -171,7 +171,8 @@ def _curve(hist, key: str) -> tuple[np.ndarray, str, str]:
 
 def training_curves(histories: Mapping, keys: Sequence[str] = ("divergence", "alignment", "kl_from_base", "entropy"),
                     *, target_values: Mapping[str, float] | None = None) -> Figure:
-    """One panel per metric over training updates, one line per run in its divergence's colour.
+    """One panel per metric over training updates, one line per run in its divergence's colour
+    (runs that share a divergence are told apart by line style and their key in ``histories``).
 
     ``keys``: "divergence" (each run's own D_f to the target, log scale), "alignment" (the
     first alignment metric), or any metric name of the History ("kl_from_base", "entropy",
@@ -186,13 +187,21 @@ def training_curves(histories: Mapping, keys: Sequence[str] = ("divergence", "al
     with _style():
         fig = Figure(figsize=(7.0 * cols, 4.6 * rows + 0.8), layout="constrained")
         axes = fig.subplots(rows, cols, squeeze=False).ravel()
+        # runs that share a divergence keep its colour and differ by line style and label
+        seen: dict[str, int] = {}
+        style = {}
+        for name, hist in histories.items():
+            j = seen[hist.divergence] = seen.get(hist.divergence, -1) + 1
+            shared = sum(h.divergence == hist.divergence for h in histories.values()) > 1
+            label = f"{name} — {divergence_label(hist.divergence)}" if shared else divergence_label(hist.divergence)
+            style[name] = dict(color=divergence_color(hist.divergence), label=label,
+                               ls=("-", "--", ":", "-.")[j % 4])
         for ax, key in zip(axes, keys):
             ylabel = title = ""
             for name, hist in histories.items():
                 y, ylabel, title = _curve(hist, key)
                 sparse = np.isfinite(y).sum() < 2  # a value recorded at the end only: a dot
-                ax.plot(hist.step, y, color=divergence_color(hist.divergence), label=divergence_label(hist.divergence),
-                        marker="o" if sparse else None)
+                ax.plot(hist.step, y, marker="o" if sparse else None, **style[name])
             ref = (target_values or {}).get(key)
             if ref is not None:
                 ax.axhline(ref, color=_FIXED["target"], ls="--", lw=1.6, label="target p")
