@@ -19,9 +19,8 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit
 
-from .._util import check_int, check_log_probs, check_positive_float, check_rng, log_softmax_rows
+from .._util import check_int, check_log_probs, check_positive_float, check_rng, log_softmax_rows, softmax_rows
 from ..space import SequenceSpace
 from .base import Policy
 
@@ -62,18 +61,32 @@ def _unpack(theta: np.ndarray, layout) -> dict[str, np.ndarray]:
     return out
 
 
+def _sigmoid(a: np.ndarray) -> np.ndarray:
+    """σ(a) = 1 / (1 + e^{−a}), in place on the fresh array ``a`` (relative error ~1 ulp for every a)."""
+    np.negative(a, out=a)
+    with np.errstate(over="ignore"):  # e^{−a} = inf for a < −709 gives σ = 0, the right limit
+        np.exp(a, out=a)
+    a += 1.0
+    return np.reciprocal(a, out=a)
+
+
 def _gru_forward(h, gx, gh, bhn):
     """h' = (1 − z) ⊙ n + z ⊙ h,  r, z = σ(gx_{r,z} + gh_{r,z}),  n = tanh(gx_n + r ⊙ (gh_n + b_hn)).
 
     gx = e W_x + b_x and gh = h W_h are (…, 3H) pre-activations in gate order (r, z, n);
-    h, gx, gh broadcast (tree: parents (nodes, 1, ·) against tokens (1, V, ·)).
+    h, gx, gh broadcast (tree: parents (nodes, 1, ·) against tokens (1, V, ·)).  Each line
+    allocates its result once and works in place after that.
     """
     H = h.shape[-1]
-    r = expit(gx[..., :H] + gh[..., :H])  # (…, H) reset gate
-    z = expit(gx[..., H : 2 * H] + gh[..., H : 2 * H])  # (…, H) update gate
+    r = _sigmoid(gx[..., :H] + gh[..., :H])  # (…, H) reset gate
+    z = _sigmoid(gx[..., H : 2 * H] + gh[..., H : 2 * H])  # (…, H) update gate
     hn = gh[..., 2 * H :] + bhn  # (…, H) W_hn h + b_hn
-    n = np.tanh(gx[..., 2 * H :] + r * hn)  # (…, H) candidate state
-    h_new = n + z * (h - n)  # (…, H) = (1 − z) n + z h
+    n = r * hn
+    n += gx[..., 2 * H :]
+    np.tanh(n, out=n)  # (…, H) candidate state tanh(gx_n + r ⊙ hn)
+    h_new = h - n
+    h_new *= z
+    h_new += n  # (…, H) = (1 − z) n + z h
     return h_new, (h, r, z, hn, n)
 
 
@@ -99,6 +112,48 @@ def _gru_backward(dh_new, cache):
     dgx = np.concatenate([da_r, da_z, da_n], axis=-1)  # (…, 3H)
     dgh = np.concatenate([da_r, da_z, dhn], axis=-1)  # (…, 3H); its n-part is also dL/db_hn
     return dgx, dgh, dh
+
+
+def _gru_backward_tree(dh_new, cache):
+    """:func:`_gru_backward` over the tree, summed as it goes: dL/dh' (nodes, V, H) of the children →
+
+    dX (V, 3H) = Σ_parents dL/dgx,  dgh (nodes, 3H) = Σ_children dL/dgh,  dh (nodes, H) = Σ_children dL/dh.
+
+    The same lines as :func:`_gru_backward`, but no (nodes, V, 3H) array is formed: each gate's
+    gradient is reduced over parents (for X) and over children (for the parent) with einsum,
+    and the child-sized work is done in two scratch buffers.
+    """
+    h, r, z, hn, n = cache  # h, hn: (nodes, 1, H); r, z, n: (nodes, V, H)
+    H = h.shape[-1]
+    dX = np.empty((dh_new.shape[1], 3 * H))
+    dgh = np.empty((dh_new.shape[0], 3 * H))
+    # h_new = n + z ⊙ (h − n)
+    dh = np.einsum("pvh,pvh->ph", dh_new, z)  # Σ_v dh_new ⊙ z
+    a = dh_new * z
+    np.subtract(dh_new, a, out=a)  # dn = dh_new ⊙ (1 − z)
+    b = np.subtract(h, n)
+    b *= dh_new  # dz = dh_new ⊙ (h − n)
+    # z = σ(gx_z + gh_z)
+    dh_new = z * z
+    np.subtract(z, dh_new, out=dh_new)
+    b *= dh_new  # da_z = dz ⊙ z (1 − z)
+    np.einsum("pvh->vh", b, out=dX[:, H : 2 * H])
+    np.einsum("pvh->ph", b, out=dgh[:, H : 2 * H])
+    # n = tanh(gx_n + r ⊙ hn)
+    np.multiply(n, n, out=b)
+    np.subtract(1.0, b, out=b)
+    a *= b  # da_n = dn ⊙ (1 − n²)
+    np.einsum("pvh->vh", a, out=dX[:, 2 * H :])
+    # hn = gh_n + b_hn
+    np.einsum("pvh,pvh->ph", a, r, out=dgh[:, 2 * H :])  # Σ_v da_n ⊙ r
+    a *= hn  # dr = da_n ⊙ hn
+    # r = σ(gx_r + gh_r)
+    np.multiply(r, r, out=b)
+    np.subtract(r, b, out=b)
+    a *= b  # da_r = dr ⊙ r (1 − r)
+    np.einsum("pvh->vh", a, out=dX[:, :H])
+    np.einsum("pvh->ph", a, out=dgh[:, :H])
+    return dX, dgh, dh
 
 
 def _starts(space: SequenceSpace) -> np.ndarray:
@@ -204,37 +259,47 @@ class TinyLM(Policy):
 
     # ------------------------------------------------------------------ over the prefix tree
     def _tree(self) -> dict:
-        """Forward over the prefix tree: states (nodes_t, H), cell caches and log conditionals per depth."""
+        """Forward over the prefix tree: states (nodes_t, H), cell caches, head logits, log_z and π per depth."""
         if "tree" not in self._cache:
-            p, V, H = self._p, self.space.n_vocab, self._config.n_hidden
+            p, H = self._p, self._config.n_hidden
             X = self._inputs()  # (V, 3H)
             h = p["h0"][None, :]  # (1, H) the root's state
-            hs, cells, log_cond = [], [], []
+            hs, cells, logits, log_z, pi = [], [], [], [], []
             for lv in self.space.levels:
                 hs.append(h)
                 if lv.choices > 1:
-                    log_cond.append(log_softmax_rows(h @ p["Wo"] + p["bo"]))  # (nodes_t, K)
+                    logits.append(h @ p["Wo"] + p["bo"])  # (nodes_t, K)
+                    lz, pt = softmax_rows(logits[-1])  # (nodes_t,), (nodes_t, K)
+                    log_z.append(lz)
+                    pi.append(pt)
                 else:
-                    log_cond.append(np.zeros((lv.nodes, 1)))
+                    logits.append(np.zeros((lv.nodes, 1)))
+                    log_z.append(None)
+                    pi.append(None)
                 if lv.depth < self._last:
                     gh = (h @ p["Wh"])[:, None, :]  # (nodes_t, 1, 3H) once per parent, shared by V children
                     h, cache = _gru_forward(h[:, None, :], X[None], gh, p["bhn"])  # (nodes_t, V, H)
                     h = h.reshape(-1, H)  # (nodes_{t+1}, H) child u·v at row u·V + v, canonical order
                     cells.append(cache)
-            self._cache["tree"] = dict(hs=hs, cells=cells, log_cond=log_cond)
+            self._cache["tree"] = dict(hs=hs, cells=cells, logits=logits, log_z=log_z, pi=pi)
         return self._cache["tree"]
 
     def log_conditionals(self) -> list[np.ndarray]:
         """log πθ(v | u) per depth: (nodes_t, choices_t), each row normalised."""
-        return self._tree()["log_cond"]
+        if "log_cond" not in self._cache:
+            tree = self._tree()
+            self._cache["log_cond"] = [z if lz is None else z - lz[:, None]
+                                       for z, lz in zip(tree["logits"], tree["log_z"])]
+        return self._cache["log_cond"]
 
     def _log_probs(self) -> np.ndarray:
-        return self.space.sequence_log_probs(self.log_conditionals())
+        tree = self._tree()  # log π(v | u) = logit − log_z, summed down the tree without forming it
+        return self.space.sequence_log_probs(tree["logits"], tree["log_z"])
 
     def grad_log_prob_weighted(self, w: np.ndarray) -> np.ndarray:
         """Σ_x w(x) ∇θ log πθ(x), exact: ∂/∂logit_{u,v} = C(u, v) − C(u) πθ(v | u), then backprop.
 
-        C are the child masses of w (:meth:`SequenceSpace.child_mass`); the logit gradients
+        C are the child masses of w (:meth:`SequenceSpace.edge_masses`); the logit gradients
         flow back through the head and the GRU, depth by depth, children's state gradients
         summed into their parent.  O(N·H²).
         """
@@ -245,28 +310,31 @@ class TinyLM(Policy):
         d = _unpack(g, self._layout)  # views into g
         dX = np.zeros((V, 3 * H))
         carry = None  # dL/dh_t from the children
-        for lv, c in reversed(list(zip(self.space.levels, self.space.child_mass(w)))):
+        for lv, (to_vocab, to_eos, total) in reversed(list(zip(self.space.levels, self.space.edge_masses(w)))):
             t, h = lv.depth, tree["hs"][lv.depth]
             if t > self._last:
                 continue
-            dh = np.zeros_like(h) if carry is None else carry
             # log π(· | u) = log_softmax(h_t W_o + b_o)
-            dlogits = c - c.sum(axis=1, keepdims=True) * np.exp(tree["log_cond"][t])  # (nodes_t, K)
+            dlogits = np.multiply(tree["pi"][t], -total[:, None])  # (nodes_t, K) −C(u) π(v | u)
+            dlogits[:, :V] += to_vocab
+            if to_eos is not None:
+                dlogits[:, V] += to_eos  # … + C(u, v)
             d["Wo"] += h.T @ dlogits
-            d["bo"] += dlogits.sum(axis=0)
-            dh = dh + dlogits @ p["Wo"].T
+            d["bo"] += np.ones(len(dlogits)) @ dlogits
+            dh = dlogits @ p["Wo"].T
+            if carry is not None:
+                dh += carry
             if t == 0:
                 # h_0 = h0
                 d["h0"] += dh[0]
                 break
             # h_t = GRU(h_{t−1}, X[v]), children of each parent in consecutive rows
-            dgx, dgh, dh_parent = _gru_backward(dh.reshape(-1, V, H), tree["cells"][t - 1])
-            dX += dgx.sum(axis=0)  # (V, 3H)
-            dgh = dgh.sum(axis=1)  # (nodes_{t−1}, 3H)
+            dX_t, dgh, dh_parent = _gru_backward_tree(dh.reshape(-1, V, H), tree["cells"][t - 1])
+            dX += dX_t  # (V, 3H)
             d["bhn"] += dgh[:, 2 * H :].sum(axis=0)
             # gh = h_{t−1} W_h
             d["Wh"] += tree["hs"][t - 1].T @ dgh
-            carry = dh_parent.sum(axis=1) + dgh @ p["Wh"].T
+            carry = dh_parent + dgh @ p["Wh"].T
         # X = E W_x + b_x
         d["Wx"] += p["E"].T @ dX
         d["E"] += dX @ p["Wx"].T
