@@ -172,8 +172,7 @@ def space_controls(prefix: str, *, default_task: str | None = None) -> dict:
     names = tasks.names()
     init(f"{prefix}_task", default_task or names[0])
     task = st.selectbox("Task", names, key=f"{prefix}_task", on_change=_reset_space, args=(prefix,),
-                        help="The task catalogue: its vocabulary, corpus, base model a and reward/constraints",
-                        format_func=lambda n: f"{n}: {task_defaults(n)['description']}")
+                        help="The task catalogue: its vocabulary, corpus, base model a and reward/constraints")
     d = task_defaults(task)
     init(f"{prefix}_length", d["length"])
     init(f"{prefix}_eos", d["eos"])
@@ -182,7 +181,7 @@ def space_controls(prefix: str, *, default_task: str | None = None) -> dict:
     eos = st.checkbox("End-of-sequence token", key=f"{prefix}_eos",
                       help="With EOS sequences have lengths 1…T (ending in </s>); without, all have exactly T tokens")
     n = space_size(task, length, eos)
-    st.caption(f"Vocabulary {', '.join(d['vocab'])} — N = {n:,} sequences")
+    st.caption(f"{d['description']} Vocabulary {', '.join(d['vocab'])} — N = {n:,} sequences")
     return dict(task=task, length=int(length), eos=bool(eos), n=n)
 
 
@@ -194,9 +193,10 @@ def target_controls(prefix: str, task_name: str, kinds=tasks.TARGET_KINDS, *, be
     if beta is not None:
         d["beta"] = beta
     init(f"{prefix}_kind", kinds[0])
-    kind = st.selectbox("Target p", list(kinds), key=f"{prefix}_kind", format_func=KIND_LABEL.get,
-                        help="What the policy should become: an RLHF target or a GDC energy-based model")
-    st.caption(KIND_HELP[kind])
+    kind = st.selectbox("Target p", list(kinds), key=f"{prefix}_kind",
+                        help="What the policy should become: an RLHF target (rlhf) or a GDC energy-based model "
+                             "(pointwise, distributional, hybrid)")
+    st.caption(f"**{KIND_LABEL[kind]}.** {KIND_HELP[kind]}")
     out = dict(kind=kind, beta=None, epsilon=None, moments=None)
     if kind == "rlhf":
         init(f"{prefix}_beta", d["beta"])
@@ -229,9 +229,11 @@ def divergence_options(prefix: str, key: str, default: list[str], label: str = "
     names = allowed or divergences.names()
     init(f"{prefix}_{key}", default if multi else default[0])
     if multi:
-        picked = st.multiselect(label, names, key=f"{prefix}_{key}", help=help, format_func=short_label)
+        picked = st.multiselect(label, names, key=f"{prefix}_{key}", help=help)
     else:
-        picked = [st.selectbox(label, names, key=f"{prefix}_{key}", help=help, format_func=short_label)]
+        picked = [st.selectbox(label, names, key=f"{prefix}_{key}", help=help)]
+    if picked and picked[0] is not None:
+        st.caption(" · ".join(short_label(n) for n in picked))
     out = []
     for name in picked:
         if name == "alpha":
