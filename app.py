@@ -6,12 +6,12 @@ Every number and figure comes from the toyfdiv library; the pages only choose wi
 
 import streamlit as st
 
-st.set_page_config(page_title="toyfdiv: RLHF and GDC are one method", page_icon="🎯", layout="wide")
+st.set_page_config(page_title="toyfdiv: RLHF and GDC are one method", page_icon=":material/tune:", layout="wide")
 
 PAGES = [
-    st.Page("app_pages/playground.py", title="Playground", icon="🎯", default=True),
-    st.Page("app_pages/explorer.py", title="Divergence explorer", icon="📐"),
-    st.Page("app_pages/estimators.py", title="Estimator lab", icon="🎲"),
-    st.Page("app_pages/feedback.py", title="Human feedback", icon="👍"),
+    st.Page("app_pages/playground.py", title="Playground", icon=":material/tune:", default=True),
+    st.Page("app_pages/explorer.py", title="Divergence explorer", icon=":material/functions:"),
+    st.Page("app_pages/estimators.py", title="Estimator lab", icon=":material/casino:"),
+    st.Page("app_pages/feedback.py", title="Human feedback", icon=":material/thumb_up:"),
 ]
 st.navigation(PAGES).run()
