@@ -61,10 +61,15 @@ def log_softmax_rows(logits: np.ndarray) -> np.ndarray:
     return np.subtract(logits, softmax_rows(logits, probs=False)[0][:, None])
 
 
-# Below this spread max(z) − min(z), one global shift keeps every exp in range: the largest
-# entry of each row gives exp(·) ≥ e^−600 ≫ the smallest float64, the sum of k ≤ 10⁹ terms stays
+# Below this spread max(z) − min(z) within a block, one shift keeps every exp in range: the largest
+# entry of each row gives exp(·) ≥ e^−600 ≫ the smallest float64, a sum of k ≤ 10⁹ terms stays
 # ≤ 10⁹; beyond it each row is shifted by its own maximum (slower: a short-row reduction).
 _GLOBAL_SHIFT_SPREAD = 600.0
+
+#: Large arrays are processed in blocks of about this many entries (512 KiB of float64), so
+#: that the temporaries of one block stay in the CPU cache: on arrays larger than the cache the
+#: passes of numpy's unfused ufuncs are bound by memory traffic, not arithmetic.
+BLOCK = 1 << 16
 
 
 def softmax_rows(logits: np.ndarray, probs: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
@@ -72,28 +77,32 @@ def softmax_rows(logits: np.ndarray, probs: bool = True) -> tuple[np.ndarray, np
 
         log_z = m + log Σ_v exp(z_v − m),   softmax(z)_v = exp(z_v − m) / Σ_u exp(z_u − m)
 
-    so that log softmax(z) = z − log_z[:, None].  One shift m = max(z) serves the whole
-    array when max(z) − min(z) ≤ 600 (the usual case), else m is the row maximum (the
+    so that log softmax(z) = z − log_z[:, None].  One shift m = max(z) serves a whole block
+    of rows when its max(z) − min(z) ≤ 600 (the usual case), else m is the row maximum (the
     textbook guard).  Row sums are matrix-vector products (far faster than short-row
-    reductions); one exp per entry, computed in the buffer that becomes the softmax, is
-    the only (n, k) allocation.  ``probs=False`` returns None in its place.
+    reductions); one exp per entry, computed in the buffer that becomes the softmax, is the
+    only (n, k) allocation.  ``probs=False`` returns None in its place.
     """
     n, k = logits.shape
-    if n == 0:
-        return np.empty(0), (np.empty((0, k)) if probs else None)
-    top, bottom = logits.max(), logits.min()
-    if top - bottom <= _GLOBAL_SHIFT_SPREAD:  # also False for NaN: the row-wise path propagates it
-        shift = top
-        e = np.subtract(logits, top)  # (n, k)
-    else:
-        shift = logits.max(axis=1, keepdims=True)  # (n, 1)
-        e = np.subtract(logits, shift)
-        shift = shift[:, 0]
-    np.exp(e, out=e)  # (n, k) exp(z − m)
-    total = e @ np.ones(k)  # (n,) Σ_v exp(z_v − m)
-    log_z = np.log(total)
-    log_z += shift  # (n,) log Σ_v exp z_v
-    if not probs:
-        return log_z, None
-    np.multiply(e, (1.0 / total)[:, None], out=e)  # (n, k) softmax, in place
-    return log_z, e
+    log_z = np.empty(n)
+    e = np.empty((n, k)) if probs else np.empty((min(n, max(1, BLOCK // k)), k))
+    ones = np.ones(k)
+    step = max(1, BLOCK // k)
+    for start in range(0, n, step):  # a loop over cache-sized blocks of rows, not over rows
+        z = logits[start : start + step]  # (b, k)
+        eb = e[start : start + step] if probs else e[: len(z)]
+        top, bottom = z.max(), z.min()
+        if top - bottom <= _GLOBAL_SHIFT_SPREAD:  # also False for NaN: the row-wise path propagates it
+            shift = top
+        else:
+            shift = z.max(axis=1, keepdims=True)  # (b, 1)
+        np.subtract(z, shift, out=eb)
+        np.exp(eb, out=eb)  # (b, k) exp(z − m)
+        total = eb @ ones  # (b,) Σ_v exp(z_v − m)
+        lz = log_z[start : start + step]
+        np.log(total, out=lz)
+        lz += shift if np.ndim(shift) == 0 else shift[:, 0]  # (b,) log Σ_v exp z_v
+        if probs:
+            np.reciprocal(total, out=total)
+            eb *= total[:, None]  # (b, k) softmax, in place
+    return log_z, (e if probs else None)

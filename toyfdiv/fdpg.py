@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._util import BLOCK
 from .divergences import FDivergence
 from .policies.base import Policy
 from .targets import Target
@@ -55,7 +56,9 @@ def gradient_weights(log_pi: np.ndarray, log_p: np.ndarray, divergence) -> np.nd
     div = as_divergence(divergence)
     log_pi, log_p = np.asarray(log_pi, dtype=float), np.asarray(log_p, dtype=float)
     if log_pi.min() > -np.inf and log_p.min() > -np.inf:  # full support (the usual case): no masks
-        w = np.asarray(div.weights(log_pi, log_p), dtype=float)
+        w = np.empty(log_pi.shape)
+        for s in range(0, w.size, BLOCK):  # cache-sized blocks: the weights' temporaries stay in cache
+            w[s : s + BLOCK] = div.weights(log_pi[s : s + BLOCK], log_p[s : s + BLOCK])
         if not np.isfinite(w.sum()) and not np.isfinite(w).all():  # the sum is one cheap pass
             raise _overflow(div)
         return w

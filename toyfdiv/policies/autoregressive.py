@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
-from .._util import check_int, check_log_probs, check_positive_float, softmax_rows
+from .._util import BLOCK, check_int, check_log_probs, check_positive_float, softmax_rows
 from ..space import SequenceSpace
 from .base import Policy
 
@@ -134,8 +134,11 @@ class AutoregressivePolicy(Policy):
                 self.space.levels, self.space.edge_masses(w), pi, self._per_level(g_rows)):
             if g_t is None:
                 continue
-            np.multiply(pi_t, -total[:, None], out=g_t)  # (nodes_t, K) −C(u) π(v | u)
-            g_t[:, :V] += to_vocab
-            if to_eos is not None:
-                g_t[:, V] += to_eos
+            step = max(1, BLOCK // g_t.shape[1])
+            for s in range(0, lv.nodes, step):  # cache-sized blocks of prefixes
+                b = slice(s, s + step)
+                np.multiply(pi_t[b], -total[b, None], out=g_t[b])  # (nodes, K) −C(u) π(v | u)
+                g_t[b, :V] += to_vocab[b]  # … + C(u, v)
+                if to_eos is not None:
+                    g_t[b, V] += to_eos[b]
         return g
