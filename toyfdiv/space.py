@@ -226,10 +226,11 @@ class SequenceSpace:
         out = np.empty(self.size)  # (N,)
         if self.eos is None:
             path = np.zeros(1)  # (nodes_t,) log-prob of reaching each depth-t prefix
-            for t, (lc, norm) in enumerate(zip(log_cond, norms)):
+            for lv, lc, norm in zip(self.levels, log_cond, norms):
                 if norm is not None:
                     path = path - norm
-                if t == T - 1:  # the last level: straight into the output
+                lc = 0.0 if lv.choices == 1 else lc  # V = 1: the only choice, log 1 = 0
+                if lv.depth == T - 1:  # the last level: straight into the output
                     np.add(path[:, None], lc, out=out.reshape(-1, V))
                 else:
                     path = (path[:, None] + lc).reshape(-1)  # (nodes_{t+1},)
@@ -274,6 +275,7 @@ class SequenceSpace:
                 total = to_vocab @ ones  # (nodes_t,)
                 if to_eos is not None:
                     total += to_eos
+                total.flags.writeable = False
             out[lv.depth] = (to_vocab, to_eos, total)
             below = total
         return out
