@@ -35,13 +35,19 @@ import scipy
 
 from toyfdiv import AutoregressivePolicy, SequenceSpace, TinyLM, fdpg, targets, tasks, train
 
-try:  # torch is optional: the benchmark runs without it
-    import torch
+torch = ref = None  # loaded by _load_torch(): optional, and kept out of toyfdiv's memory children
 
+
+def _load_torch() -> None:
+    global torch, ref
+    try:
+        import torch as _torch
+
+        from benchmarks import reference_torch as _ref
+    except ImportError:  # the benchmark runs without it: "install torch to compare"
+        return
+    torch, ref = _torch, _ref
     torch.set_default_dtype(torch.float64)
-    from benchmarks import reference_torch as ref
-except ImportError:  # pragma: no cover
-    torch = ref = None
 
 HERE = Path(__file__).resolve().parent
 CHECK_RTOL = 1e-9
@@ -153,7 +159,7 @@ class _TorchTrain:
 
 def check(c: dict, quick: bool) -> float:
     """Max |g_toyfdiv − g_torch| / max |g| over the torch references of case ``c``."""
-    if torch is None:
+    if torch is None or len(impls(c)) == 1:
         return float("nan")
     worst = 0.0
     for impl in impls(c)[1:]:
@@ -202,6 +208,8 @@ def timed(fns: dict, repeats: int) -> dict:
 def peak_memory(c: dict, impl: str) -> float:
     """Peak resident memory (MiB) of a fresh process that builds case ``c`` and runs it twice."""
     cmd = [sys.executable, "-m", "benchmarks.run", "--child", json.dumps(c), impl]
+    if torch is not None:
+        cmd += ["--torch-threads", str(torch.get_num_threads())]
     out = subprocess.run(cmd, cwd=HERE.parent, capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
@@ -229,11 +237,18 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=None, help="timed repeats per case (default 7, quick 3)")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     ap.add_argument("--out", default=str(HERE / "results.md"), help="markdown file to write")
+    ap.add_argument("--torch-threads", type=int, default=None, help="torch.set_num_threads (default: torch's own)")
     ap.add_argument("--child", nargs=2, metavar=("CASE", "IMPL"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if not (args.child and args.child[1] == "toyfdiv"):
+        _load_torch()
     if args.child:
+        if args.torch_threads and torch is not None:
+            torch.set_num_threads(args.torch_threads)
         _child(*args.child)
         return 0
+    if args.torch_threads and torch is not None:
+        torch.set_num_threads(args.torch_threads)
     repeats = args.repeats or (3 if args.quick else 7)
     start = time.perf_counter()
     rows = []
@@ -242,7 +257,7 @@ def main(argv=None) -> int:
         err = check(c, args.quick)
         ts = timed({impl: build(c, impl) for impl in impls(c)}, max(3, repeats // 2) if c["kind"] == "train" else repeats)
         mem = {}
-        if not args.no_memory and (c.get("N", 0) >= 10**5 or c["kind"] in ("train", "sampled")):
+        if not args.no_memory and (c["N"] >= 10**6 or c["kind"] in ("train", "sampled")):
             mem = {impl: peak_memory(c, impl) for impl in impls(c)}
         rows.append(dict(case=c, times=ts, mem=mem, err=err))
         print(_row_text(rows[-1]), flush=True)
@@ -276,7 +291,8 @@ def report(rows, repeats, args, seconds) -> str:
     have_torch = torch is not None
     lines = ["# toyfdiv benchmarks", ""]
     cmd = "python -m benchmarks.run" + (" --quick" if args.quick else "") + (
-        f" --repeats {args.repeats}" if args.repeats else "")
+        f" --repeats {args.repeats}" if args.repeats else "") + (
+        f" --torch-threads {args.torch_threads}" if args.torch_threads else "")
     lines += [f"Command: `{cmd}` — {time.strftime('%Y-%m-%d')}, {seconds:.0f} s.  "
               f"Python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
               + (f"torch {torch.__version__} ({torch.get_num_threads()} threads)" if have_torch
