@@ -218,7 +218,19 @@ def _child(case_json: str, impl: str) -> None:
     fn = build(json.loads(case_json), impl)
     fn()
     fn()
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # Linux: KiB → MiB
+    print(_peak_rss_mib())
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak resident memory: VmHWM (reset at exec, unlike ru_maxrss, which a
+    forked child inherits from its parent), else ru_maxrss."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB → MiB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB → MiB
 
 
 def exponent(ns, ts) -> float:
@@ -321,7 +333,9 @@ def report(rows, repeats, args, seconds) -> str:
                      f"{fmt_t(tt) if tt else '—'} | {ratios[0]} | {ratios[1]} | "
                      f"{mem_lib} | {mt + ' MiB' if mt else '—'} | {_err(r)} |")
     # ---- exponents
-    lines += ["", "## Scaling exponent (slope of log time vs log N, N = 10³ … 10⁶)", "",
+    lines += ["", "## Scaling exponent (slope of log time vs log N)", "",
+              "Least squares over N = 10³ … 10⁶, and (in brackets) over the top decade alone, where the "
+              "fixed per-call cost no longer matters.", "",
               "| family | toyfdiv | torch-gather | torch-tree |", "|---|---|---|---|"]
     fams = {}
     for r in rows:
@@ -333,7 +347,8 @@ def report(rows, repeats, args, seconds) -> str:
         cells = []
         for impl in ("toyfdiv", "torch-gather", "torch-tree"):
             if all(impl in r["times"] for r in rs) and len(rs) > 1:
-                cells.append(f"{exponent(ns, [r['times'][impl] for r in rs]):.2f}")
+                ts = [r['times'][impl] for r in rs]
+                cells.append(f"{exponent(ns, ts):.2f} ({exponent(ns[-2:], ts[-2:]):.2f})")
             else:
                 cells.append("—")
         name = f"{'AR' if kind == 'ar' else 'TinyLM'} {'EOS' if eos else 'fixed'} {div} (N {min(ns):,}…{max(ns):,})"
