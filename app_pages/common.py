@@ -259,6 +259,13 @@ def short_label(name: str) -> str:
         return name
 
 
+def table(df, key: str, sci: tuple = ()) -> None:
+    """Show a DataFrame: floats to 4 decimals, columns in ``sci`` in scientific notation (values unchanged)."""
+    config = {c: st.column_config.NumberColumn(format="%.3e" if c in sci else "%.4f")
+              for c in df.columns if df[c].dtype.kind == "f"}
+    st.dataframe(df, hide_index=True, key=key, column_config=config)
+
+
 def frame(rows, columns: dict[str, str] | None = None):
     """A pandas DataFrame of library rows, columns renamed for display."""
     import pandas as pd

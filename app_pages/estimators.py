@@ -96,10 +96,9 @@ auto = work <= AUTO_SAMPLES or st.session_state.get(f"{P}_done") == key
 if not auto:
     st.info(f"These settings draw {work:,} samples ({len(jobs)} points × {trials} trials): press **Run** "
             "(it may take several seconds).")
-run = st.button("Run the laboratory", type="primary", key=f"{P}_run", disabled=auto,
-                help="Draw the samples and compare every estimate with the exact gradient")
-if not (auto or run):
-    st.stop()
+    if not st.button("Run the laboratory", type="primary", key=f"{P}_run",
+                     help="Draw the samples and compare every estimate with the exact gradient"):
+        st.stop()
 rows = []
 bar = st.progress(0.0, text="Sampling…")
 with common.explained(what="The estimators cannot be evaluated here"):
@@ -117,7 +116,7 @@ common.show_png(stats_png(rows))
 st.caption("Bias is measured against a noise floor bias_se = √(variance/trials): below it, the estimator is "
            "unbiased as far as these trials can tell. With Z estimated from the batch every f but forward KL "
            "is biased; the batch-mean baseline shrinks the gradient by (1 − 1/n).")
-st.dataframe(common.frame(rows, {"divergence": "divergence", "n": "n", "baseline": "baseline", "z": "Z",
+common.table(common.frame(rows, {"divergence": "divergence", "n": "n", "baseline": "baseline", "z": "Z",
                                  "bias": "bias", "bias_se": "bias_se", "relative_bias": "relative bias",
                                  "variance": "variance", "cosine": "cosine", "log_z_bias": "E log Ẑ − log Z"}),
-             hide_index=True, key=f"{P}_rows")
+             key=f"{P}_rows", sci=("bias", "bias_se", "relative bias", "variance"))

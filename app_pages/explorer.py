@@ -81,9 +81,9 @@ if section == SECTIONS[0]:
     else:
         common.show_png(zoo_png(tuple(names), float(lo), float(hi)))
         st.markdown(f"**At t = π/p = {t:g}** (from the library's f, f′ and pseudo-reward):")
-        st.dataframe(common.frame(value_rows(names, t), {"divergence": "divergence", "f": "f(t)",
+        common.table(common.frame(value_rows(names, t), {"divergence": "divergence", "f": "f(t)",
                                                          "f_prime": "f′(t)", "pseudo_reward": "R = −f′(t)"}),
-                     hide_index=True, key=f"{P}_values")
+                     key=f"{P}_values")
         st.markdown("**The generators** (Go et al. 2023, Table 1):")
         cols = st.columns(3)
         for i, name in enumerate(names):
@@ -115,10 +115,12 @@ elif section == SECTIONS[1]:
     for col, row in zip(cols, rows):
         col.metric(f"{plots.divergence_label(row['divergence'])}: D(π₀‖p)", f"{row['D_start']:.4f} nats",
                    help="The divergence of the start π₀ from p (library value)")
-    st.markdown(f"α = {a:g}: the middle panel morphs from the left one (α = 0) to the right one (α = 1) "
-                "as you move the slider. Where does the path end when p is bimodal and π₀ starts on the small mode?")
+    st.markdown(f"α = {a:g}: the middle panel morphs from the left one (α = 0, forward KL) to the right one "
+                "(α = 1, reverse KL) as you move the slider — the contours and the path π₀ → p with them. A tabular "
+                "policy can represent p, so every path ends at p: the divergences differ in *how* they get there "
+                "(and, with limited capacity, *where* they stop — see the Playground's bigram policy).")
     common.show_png(img)
-    st.dataframe(common.frame(rows), hide_index=True, key=f"{P}_alpha_rows")
+    common.table(common.frame(rows), key=f"{P}_alpha_rows")
 
 else:
     common.formula(r"\theta_{k+1} = \theta_k - \eta\,\nabla_\theta D_f(\pi_{\theta_k}\|p),\quad"
@@ -147,4 +149,4 @@ else:
             img = simplex_png(log_p, tuple(names), start, int(steps), float(lr))
         common.show_png(img)
         st.caption("Where each path ends, and D_f(π‖p) at the start and at the end (nats):")
-        st.dataframe(common.frame(rows), hide_index=True, key=f"{P}_flow_rows")
+        common.table(common.frame(rows), key=f"{P}_flow_rows")

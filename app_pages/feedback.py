@@ -20,20 +20,17 @@ st.title("Human feedback: from raters to aligned policies")
 st.markdown("A hidden **true utility** u (sentiment) is judged by simulated raters who are noisy (τ) and biased "
             "(they like long answers: b per token). A **reward model** r̂ is fitted to their pairwise choices. "
             "RLHF and GDC then chase p_β = a·exp(r̂/β)/Z; DPO and f-DPO skip r̂ and learn from the pairs directly.")
-c1, c2, c3 = st.columns(3)
+c1, c2 = st.columns(2)
 with c1:
-    common.formula(r"P(x \succ y) = \sigma\!\left(\frac{\tilde u(x)-\tilde u(y)}{\tau}\right),\ \tilde u = u + b\,|x|",
+    common.formula(r"P(x \succ y) = \sigma\!\left(\frac{\tilde u(x)-\tilde u(y)}{\tau}\right),\quad \tilde u = u + b\,|x|",
                    "bt", note="simulated raters: noise τ, bias b")
+    common.formula(r"\mathcal L_{\mathrm{DPO}} = -\log\sigma\big(\beta\log t_w - \beta\log t_l\big),\quad "
+                   r"t = \pi/\pi_{\mathrm{ref}}", "dpo", note="DPO: the reward model folded into the policy")
+with c2:
     common.formula(r"p_\beta(x) = \frac{a(x)\,e^{\hat r(x)/\beta}}{Z}", "korbak", "gdc",
                    note="RLHF (reverse KL) and GDC (forward KL) both target p_β")
-with c2:
-    common.formula(r"\mathcal L_{\mathrm{DPO}} = -\log\sigma\!\left(\beta\log\frac{\pi(x_w)}{\pi_{\mathrm{ref}}(x_w)}"
-                   r"-\beta\log\frac{\pi(x_l)}{\pi_{\mathrm{ref}}(x_l)}\right)", "dpo",
-                   note="DPO: the reward model folded into the policy")
-with c3:
-    common.formula(r"\mathcal L_{f} = -\log\sigma\!\left(\beta f'\!\left(\frac{\pi(x_w)}{\pi_{\mathrm{ref}}(x_w)}\right)"
-                   r"-\beta f'\!\left(\frac{\pi(x_l)}{\pi_{\mathrm{ref}}(x_l)}\right)\right)", "fdpo",
-                   note="f-DPO: any f with f′(0⁺) = −∞")
+    common.formula(r"\mathcal L_{f} = -\log\sigma\big(\beta f'(t_w) - \beta f'(t_l)\big)", "fdpo",
+                   note="f-DPO: any f with f′(0⁺) = −∞ (reverse KL gives DPO back)")
 
 with st.sidebar:
     st.header("Space")
@@ -144,7 +141,7 @@ exact_rows.append(dict(method="base model a", **judge(task.log_a, proxy_target, 
 st.caption("Exact optima (what infinite data and capacity would give):")
 columns = {"method": "method", "true_utility": "E[u] (true)", "proxy_reward": "E[r̂] (proxy)",
            "kl_from_base": "KL(π‖a)", "kl_to_p_beta": "KL(π‖p_β)", "entropy": "H(π)"}
-st.dataframe(common.frame(exact_rows, columns), hide_index=True, key=f"{P}_exact")
+common.table(common.frame(exact_rows, columns), key=f"{P}_exact")
 
 run_key = (task_key, tau, bias, pairs, rm_kind, l2, seed, beta, fdiv, policy, steps, lr)
 clicked = st.button("Train RLHF, GDC, DPO and f-DPO", type="primary", key=f"{P}_train",
@@ -155,17 +152,16 @@ if clicked:
         start = experiments.make_policy(task, policy)
         total = 4 * steps
         runs = {}
-        for j, (label, div) in enumerate((("RLHF (reverse KL on r̂)", "reverse_kl"),
-                                          ("GDC (forward KL on r̂)", "forward_kl"))):
+        for j, (label, div) in enumerate((("RLHF", "reverse_kl"), ("GDC", "forward_kl"))):
             def progress(k: int, _n: int, j: int = j) -> None:
                 if k % max(1, steps // 50) == 0:
                     bar.progress((j * steps + k) / total, text=f"Training… {j * steps + k}/{total} updates")
 
             runs[label] = train(start, proxy_target, div, steps=steps, lr=lr, callback=progress).policy
         bar.progress(0.5, text="Training DPO…")
-        runs["DPO (pairs)"] = feedback.train_dpo(start, task.log_a, fitted["train"], beta, steps=steps, lr=lr).policy
+        runs["DPO"] = feedback.train_dpo(start, task.log_a, fitted["train"], beta, steps=steps, lr=lr).policy
         bar.progress(0.75, text=f"Training f-DPO ({fdiv})…")
-        runs[f"f-DPO ({fdiv}, pairs)"] = feedback.train_fdpo(start, task.log_a, fitted["train"], beta, fdiv,
+        runs["f-DPO"] = feedback.train_fdpo(start, task.log_a, fitted["train"], beta, fdiv,
                                                              steps=steps, lr=lr).policy
         st.session_state[f"{P}_result"] = dict(key=run_key, runs={k: v.log_probs() for k, v in runs.items()},
                                                png=None)
@@ -179,8 +175,9 @@ else:
         st.warning("The settings changed since this run: the table below is for the previous settings. "
                    "Press **Train** to update it.")
     rows = [dict(method=k, **judge(v, proxy_target, true_target)) for k, v in result["runs"].items()]
-    st.caption("Trained policies (same start, same β, same steps):")
-    st.dataframe(common.frame(rows, columns), hide_index=True, key=f"{P}_trained")
+    st.caption(f"Trained policies (same start, same β, same steps): RLHF = reverse KL on r̂, GDC = forward KL "
+               f"on r̂ (both f-DPG towards p_β), DPO and f-DPO ({result['key'][8]}) learn from the pairs directly.")
+    common.table(common.frame(rows, columns), key=f"{P}_trained")
     if result["png"] is None:
         dists = {"target": proxy_target.log_probs, "base": task.log_a, **result["runs"]}
         result["png"] = common.png(plots.distributions(task.space, dists, k=10,

@@ -201,15 +201,16 @@ else:
     rows.append(dict(divergence="target p (a perfect minimiser)", alignment_key=target_rowd["alignment_key"],
                      alignment=target_rowd["alignment"], kl_from_base=target_rowd["kl_from_base"],
                      entropy=target_rowd["entropy"], final_divergence=0.0))
-    st.dataframe(common.frame(rows, {"divergence": "run", "final_divergence": "own D_f(π‖p) (nats)",
+    common.table(common.frame(rows, {"divergence": "run", "final_divergence": "own D_f(π‖p) (nats)",
                                      "alignment": f"E_π[{rows[0]['alignment_key']}]",
                                      "kl_from_base": "KL(π‖a) (nats)", "entropy": "H(π) (nats)",
                                      "steps": "steps", "seconds": "seconds"}),
-                 hide_index=True, key=f"{P}_summary")
+                 key=f"{P}_summary", sci=("own D_f(π‖p) (nats)",))
     st.caption("Every run also measured against every divergence (nats): each f wins on its own column.")
     cross = [dict(run=name, **{k.split("/", 1)[1]: v for k, v in h.final().items() if k.startswith("divergence/")})
              for name, h in histories.items()]
-    st.dataframe(common.frame(cross), hide_index=True, key=f"{P}_cross")
+    cross_df = common.frame(cross)
+    common.table(cross_df, key=f"{P}_cross", sci=tuple(cross_df.columns))
     cache = result["png"]
     if "curves" not in cache:
         cache["curves"] = common.png(plots.training_curves(

@@ -311,7 +311,7 @@ def test_feedback_numbers_equal_the_library():
     assert_clean(at)
     shown = at.dataframe[1].value
     dpo = feedback.train_dpo(experiments.make_policy(task), task.log_a, train_set, 0.3, steps=20, lr=0.05)
-    got = shown[shown["method"] == "DPO (pairs)"].iloc[0]
+    got = shown[shown["method"] == "DPO"].iloc[0]
     from toyfdiv import metrics
 
     np.testing.assert_allclose(got["KL(π‖a)"], metrics.kl(dpo.policy.log_probs(), task.log_a), rtol=1e-10)
