@@ -222,6 +222,17 @@ for ax, key in zip(fig.axes, best):
 fig
 
 # %% [markdown]
+# The same lesson with a symmetric target and a different restricted family: a discretised
+# Gaussian $\pi_\mu(k) \propto e^{-(k-\mu)^2/2s^2}$ over the three outcomes — unimodal, one
+# parameter. Each divergence's exact f-DPG gradient flow (`simplex.restricted_flow`) runs from
+# the same start $\mu_0 = 1.2$; where it stops is that divergence's best unimodal fit.
+# Forward KL (and Neyman χ², also $f(0^+) = \infty$) park the mass in the valley $x_2$, between
+# the two modes; reverse KL, Pearson χ² ($f'(\infty) = \infty$) and, here, JS pick one mode.
+
+# %%
+plots.mode_seeking(divergences=["forward_kl", "neyman", "tv", "hellinger", "js", "reverse_kl", "pearson"])
+
+# %% [markdown]
 # **Takeaway.** An f-divergence is $\mathbb{E}_p[f(\pi/p)]$ for a convex $f$ with $f(1) = 0$;
 # the behaviour of $f$ at $0$ and at $\infty$ decides what a restricted model sacrifices:
 # $f(0^+) = \infty$ forces it to cover every mode, $f'(\infty) = \infty$ forces it to avoid
