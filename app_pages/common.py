@@ -261,8 +261,13 @@ def short_label(name: str) -> str:
 
 def table(df, key: str, sci: tuple = ()) -> None:
     """Show a DataFrame: floats to 4 decimals, columns in ``sci`` in scientific notation (values unchanged)."""
-    config = {c: st.column_config.NumberColumn(format="%.3e" if c in sci else "%.4f")
-              for c in df.columns if df[c].dtype.kind == "f"}
+    def fmt(c):
+        values = df[c].dropna()
+        if c not in sci and len(values) and (values == values.round()).all():
+            return "%d"  # whole numbers (e.g. steps) that are float only because of a missing entry
+        return "%.3e" if c in sci else "%.4f"
+
+    config = {c: st.column_config.NumberColumn(format=fmt(c)) for c in df.columns if df[c].dtype.kind == "f"}
     st.dataframe(df, hide_index=True, key=key, column_config=config)
 
 
