@@ -13,7 +13,6 @@ import io
 import warnings
 from typing import Iterator
 
-import numpy as np
 import streamlit as st
 
 from toyfdiv import divergences, experiments, tasks

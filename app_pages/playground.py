@@ -1,6 +1,5 @@
 """Playground: one target, several f-divergences, trained side by side from the base model."""
 
-import numpy as np
 import streamlit as st
 
 from app_pages import common

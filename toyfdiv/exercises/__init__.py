@@ -10,9 +10,11 @@ answer and returns a :class:`Verdict`, whose text says "Right" or explains the m
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import import_module
+import math
 
-__all__ = ["Verdict", "right", "wrong"]
+__all__ = ["Verdict", "right", "wrong", "as_number", "default_task"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,27 @@ def right(message: str = "well done.") -> Verdict:
 
 def wrong(message: str) -> Verdict:
     return Verdict(False, message)
+
+
+def as_number(answer, what: str) -> float | Verdict:
+    """The answer as a float, or a Verdict that says why it is not a usable number."""
+    if answer is None:
+        return wrong(f"no answer yet: replace None by {what}, a number.")
+    try:
+        value = float(answer)
+    except (TypeError, ValueError):
+        return wrong(f"{what} should be a number (a float), got {answer!r}.")
+    if math.isnan(value):
+        return wrong(f"{what} is NaN; compute a number.")
+    return value
+
+
+@lru_cache(maxsize=1)
+def default_task():
+    """The course's default task (:func:`toyfdiv.tasks.default`), built once."""
+    from .. import tasks
+
+    return tasks.default()
 
 
 def __getattr__(name: str):

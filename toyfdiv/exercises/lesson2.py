@@ -10,12 +10,11 @@ All three use the default task (film reviews, sentiment reward r, base model a).
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import numpy as np
 
 from .. import metrics, tasks, targets
-from . import Verdict, right, wrong
+from . import Verdict, as_number, default_task, right, wrong
 
 __all__ = ["BETA", "KL_BUDGET", "check_optimal_value", "check_beta_zero_limit", "check_kl_budget"]
 
@@ -26,28 +25,13 @@ KL_BUDGET = 1.0
 _KL_TOL = 1e-3
 
 
-@lru_cache(maxsize=1)
-def _task() -> tasks.Task:
-    return tasks.default()
-
-
-def _number(value, what: str) -> tuple[float | None, Verdict | None]:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return None, wrong(f"{what} must be a number, got {value!r}")
-    if math.isnan(v):
-        return None, wrong(f"{what} is NaN")
-    return v, None
-
-
 # ---------------------------------------------------------------------------- exercise 1
 def check_optimal_value(value: float) -> Verdict:
     """Is ``value`` = max_π J(π) = β log Z for the default task at β = BETA?"""
-    v, err = _number(value, "J*")
-    if err is not None:
-        return err
-    task = _task()
+    v = as_number(value, "J*")
+    if isinstance(v, Verdict):
+        return v
+    task = default_task()
     p = targets.rlhf(task.log_a, task.reward.values, BETA)
     truth = BETA * p.log_z
     close = lambda x: math.isclose(v, x, rel_tol=1e-6, abs_tol=1e-9)  # noqa: E731
@@ -72,14 +56,14 @@ def check_optimal_value(value: float) -> Verdict:
 # ---------------------------------------------------------------------------- exercise 2
 def beta_zero_limit() -> np.ndarray:
     """(N,) log lim_{β→0} p_β: a restricted to argmax r, renormalised (a pointwise target)."""
-    task = _task()
+    task = default_task()
     r = task.reward.values
     return targets.pointwise(task.log_a, r == r.max()).log_probs
 
 
 def check_beta_zero_limit(log_probs) -> Verdict:
     """Is ``log_probs`` (N,) the β → 0 limit of p_β on the default task?"""
-    task = _task()
+    task = default_task()
     n = task.space.size
     try:
         x = np.asarray(log_probs, dtype=float)
@@ -121,12 +105,12 @@ def check_beta_zero_limit(log_probs) -> Verdict:
 # ---------------------------------------------------------------------------- exercise 3
 def check_kl_budget(beta: float) -> Verdict:
     """Does ``beta`` give KL(p_β ‖ a) = KL_BUDGET nats (± 1e-3) on the default task?"""
-    b, err = _number(beta, "beta")
-    if err is not None:
-        return err
+    b = as_number(beta, "beta")
+    if isinstance(b, Verdict):
+        return b
     if not b > 0 or math.isinf(b):
         return wrong(f"β must be a finite number > 0; got {b}")
-    task = _task()
+    task = default_task()
     p = targets.rlhf(task.log_a, task.reward.values, b)
     kl = p.kl_from_base
     if abs(kl - KL_BUDGET) <= _KL_TOL:

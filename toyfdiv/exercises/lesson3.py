@@ -10,32 +10,16 @@ from __future__ import annotations
 
 import math
 import re
-from functools import lru_cache
 
 import numpy as np
 
-from .. import tasks, targets
-from . import Verdict, right, wrong
+from .. import targets
+from . import Verdict, as_number, default_task, right, wrong
 
 __all__ = ["MOMENTS", "check_pointwise_z", "check_kl_from_base", "check_gdc_name", "problem_target"]
 
 #: Exercise 2: E_p[contains(film)] = 0.6 and E_p[positive] = 0.7 on the default task.
 MOMENTS = (0.6, 0.7)
-
-
-@lru_cache(maxsize=1)
-def _task() -> tasks.Task:
-    return tasks.default()
-
-
-def _number(value, what: str) -> tuple[float | None, Verdict | None]:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return None, wrong(f"{what} must be a number, got {value!r}")
-    if math.isnan(v):
-        return None, wrong(f"{what} is NaN")
-    return v, None
 
 
 def _close(a: float, b: float) -> bool:
@@ -45,10 +29,10 @@ def _close(a: float, b: float) -> bool:
 # ---------------------------------------------------------------------------- exercise 1
 def check_pointwise_z(value: float) -> Verdict:
     """Is ``value`` = Z = Σ_x a(x) b(x) for the default task's constraint b?"""
-    v, err = _number(value, "Z")
-    if err is not None:
-        return err
-    task = _task()
+    v = as_number(value, "Z")
+    if isinstance(v, Verdict):
+        return v
+    task = default_task()
     b = task.constraint.values
     z = math.exp(task.target("pointwise", epsilon=0.0).log_z)
     if _close(v, z):
@@ -71,15 +55,15 @@ def check_pointwise_z(value: float) -> Verdict:
 # ---------------------------------------------------------------------------- exercise 2
 def problem_target() -> targets.Target:
     """The distributional target of exercise 2: p = a·exp(λ·φ)/Z with E_p[φ] = MOMENTS."""
-    task = _task()
+    task = default_task()
     return task.target("distributional", moments=MOMENTS)
 
 
 def check_kl_from_base(value: float) -> Verdict:
     """Is ``value`` = KL(p‖a) = λ*·μ̄ − log Z(λ*) for :func:`problem_target`?"""
-    v, err = _number(value, "KL(p‖a)")
-    if err is not None:
-        return err
+    v = as_number(value, "KL(p‖a)")
+    if isinstance(v, Verdict):
+        return v
     p = problem_target()
     lam, mu = np.asarray(p.lambdas), np.asarray(MOMENTS)
     truth = float(lam @ mu) - p.log_z

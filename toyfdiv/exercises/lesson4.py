@@ -9,24 +9,18 @@
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from typing import Callable
 
 import numpy as np
 
-from .. import divergences, fdpg, tasks, targets
-from . import Verdict, right, wrong
+from .. import divergences, fdpg, targets
+from . import Verdict, default_task, right, wrong
 from .lesson1 import T_GRID, evaluate
 
 __all__ = ["BETA", "check_pseudo_reward", "check_rlhf_constant", "check_dpg_weights"]
 
 #: The β of exercise 2.
 BETA = 0.5
-
-
-@lru_cache(maxsize=1)
-def _task() -> tasks.Task:
-    return tasks.default()
 
 
 # ---------------------------------------------------------------------------- exercise 1
@@ -68,7 +62,7 @@ def check_rlhf_constant(c: float) -> Verdict:
         v = float(c)
     except (TypeError, ValueError):
         return wrong(f"give c as a number, got {c!r}")
-    task = _task()
+    task = default_task()
     p = targets.rlhf(task.log_a, task.reward.values, BETA)
     truth = BETA * (1.0 + p.log_z)
     close = lambda x: math.isclose(v, x, rel_tol=1e-6, abs_tol=1e-9)  # noqa: E731
@@ -90,7 +84,7 @@ def check_rlhf_constant(c: float) -> Verdict:
 # ---------------------------------------------------------------------------- exercise 3
 def check_dpg_weights(w) -> Verdict:
     """Is ``w`` (N,) = π f'_fwd(π/p) for π = the base model a and p = the pointwise target?"""
-    task = _task()
+    task = default_task()
     p = task.target("pointwise", epsilon=0.0)
     n = task.space.size
     try:

@@ -12,7 +12,7 @@ from functools import lru_cache
 import numpy as np
 
 from .. import divergences as _divergences
-from . import Verdict, right, wrong
+from . import Verdict, as_number, right, wrong
 
 __all__ = ["check_js_floor", "check_finite_against_zeros", "check_diversity_ranking",
            "RANKING_SETUP", "FIXED_DIVERGENCES"]
@@ -26,24 +26,12 @@ RANKING_SETUP = dict(task="reviews", kind="rlhf", divergences=("forward_kl", "js
                      target_options={"beta": 0.5})
 
 
-def _number(answer, what: str) -> float | Verdict:
-    if answer is None:
-        return wrong(f"no answer yet: replace None by a number ({what}).")
-    try:
-        value = float(answer)
-    except (TypeError, ValueError):
-        return wrong(f"{what} should be a number (a float), got {answer!r}.")
-    if math.isnan(value):
-        return wrong(f"{what} is NaN; compute a number.")
-    return value
-
-
 def check_js_floor(answer) -> Verdict:
     """Exercise 1: the lowest value of the JS pseudo-reward, lim_{t→∞} −f'(t), t = π/p.
 
     Right: −½ log 2 ≈ −0.3466 (the library's ``divergences.get("js").slope_at_infinity``, negated).
     """
-    value = _number(answer, "The floor of R_JS")
+    value = as_number(answer, "The floor of R_JS")
     if isinstance(value, Verdict):
         return value
     truth = -_divergences.get("js").slope_at_infinity
@@ -137,5 +125,5 @@ def check_diversity_ranking(answer) -> Verdict:
     if answer == truth[::-1]:
         return wrong("That is the order from least to most diverse — or the order by reward. Rank by "
                      "the entropy H(π) of each final policy, largest first.")
-    return wrong(f"Not the order of the entropies. Run the setup of RANKING_SETUP and sort by "
+    return wrong("Not the order of the entropies. Run the setup of RANKING_SETUP and sort by "
                  "hist.final()['entropy']. Think: which f pays infinitely for dropping a sequence p needs?")

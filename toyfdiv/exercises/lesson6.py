@@ -12,24 +12,12 @@ import numpy as np
 
 from .. import tasks as _tasks
 from ..estimators import BASELINES
-from . import Verdict, right, wrong
+from . import Verdict, as_number, right, wrong
 
 __all__ = ["check_z_variance", "check_unbiased_baselines", "check_z_shift", "Z_VARIANCE_N"]
 
 #: Exercise 1: the batch size n of the importance-sampling estimate Ẑ.
 Z_VARIANCE_N = 10
-
-
-def _number(answer, what: str) -> float | Verdict:
-    if answer is None:
-        return wrong(f"no answer yet: replace None by {what}, a float.")
-    try:
-        value = float(answer)
-    except (TypeError, ValueError):
-        return wrong(f"{what} should be a number (a float), got {answer!r}.")
-    if math.isnan(value):
-        return wrong(f"{what} is NaN; compute a number.")
-    return value
 
 
 def _pointwise_z() -> float:
@@ -42,7 +30,7 @@ def check_z_variance(answer) -> Verdict:
 
     Right: P/a = b ∈ {0, 1}, so Ẑ is a Bernoulli mean: Var(Ẑ) = Z(1 − Z)/n.
     """
-    value = _number(answer, "Var(Ẑ)")
+    value = as_number(answer, "Var(Ẑ)")
     if isinstance(value, Verdict):
         return value
     z, n = _pointwise_z(), Z_VARIANCE_N

@@ -32,7 +32,7 @@ def check_design(task) -> Verdict:
     """
     if not isinstance(task, Task):
         return wrong(f"give a toyfdiv.tasks.Task (see section 1 of the lesson), got {type(task).__name__}.")
-    space, n = task.space, task.space.size
+    n = task.space.size
     if n > MAX_SIZE:
         return wrong(f"the space has N = {n:,} sequences; keep it ≤ {MAX_SIZE:,} so that every exact run "
                      "stays fast — shrink the vocabulary or the length.")
