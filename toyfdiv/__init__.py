@@ -9,7 +9,7 @@ are computed exactly; sampled estimators are held against that truth.
 needs only numpy and scipy.
 """
 
-from . import divergences, experiments, fdpg, feedback, metrics, optim, simplex, targets, tasks
+from . import conditional, divergences, experiments, fdpg, feedback, metrics, optim, simplex, targets, tasks
 from .config import Config, run
 from .policies import AutoregressivePolicy, NgramPolicy, Policy, TabularPolicy, TinyLM, TinyLMConfig
 from .space import SequenceSpace
@@ -17,7 +17,7 @@ from .runs import Run, load_run, save_run
 from .training import History, train
 
 __all__ = [
-    "SequenceSpace", "divergences", "targets", "tasks", "fdpg", "optim", "metrics", "feedback",
+    "SequenceSpace", "divergences", "targets", "tasks", "conditional", "fdpg", "optim", "metrics", "feedback",
     "train", "History", "Policy", "TabularPolicy", "AutoregressivePolicy", "NgramPolicy",
     "TinyLM", "TinyLMConfig", "experiments", "simplex", "Config", "run", "Run", "save_run", "load_run",
 ]
