@@ -332,9 +332,7 @@ def parse_settings(text) -> tuple[dict, list[str]]:
     Everything is validated by :meth:`toyfdiv.config.Config.from_dict` and against the app's
     widget ranges; nothing in the text is executed.  Raises ValueError with the reason.
     """
-    import json
-
-    from toyfdiv.config import Config
+    from toyfdiv.config import Config, loads_json
 
     if isinstance(text, bytes):
         if len(text) > MAX_UPLOAD_BYTES:
@@ -348,15 +346,7 @@ def parse_settings(text) -> tuple[dict, list[str]]:
     if len(text) > MAX_UPLOAD_BYTES:
         raise ValueError(f"the settings have {len(text):,} characters; a settings file is under {MAX_UPLOAD_BYTES:,}")
 
-    def no_constants(name):
-        raise ValueError(f"the JSON contains {name}; numbers must be finite")
-
-    try:
-        data = json.loads(text, parse_constant=no_constants)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"the settings are not valid JSON: {err}") from None
-    except RecursionError:
-        raise ValueError("the JSON is nested too deeply to be a settings file") from None
+    data = loads_json(text)
     items = data if isinstance(data, list) else [data]
     if not items or len(items) > len(divergences.names()):
         raise ValueError(f"expected one Config object or an array of 1…{len(divergences.names())} of them")

@@ -23,7 +23,7 @@ from . import optim as _optim
 from . import tasks as _tasks
 from .training import ESTIMATORS, SCHEDULES, History, train
 
-__all__ = ["Config", "run"]
+__all__ = ["Config", "run", "loads_json"]
 
 _SCALAR = (str, bool, int, float, type(None))
 
@@ -173,17 +173,24 @@ class Config:
     @classmethod
     def from_json(cls, text: str) -> "Config":
         """The Config of JSON text; invalid JSON, NaN/Infinity, unknown keys or wrong types raise ValueError."""
-        if not isinstance(text, (str, bytes)):
-            raise ValueError(f"from_json takes JSON text, got {type(text).__name__}")
+        return cls.from_dict(loads_json(text))
 
-        def no_constants(name):
-            raise ValueError(f"config JSON contains {name}; numbers must be finite")
 
-        try:
-            data = json.loads(text, parse_constant=no_constants)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"config is not valid JSON: {err}") from None
-        return cls.from_dict(data)
+def loads_json(text) -> object:
+    """Parse untrusted JSON text strictly: plain data only (nothing is executed), finite numbers,
+    bounded nesting; any failure is a ValueError that says why."""
+    if not isinstance(text, (str, bytes)):
+        raise ValueError(f"expected JSON text, got {type(text).__name__}")
+
+    def no_constants(name):
+        raise ValueError(f"the JSON contains {name}; numbers must be finite")
+
+    try:
+        return json.loads(text, parse_constant=no_constants)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"not valid JSON: {err}") from None
+    except RecursionError:
+        raise ValueError("the JSON is nested too deeply to be a config") from None
 
 
 def run(config: Config, *, callback: Callable[[int, int], None] | None = None) -> History:
