@@ -306,12 +306,10 @@ def playground_configs(s: dict) -> list:
 
 
 def configs_json(configs: list) -> str:
-    """The CLI's Config JSON: one object for one run; an array of objects (one per divergence) for several."""
-    import json
+    """The CLI's Config JSON (``python -m toyfdiv run FILE``): one object for one run, an array for several."""
+    from toyfdiv.config import configs_to_json
 
-    if len(configs) == 1:
-        return configs[0].to_json()
-    return json.dumps([c.to_dict() for c in configs], indent=2, allow_nan=False)
+    return configs_to_json(configs)
 
 
 def _in_range(name: str, value, spec) -> None:
@@ -332,7 +330,7 @@ def parse_settings(text) -> tuple[dict, list[str]]:
     Everything is validated by :meth:`toyfdiv.config.Config.from_dict` and against the app's
     widget ranges; nothing in the text is executed.  Raises ValueError with the reason.
     """
-    from toyfdiv.config import Config, loads_json
+    from toyfdiv.config import configs_from_json
 
     if isinstance(text, bytes):
         if len(text) > MAX_UPLOAD_BYTES:
@@ -346,11 +344,7 @@ def parse_settings(text) -> tuple[dict, list[str]]:
     if len(text) > MAX_UPLOAD_BYTES:
         raise ValueError(f"the settings have {len(text):,} characters; a settings file is under {MAX_UPLOAD_BYTES:,}")
 
-    data = loads_json(text)
-    items = data if isinstance(data, list) else [data]
-    if not items or len(items) > len(divergences.names()):
-        raise ValueError(f"expected one Config object or an array of 1…{len(divergences.names())} of them")
-    configs = [Config.from_dict(item) for item in items]
+    configs = configs_from_json(text, max_configs=len(divergences.names()))
     first = configs[0].to_dict()
     for c in configs[1:]:
         other = c.to_dict()

@@ -106,7 +106,8 @@ with st.sidebar:
             text = common.configs_json(common.playground_configs(settings))
             st.download_button("Download settings (Config JSON)", text, file_name="toyfdiv_config.json",
                                mime="application/json", key=f"{P}_download",
-                               help="The CLI's Config JSON (an array of Configs, one per divergence, if several)")
+                               help="The CLI's Config JSON (an array, one Config per divergence, if several); "
+                                    "run it with `python -m toyfdiv run toyfdiv_config.json`")
 
     def _load(source_key: str) -> None:
         value = st.session_state.get(source_key)

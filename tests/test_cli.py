@@ -49,13 +49,15 @@ def default_run(tmp_path_factory):
     return cwd, cli("--steps", 8, cwd=cwd)
 
 
-@pytest.mark.parametrize("command", [[], ["compare"], ["sweep"], ["show"]], ids=["main", "compare", "sweep", "show"])
+@pytest.mark.parametrize("command", [[], ["compare"], ["sweep"], ["run"], ["show"]],
+                         ids=["main", "compare", "sweep", "run", "show"])
 def test_help(tmp_path, command):
     res = cli(*command, "--help", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("usage: python -m toyfdiv")
     for word in {"compare": ["--divergences", "--beta", "--out"], "sweep": ["--workers", "--betas", "--seeds"],
-                 "show": ["run"]}.get(command[0] if command else "", ["compare", "sweep", "show"]):
+                 "run": ["config", "--workers"], "show": ["run"]}.get(command[0] if command else "",
+                                                                      ["compare", "sweep", "run", "show"]):
         assert word in res.stdout
 
 
@@ -104,6 +106,34 @@ def test_sweep_two_processes(tmp_path):
     assert len(list((tmp_path / "sw" / "runs").glob("*.json"))) == 4
 
 
+def test_run_settings_from_the_app(tmp_path):
+    """The app's "Download settings" file, run by the CLI, gives the library's numbers."""
+    from app_pages.common import configs_json
+
+    configs = [Config(divergence=d, steps=9, beta=0.4, policy="ngram", policy_options={"order": 2})
+               for d in ("reverse_kl", "js")]
+    (tmp_path / "settings.json").write_text(configs_json(configs))
+    res = cli("run", "settings.json", "--workers", 2, "--out", "out", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    rows = table(res.stdout)
+    assert list(rows) == ["reverse_kl", "js"]
+    for c in configs:
+        assert_row(rows[c.divergence], experiments.summary_table({c.divergence: run(c)})[0])
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == [
+        "distributions.png", "divergence_zoo.png", "simplex.png", "training_curves.png"]
+    saved = cli("show", tmp_path / "out" / "runs" / "js", "--no-figures", cwd=tmp_path)
+    assert saved.returncode == 0 and table(saved.stdout)["js"][:6] == rows["js"][:6]  # all but the time
+
+
+def test_run_one_config_object(tmp_path):
+    config = Config(divergence="tv", steps=5, task="abc")
+    (tmp_path / "one.json").write_text(config.to_json())
+    res = cli("run", "one.json", "--no-figures", "--out", "o", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert_row(table(res.stdout)["tv"], experiments.summary_table({"tv": run(config)})[0])
+    assert not list((tmp_path / "o").glob("*.png"))
+
+
 def test_show(default_run, tmp_path):
     cwd, _ = default_run
     folder = next((cwd / "toyfdiv-runs").iterdir())
@@ -130,8 +160,13 @@ def test_usage_errors_exit_2(tmp_path, args):
 @pytest.mark.parametrize("args, match", [
     (["show", "missing-run"], "no saved run"),
     (["sweep", "--kind", "pointwise", "--steps", "2"], "only rlhf"),
-], ids=["missing-run", "sweep-kind"])
+    (["run", "missing.json"], "is not a file"),
+    (["run", "bad.json"], "unknown config keys"),
+    (["run", "nan.json"], "numbers must be finite"),
+], ids=["missing-run", "sweep-kind", "run-missing", "run-unknown-key", "run-nan"])
 def test_runtime_errors_exit_1_with_one_line(tmp_path, args, match):
+    (tmp_path / "bad.json").write_text('{"divergence": "js", "stepz": 5}')
+    (tmp_path / "nan.json").write_text('{"lr": NaN}')
     res = cli(*args, cwd=tmp_path)
     assert res.returncode == 1
     assert "Traceback" not in res.stderr

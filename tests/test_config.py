@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from toyfdiv import experiments, runs
-from toyfdiv.config import Config, run
+from toyfdiv.config import Config, configs_from_json, configs_to_json, run
 from toyfdiv.runs import SCHEMA_VERSION, load_run, save_run
 
 FULL = Config(task="abc", length=3, eos=True, kind="rlhf", beta=0.7, policy="ngram", policy_options={"order": 2},
@@ -76,6 +76,32 @@ def test_config_rejects(change, match):
 def test_config_rejects_bad_json(text):
     with pytest.raises(ValueError):
         Config.from_json(text)
+
+
+def test_several_configs_round_trip():
+    many = [FULL, Config(divergence="js"), Config(divergence="gjsd(0.3)", steps=7)]
+    assert configs_from_json(configs_to_json(many)) == many
+    assert json.loads(configs_to_json(FULL)) == FULL.to_dict()  # one run: a plain object
+    assert configs_from_json(FULL.to_json()) == [FULL]
+
+
+@pytest.mark.parametrize("text, match", [
+    ("[]", "array of 0"),
+    ("[" + ",".join(["{}"] * 4) + "]", "array of 4"),
+    ('[{}, {"steps": -1}]', "config 2 of 2: steps"),
+    ('[{}, 3]', "config 2 of 2: a config must be a JSON object"),
+    ("[" * 100000 + "]" * 100000, "nested too deeply"),
+    (b"\xff\xfe", "not valid JSON"),
+], ids=["empty", "too-many", "bad-item", "not-object", "deep", "bytes"])
+def test_configs_from_json_rejects(text, match):
+    with pytest.raises(ValueError, match=match):
+        configs_from_json(text, max_configs=3)
+
+
+@pytest.mark.parametrize("value", [[], [1], "config"], ids=repr)
+def test_configs_to_json_rejects(value):
+    with pytest.raises(ValueError, match="configs="):
+        configs_to_json(value)
 
 
 # ---------------------------------------------------------------------------- run

@@ -1,8 +1,9 @@
-"""The command line: ``python -m toyfdiv [compare|sweep|show] …`` (``--help`` on each).
+"""The command line: ``python -m toyfdiv [compare|sweep|run|show] …`` (``--help`` on each).
 
 No arguments runs the default comparison — every registered divergence on the default
 task, from the base model, exact gradients — prints the table and writes figures and the
-saved runs into a folder it names.  Exit codes: 0 ok, 2 usage error, 1 runtime error
+saved runs into a folder it names.  ``run FILE`` runs the Config JSON that the app's
+"Download settings" button (or :func:`toyfdiv.config.configs_to_json`) wrote.  Exit codes: 0 ok, 2 usage error, 1 runtime error
 (one line on stderr, no traceback for bad values).
 """
 
@@ -137,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m toyfdiv",
         description="toyfdiv: RLHF and GDC as f-divergence minimisation, exact on toy spaces. "
                     "Without a command: the default comparison (same options as 'compare').")
-    sub = parser.add_subparsers(dest="command", metavar="{compare,sweep,show}")
+    sub = parser.add_subparsers(dest="command", metavar="{compare,sweep,run,show}")
     cmp_ = sub.add_parser("compare", help="train one policy per divergence and compare them",
                           description="Train one policy per divergence from the base model; print the table, "
                                       "write figures and the saved runs.")
@@ -154,6 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--seeds", type=_number_list(int), default=[0], help="comma-separated seeds")
     sw.add_argument("--workers", type=_positive(int, 1), default=min(4, os.cpu_count() or 1),
                     help="processes (default: %(default)s)")
+    rn = sub.add_parser("run", help="run the Config JSON that the app's 'Download settings' wrote",
+                        description="Run every Config in a JSON file (one object, or an array as the app's "
+                                    "'Download settings' writes); print the table, write figures and the saved runs.")
+    rn.add_argument("config", type=Path, help="a Config JSON file (one object or an array of objects)")
+    rn.add_argument("--workers", type=_positive(int, 1), default=1, help="processes (default: %(default)s)")
+    rn.add_argument("--out", type=Path, default=None, help="output folder (default: toyfdiv-runs/<timestamp>)")
+    rn.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     sh = sub.add_parser("show", help="print a saved run's table and write its figures",
                         description="Load saved runs (a run path, or a folder written by compare/sweep); print "
                                     "their table and write their figures.")
@@ -270,6 +278,46 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def cmd_run(args) -> int:
+    from . import experiments
+    from .config import configs_from_json
+    from .runs import save_run, write_json_atomic
+
+    path = Path(args.config)
+    if not path.is_file():
+        raise ValueError(f"config={str(path)!r} is not a file; give the settings JSON that the app wrote")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ValueError(f"config={str(path)!r} has {path.stat().st_size:,} bytes; a config file is under "
+                         f"{MAX_CONFIG_BYTES:,}")
+    configs = configs_from_json(path.read_bytes())
+    folder = _out_folder(args.out)
+    bar = Progress(f"running {len(configs)} config{'s' * (len(configs) > 1)}")
+    histories = experiments.run_many(configs, workers=args.workers, callback=bar)
+    bar.close()
+    names = [c.divergence for c in configs]
+    labels = names if len(set(names)) == len(names) else [f"{i + 1}-{n}" for i, n in enumerate(names)]
+    rows = [dict(experiments.summary_table({h.divergence: h})[0], run=label)
+            for label, h in zip(labels, histories)]
+    print(format_table(rows, [("run", "run")] + _summary_columns(rows)[1:]))
+    for label, c, h in zip(labels, configs, histories):
+        save_run(folder / "runs" / label, c, h)
+    write_json_atomic(folder / "summary.json", rows)
+    c = configs[0]
+    same = all((k.task, k.length, k.eos, k.kind, k.target_options) == (c.task, c.length, c.eos, c.kind, c.target_options)
+               for k in configs) and labels == names
+    if not args.no_figures and same:
+        task = experiments.as_task(c.task, length=c.length, eos=c.eos)
+        target = experiments.make_target(task, c.kind, c.target_options)
+        _write_figures(folder, task, target, dict(zip(names, histories)))
+    elif not args.no_figures:
+        print("no figures: the configs have different targets or repeat a divergence (see 'show' per run)")
+    print(f"wrote {len(rows)} saved runs to {folder}")
+    return 0
+
+
 def cmd_show(args) -> int:
     from . import experiments
     from .runs import find_runs, load_run
@@ -300,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["compare", *argv]  # no command: the default comparison
     args = build_parser().parse_args(argv)
-    commands = {"compare": cmd_compare, "sweep": cmd_sweep, "show": cmd_show}
+    commands = {"compare": cmd_compare, "sweep": cmd_sweep, "run": cmd_run, "show": cmd_show}
     try:
         return commands[args.command](args)
     except (ValueError, OSError) as err:

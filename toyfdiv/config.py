@@ -23,7 +23,7 @@ from . import optim as _optim
 from . import tasks as _tasks
 from .training import ESTIMATORS, SCHEDULES, History, train
 
-__all__ = ["Config", "run", "loads_json"]
+__all__ = ["Config", "run", "loads_json", "configs_to_json", "configs_from_json"]
 
 _SCALAR = (str, bool, int, float, type(None))
 
@@ -191,6 +191,33 @@ def loads_json(text) -> object:
         raise ValueError(f"not valid JSON: {err}") from None
     except RecursionError:
         raise ValueError("the JSON is nested too deeply to be a config") from None
+
+
+def configs_to_json(configs) -> str:
+    """JSON text of several runs: one object for one Config, an array of objects for more."""
+    configs = [configs] if isinstance(configs, Config) else list(configs)
+    if not configs or not all(isinstance(c, Config) for c in configs):
+        raise ValueError(f"configs={configs!r} must be one Config or a non-empty list of them")
+    if len(configs) == 1:
+        return configs[0].to_json()
+    return json.dumps([c.to_dict() for c in configs], indent=2, allow_nan=False)
+
+
+def configs_from_json(text, *, max_configs: int = 1000) -> list[Config]:
+    """The Configs of JSON text written by :func:`configs_to_json` (or by the app's download):
+    one object, or an array of 1…``max_configs`` objects; anything else raises ValueError."""
+    data = loads_json(text)
+    items = data if isinstance(data, list) else [data]
+    if not items or len(items) > max_configs:
+        raise ValueError(f"expected one config object or an array of 1…{max_configs} of them, "
+                         f"got an array of {len(items)}")
+    out = []
+    for i, item in enumerate(items):
+        try:
+            out.append(Config.from_dict(item))
+        except ValueError as err:
+            raise ValueError(f"config {i + 1} of {len(items)}: {err}" if len(items) > 1 else str(err)) from None
+    return out
 
 
 def run(config: Config, *, callback: Callable[[int, int], None] | None = None) -> History:
