@@ -49,15 +49,15 @@ def default_run(tmp_path_factory):
     return cwd, cli("--steps", 8, cwd=cwd)
 
 
-@pytest.mark.parametrize("command", [[], ["compare"], ["sweep"], ["run"], ["show"]],
-                         ids=["main", "compare", "sweep", "run", "show"])
+@pytest.mark.parametrize("command", [[], ["compare"], ["sweep"], ["run"], ["estimators"], ["show"]],
+                         ids=["main", "compare", "sweep", "run", "estimators", "show"])
 def test_help(tmp_path, command):
     res = cli(*command, "--help", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("usage: python -m toyfdiv")
     for word in {"compare": ["--divergences", "--beta", "--out"], "sweep": ["--workers", "--betas", "--seeds"],
-                 "run": ["config", "--workers"], "show": ["run"]}.get(command[0] if command else "",
-                                                                      ["compare", "sweep", "run", "show"]):
+                 "run": ["config", "--workers"], "estimators": ["--trials", "--baselines", "--z"],
+                 "show": ["run"]}.get(command[0] if command else "", ["compare", "sweep", "run", "estimators", "show"]):
         assert word in res.stdout
 
 
@@ -134,6 +134,31 @@ def test_run_one_config_object(tmp_path):
     assert not list((tmp_path / "o").glob("*.png"))
 
 
+def test_estimators_table_is_the_library_s(tmp_path):
+    import numpy as np
+
+    from toyfdiv import tasks
+    from toyfdiv.estimator_lab import estimator_stats
+
+    res = cli("estimators", "--divergences", "tv,forward_kl", "--n", "8,32", "--trials", 50, "--baselines", "none,loo",
+              "--z", "batch", "--beta", 0.5, "--seed", 4, "--out", "e", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if set(line.replace(" ", "")) == {"-"}) + 1
+    printed = [line.split() for line in lines[start:start + 8]]
+    task = tasks.default()
+    target = task.target("rlhf", beta=0.5)
+    expected = [r for i, (d, n) in enumerate([("tv", 8), ("tv", 32), ("forward_kl", 8), ("forward_kl", 32)])
+                for r in estimator_stats(task.base, target, d, n=n, trials=50, rng=np.random.default_rng([4, i]),
+                                         baselines=("none", "loo"), z_options=("batch",))]
+    assert [c[:4] for c in printed] == [[r["divergence"], str(r["n"]), r["z"], r["baseline"]] for r in expected]
+    for cells, r in zip(printed, expected):
+        for text, key in zip(cells[4:8], ("bias", "bias_se", "variance", "cosine")):
+            assert float(text) == pytest.approx(r[key], rel=1e-5), key
+    assert json.loads((tmp_path / "e" / "estimators.json").read_text())[0]["bias"] == expected[0]["bias"]
+    assert (tmp_path / "e" / "estimator_stats.png").read_bytes()[:4] == b"\x89PNG"
+
+
 def test_show(default_run, tmp_path):
     cwd, _ = default_run
     folder = next((cwd / "toyfdiv-runs").iterdir())
@@ -150,7 +175,8 @@ def test_show(default_run, tmp_path):
 
 
 @pytest.mark.parametrize("args", [["--bogus"], ["compare", "--divergences", "nope"], ["sweep", "--betas", "x"],
-                                  ["show"]], ids=["option", "divergence", "betas", "no-run"])
+                                  ["show"], ["estimators", "--baselines", "ema"], ["estimators", "--trials", "1"]],
+                         ids=["option", "divergence", "betas", "no-run", "lab-baseline", "lab-trials"])
 def test_usage_errors_exit_2(tmp_path, args):
     res = cli(*args, cwd=tmp_path)
     assert res.returncode == 2
@@ -163,7 +189,8 @@ def test_usage_errors_exit_2(tmp_path, args):
     (["run", "missing.json"], "is not a file"),
     (["run", "bad.json"], "unknown config keys"),
     (["run", "nan.json"], "numbers must be finite"),
-], ids=["missing-run", "sweep-kind", "run-missing", "run-unknown-key", "run-nan"])
+    (["estimators", "--n", "0,8"], "must be ≥ 1"),
+], ids=["missing-run", "sweep-kind", "run-missing", "run-unknown-key", "run-nan", "lab-n"])
 def test_runtime_errors_exit_1_with_one_line(tmp_path, args, match):
     (tmp_path / "bad.json").write_text('{"divergence": "js", "stepz": 5}')
     (tmp_path / "nan.json").write_text('{"lr": NaN}')

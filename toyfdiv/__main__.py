@@ -1,4 +1,4 @@
-"""The command line: ``python -m toyfdiv [compare|sweep|run|show] …`` (``--help`` on each).
+"""The command line: ``python -m toyfdiv [compare|sweep|run|estimators|show] …`` (``--help`` on each).
 
 No arguments runs the default comparison — every registered divergence on the default
 task, from the base model, exact gradients — prints the table and writes figures and the
@@ -133,12 +133,25 @@ def _common(p: argparse.ArgumentParser, *, divergences_default: str = "all") -> 
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
 
 
+def _name_list(allowed):
+    def parse(text: str):
+        names = [t.strip() for t in text.split(",") if t.strip()]
+        bad = [n for n in names if n not in allowed]
+        if not names or bad:
+            raise argparse.ArgumentTypeError(f"{text!r}: {bad or 'empty'} not allowed; choose from {list(allowed)}")
+        return names
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from . import tasks
+    from .estimator_lab import LAB_BASELINES, LAB_Z
+
     parser = argparse.ArgumentParser(
         prog="python -m toyfdiv",
         description="toyfdiv: RLHF and GDC as f-divergence minimisation, exact on toy spaces. "
                     "Without a command: the default comparison (same options as 'compare').")
-    sub = parser.add_subparsers(dest="command", metavar="{compare,sweep,run,show}")
+    sub = parser.add_subparsers(dest="command", metavar="{compare,sweep,run,estimators,show}")
     cmp_ = sub.add_parser("compare", help="train one policy per divergence and compare them",
                           description="Train one policy per divergence from the base model; print the table, "
                                       "write figures and the saved runs.")
@@ -162,6 +175,27 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--workers", type=_positive(int, 1), default=1, help="processes (default: %(default)s)")
     rn.add_argument("--out", type=Path, default=None, help="output folder (default: toyfdiv-runs/<timestamp>)")
     rn.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    es = sub.add_parser("estimators", help="bias, variance and cosine of the sampled gradient against the exact one",
+                        description="The estimator laboratory: over --trials independent batches of n samples from "
+                                    "the base model, the bias ‖E ĝ − g‖, variance tr Cov ĝ and mean cos(ĝ, g) of the "
+                                    "sampled f-DPG gradient ĝ against the exact gradient g, per divergence, n, "
+                                    "baseline and Z estimate; print the table, write the figure.")
+    es.add_argument("--task", default=tasks.names()[0], choices=tasks.names(), help="catalogue task (default: %(default)s)")
+    es.add_argument("--kind", default="rlhf", choices=tasks.TARGET_KINDS, help="target kind (default: %(default)s)")
+    es.add_argument("--beta", type=_positive(float, 0), default=None, help="RLHF KL coefficient β (default: the task's)")
+    es.add_argument("--divergences", type=_divergence_list, default=_divergence_list("forward_kl,reverse_kl,js,tv"),
+                    help="comma-separated names (default: forward_kl,reverse_kl,js,tv)")
+    es.add_argument("--n", type=_number_list(int), default=[64, 256, 1024], help="comma-separated sample sizes "
+                    "(default: 64,256,1024)")
+    es.add_argument("--trials", type=_positive(int, 2), default=2000, help="independent estimates per cell "
+                    "(default: %(default)s)")
+    es.add_argument("--baselines", type=_name_list(LAB_BASELINES), default=["none", "mean"],
+                    help=f"comma-separated, from {','.join(LAB_BASELINES)} (default: none,mean)")
+    es.add_argument("--z", type=_name_list(LAB_Z), default=["exact", "batch"],
+                    help=f"comma-separated Z options, from {','.join(LAB_Z)} (default: exact,batch)")
+    es.add_argument("--seed", type=_positive(int, 0), default=0, help="(default: %(default)s)")
+    es.add_argument("--out", type=Path, default=None, help="output folder (default: toyfdiv-runs/<timestamp>)")
+    es.add_argument("--no-figures", action="store_true", help="skip the PNG figure")
     sh = sub.add_parser("show", help="print a saved run's table and write its figures",
                         description="Load saved runs (a run path, or a folder written by compare/sweep); print "
                                     "their table and write their figures.")
@@ -318,6 +352,39 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_estimators(args) -> int:
+    import numpy as np
+
+    from . import experiments, plots
+    from .estimator_lab import estimator_stats
+    from .runs import write_json_atomic
+
+    if any(n < 1 for n in args.n):
+        raise ValueError(f"--n {args.n}: every sample size must be ≥ 1")
+    task = experiments.as_task(args.task)
+    target = experiments.make_target(task, args.kind, {"beta": args.beta} if args.beta is not None else None)
+    folder = _out_folder(args.out)
+    cells = [(d, n) for d in args.divergences for n in args.n]
+    bar = Progress(f"estimator laboratory: {len(cells)} cells × {args.trials} trials", len(cells))
+    rows = []
+    for i, (d, n) in enumerate(cells):  # one seed per cell: the table does not depend on its order
+        rng = np.random.default_rng([args.seed, i])
+        rows += estimator_stats(task.base, target, d, n=n, trials=args.trials, rng=rng,
+                                baselines=args.baselines, z_options=args.z)
+        bar(i + 1)
+    bar.close()
+    print(f"{task.name}: {task.description}  target: {target.describe()}")
+    print(f"policy: the base model a; {args.trials} independent estimates per row; bias s.e. = √(variance/trials)")
+    print(format_table(rows, [("divergence", "divergence"), ("n", "n"), ("z", "Z"), ("baseline", "baseline"),
+                              ("bias", "bias"), ("bias_se", "bias s.e."), ("variance", "variance"),
+                              ("cosine", "cosine"), ("grad_norm", "‖g‖")]))
+    write_json_atomic(folder / "estimators.json", rows)
+    if not args.no_figures:
+        plots.estimator_stats(rows).savefig(folder / "estimator_stats.png")
+    print(f"wrote the table{'' if args.no_figures else ' and its figure'} to {folder}")
+    return 0
+
+
 def cmd_show(args) -> int:
     from . import experiments
     from .runs import find_runs, load_run
@@ -348,7 +415,8 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["compare", *argv]  # no command: the default comparison
     args = build_parser().parse_args(argv)
-    commands = {"compare": cmd_compare, "sweep": cmd_sweep, "run": cmd_run, "show": cmd_show}
+    commands = {"compare": cmd_compare, "sweep": cmd_sweep, "run": cmd_run, "estimators": cmd_estimators,
+                "show": cmd_show}
     try:
         return commands[args.command](args)
     except (ValueError, OSError) as err:

@@ -17,6 +17,7 @@ from matplotlib import colormaps
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize, to_hex
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from . import divergences as _divergences
 from . import simplex as _simplex
@@ -376,7 +377,9 @@ def frontier(rows: Sequence[Mapping]) -> Figure:
 def estimator_stats(rows: Sequence[Mapping]) -> Figure:
     """Bias ‖E ĝ − g‖, variance tr Cov ĝ and mean cosine(ĝ, g) of the sampled f-DPG
     gradient against the sample size n; colour = divergence, line style = baseline,
-    marker = how Z is estimated (rows of ``toyfdiv.estimator_lab.estimator_stats``)."""
+    marker = how Z is estimated (rows of ``toyfdiv.estimator_lab.estimator_stats``).  Rows
+    with ``bias_se`` add a dotted noise floor to the bias panel: a measured bias near it is
+    indistinguishable from zero."""
     rows = _nonempty(rows)
     key_of = lambda r: (r.get("divergence", ""), r["baseline"], r["z"])  # noqa: E731
     groups = list(dict.fromkeys(key_of(r) for r in rows))
@@ -395,9 +398,17 @@ def estimator_stats(rows: Sequence[Mapping]) -> Figure:
                                               f"baseline {b}", f"Z {z}") if s)
                 ax.plot(ns, ys, color=divergence_color(d),
                         ls=_LINESTYLES[baselines.index(b) % 4], marker=_MARKERS[zs.index(z) % 5], ms=7, label=label)
+                if key == "bias" and all("bias_se" in r for r in rs):  # below it, bias is sampling noise
+                    ax.plot(ns, [r["bias_se"] for r in rs], color=divergence_color(d), lw=1, ls=":", alpha=0.5)
             ax.set(xscale="log", yscale="log" if log else "linear", xlabel="samples per gradient estimate n",
                    ylabel=ylabel)
+            sizes = sorted({int(r["n"]) for r in rows})  # tick exactly the measured n
+            ax.set_xticks(sizes, [str(n) for n in sizes])
+            ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_title({"bias": "Bias", "variance": "Variance", "cosine": "Alignment with the exact gradient"}[key])
+        if any("bias_se" in r for r in rows):
+            axes[0].text(0.02, 0.02, "dotted: noise floor √(tr Cov ĝ / trials)", transform=axes[0].transAxes,
+                         color="0.3")
         _legend(fig, axes[:1], loc="outside lower center", ncols=4)
         who = ", ".join(divergence_label(d) for d in divs if d)
         fig.suptitle(f"Sampled f-DPG gradient vs the exact one{': ' + who if who else ''}")
