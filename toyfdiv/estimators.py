@@ -167,7 +167,8 @@ def baseline_values(name: str, div, rho: np.ndarray, R: np.ndarray, ema: float |
     """B_i for the pseudo-rewards R (…, n) with importance weights ρ (…, n); same shape.
 
     "none": 0.  "mean": the ρ-weighted batch mean Σρ_j R_j / Σρ_j (on-policy: mean R).
-    "loo": the same mean without sample i.  "ema": the moving average of past batch means
+    "loo": the same mean without sample i — on-policy, "mean" = (1 − 1/n) × "loo" exactly, so
+    the batch mean shrinks the estimate by 1/n (a bias of ‖g‖/n) and "loo" is unbiased.  "ema": the moving average of past batch means
     (``ema``; the batch mean on the first step).  "dpg": −f'(1), the pseudo-reward at
     π = p — for forward KL B = 1, i.e. Korbak et al.'s Ẑπ/q in the P/q scale, which makes
     the on-policy advantage p̂/π − 1 (and E_π[p/π] = 1 exactly for every π).
