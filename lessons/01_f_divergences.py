@@ -249,7 +249,7 @@ plots.mode_seeking(divergences=["forward_kl", "neyman", "tv", "hellinger", "js",
 
 # %%
 f = lambda t: (t - 1) ** 2  # noqa: E731  — your answer here (this first guess is wrong: try it)
-lesson1.check_generator(f)
+print(lesson1.check_generator(f))
 
 # %% [markdown]
 # **1.2 A limit.** What does Jensen–Shannon charge, per unit of policy mass, where
@@ -258,7 +258,7 @@ lesson1.check_generator(f)
 
 # %%
 value = None  # your answer here, e.g. float(sp.limit(...))
-lesson1.check_js_slope(value)
+print(lesson1.check_js_slope(value))
 
 # %% [markdown]
 # **1.3 Who seeks modes?** For every key in `divergences.names()`, find the family member
@@ -269,4 +269,4 @@ lesson1.check_js_slope(value)
 
 # %%
 answer = ["reverse_kl"]  # your answer here
-lesson1.check_mode_seeking(answer)
+print(lesson1.check_mode_seeking(answer))

@@ -85,7 +85,8 @@ print(f"J(a) = {J(log_a):.4f}  (no KL cost, the base model's mean reward)")
 # condition for us:
 
 # %%
-pi_x, a_x, r_x, b, mu = sp.symbols("pi_x a_x r_x beta mu", positive=True)
+pi_x, a_x, r_x, b = sp.symbols("pi_x a_x r_x beta", positive=True)
+mu = sp.symbols("mu", real=True)  # a multiplier may have either sign
 lagrangian_term = pi_x * r_x - b * pi_x * sp.log(pi_x / a_x) - mu * pi_x  # the x-th term of the Lagrangian
 solution = sp.solve(sp.diff(lagrangian_term, pi_x), pi_x)
 print("π(x) =", solution[0])
@@ -93,8 +94,10 @@ assert sp.simplify(solution[0] / (a_x * sp.exp(r_x / b)) - sp.exp(-1 - mu / b)) 
 
 # %% [markdown]
 # `targets.rlhf(log_a, r, β)` builds this $p$ in log space. Two numerical checks: the
-# gradient of $J$ (the classical KL-penalised policy gradient, `fdpg.rlhf_gradient`)
-# vanishes at $p$ and not at $a$; and no random $\pi$ scores higher than $p$.
+# gradient of $J$ with respect to the policy's parameters θ vanishes at $p$ and not at $a$;
+# and no random $\pi$ scores higher than $p$. (`fdpg.rlhf_gradient` is the classical
+# KL-penalised policy gradient; it returns $\nabla_\theta(-J)$, the direction a gradient-*descent*
+# optimiser follows, so its norm is $\|\nabla_\theta J\|$.)
 
 # %%
 at_p = AutoregressivePolicy.from_log_probs(space, p.log_probs)  # a policy with π = p exactly
@@ -198,7 +201,7 @@ plots.distributions(space, dists, k=8)
 
 # %%
 value = None  # your answer here
-lesson2.check_optimal_value(value)
+print(lesson2.check_optimal_value(value))
 
 # %% [markdown]
 # **2.2 The β → 0 limit.** Which distribution does $p_\beta$ tend to as $\beta\to 0$ on this
@@ -208,7 +211,7 @@ lesson2.check_optimal_value(value)
 
 # %%
 log_probs = np.full(space.size, -np.log(space.size))  # your answer here (the uniform distribution is wrong)
-lesson2.check_beta_zero_limit(log_probs)
+print(lesson2.check_beta_zero_limit(log_probs))
 
 # %% [markdown]
 # **2.3 A KL budget.** Find the $\beta$ at which $\mathrm{KL}(p_\beta\|a) = 1$ nat
@@ -217,4 +220,4 @@ lesson2.check_beta_zero_limit(log_probs)
 
 # %%
 beta_answer = 1.0  # your answer here
-lesson2.check_kl_budget(beta_answer)
+print(lesson2.check_kl_budget(beta_answer))

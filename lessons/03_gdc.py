@@ -144,7 +144,9 @@ assert np.isclose(p_dist.kl_from_base, identity) and np.abs(residual).max() < 1e
 # **Every other distribution meeting the moments is farther from $a$.** For any $q$ with
 # $\mathbb{E}_q[\phi] = \bar\mu$, since $\mathbb{E}_q[\lambda^*\cdot\phi] = \lambda^*\cdot\bar\mu = \mathbb{E}_p[\lambda^*\cdot\phi]$:
 #
-# $$ \mathrm{KL}(q\|a) = \mathbb{E}_q\Big[\log\frac{q}{p}\Big] + \mathbb{E}_q\big[\lambda^*\cdot\phi - \log Z\big] = \mathrm{KL}(q\|p) + \mathrm{KL}(p\|a) . $$
+# $$ \mathrm{KL}(q\|a) = \mathbb{E}_q\Big[\log\frac{q}{p} + \log\frac{p}{a}\Big]
+#    = \mathbb{E}_q\Big[\log\frac{q}{p}\Big] + \mathbb{E}_q\big[\lambda^*\cdot\phi - \log Z\big]
+#    = \mathrm{KL}(q\|p) + \underbrace{\lambda^*\cdot\bar\mu - \log Z}_{=\,\mathrm{KL}(p\|a)} . $$
 #
 # A Pythagorean theorem, with $\mathrm{KL}(q\|p) \ge 0$ as the gap. To get other distributions
 # that meet the same moments, project *other* bases (random tables) onto the same constraints:
@@ -226,7 +228,7 @@ plots.training_curves({"forward_kl": hist}, target_values=experiments.target_row
 
 # %%
 value = None  # your answer here
-lesson3.check_pointwise_z(value)
+print(lesson3.check_pointwise_z(value))
 
 # %% [markdown]
 # **3.2 The KL identity.** Build the distributional target with moments
@@ -236,7 +238,7 @@ lesson3.check_pointwise_z(value)
 
 # %%
 value = None  # your answer here
-lesson3.check_kl_from_base(value)
+print(lesson3.check_kl_from_base(value))
 
 # %% [markdown]
 # **3.3 The name.** A classmate's notes say "GDC (gradient compression) is a distillation
@@ -244,4 +246,4 @@ lesson3.check_kl_from_base(value)
 
 # %%
 text = "gradient compression"  # your answer here
-lesson3.check_gdc_name(text)
+print(lesson3.check_gdc_name(text))

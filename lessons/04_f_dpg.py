@@ -222,13 +222,30 @@ plots.training_curves(runs, keys=("alignment", "entropy", "divergence/forward_kl
 #   $\mathrm{KL}(p\|\pi)$ stalls — missed sequences get almost no gradient.
 # - **Forward KL** climbs steadily with entropy *above* $H(p)$ all the way — covering first,
 #   sharpening later — and ends closest to $p$ in forward KL.
-# - **JS and TV** start slowly: far from $p$ their gradients are small (bounded pseudo-rewards,
-#   weighted by small $\pi$). JS then catches up; TV, whose $R$ only knows the *sign* of the
+# - **JS and TV** start slowly, then JS catches up; TV, whose $R$ only knows the *sign* of the
 #   error, ends up chattering back and forth around the sequences it overshoots.
 #
-# With a policy that can represent $p$, every run would reach $p$ eventually; the divergence
-# decides the path, the speed, and — when the policy is too small to represent $p$ — where it
-# ends (lesson 5).
+# Why so slow at the start? Most of $a$'s mass sits on sequences that $p$ (at β = 0.3) wants far
+# less, where $t = \pi/p \gg 1$. There the f' of JS and TV has already *saturated* — at
+# $\tfrac12\log 2$ and $\tfrac12$ — so all those sequences get nearly the same weight $c\,\pi$,
+# and a constant times $\pi$ gives no gradient (section 1). What is left comes from the
+# sequences where $t < 1$, weighted by their small $\pi$. Reverse KL's $f' = 1 + \log t$ keeps
+# growing with $t$, and forward KL's weight $-p$ does not depend on $\pi$ at all. The exact
+# gradients at the start agree:
+
+# %%
+p_03 = task.target("rlhf", beta=0.3)
+log_t0 = log_a - p_03.log_probs  # (N,) log(π/p) at the start, π = a
+print(f"mass of a on sequences with π/p > 20: {np.exp(log_a)[log_t0 > np.log(20)].sum():.2f}")
+for key in ["forward_kl", "reverse_kl", "js", "tv"]:
+    d = divergences.get(key)
+    print(f"{key:11s} f'(20) = {d.f_prime(20.0):+.3f}, f'(1000) = {d.f_prime(1000.0):+.3f};  "
+          f"‖∇θ D_f‖ at π = a: {np.linalg.norm(fdpg.exact_gradient(task.base, p_03, key)):.3f}")
+
+# %% [markdown]
+# This policy family — one softmax per prefix — can represent $p$ exactly, so every run heads
+# for the same $p$; the divergence decides the path and the speed. When the policy is too
+# small to represent $p$, it also decides where the run ends (lesson 5).
 #
 # **Takeaway.** For every f, $\nabla_\theta D_f(\pi_\theta\|p) = \mathbb{E}_{\pi_\theta}[f'(\pi_\theta/p)\nabla_\theta\log\pi_\theta]$:
 # minimising a divergence is policy-gradient RL with pseudo-reward $-f'(\pi/p)$, RLHF is the
@@ -245,7 +262,7 @@ plots.training_curves(runs, keys=("alignment", "entropy", "divergence/forward_kl
 
 # %%
 R = lambda t: 1 - 1 / np.sqrt(t)  # noqa: E731  — your answer here (this is f'(t), not R: try it)
-lesson4.check_pseudo_reward("hellinger", R)
+print(lesson4.check_pseudo_reward("hellinger", R))
 
 # %% [markdown]
 # **4.2 The RLHF constant.** For the default task at $\beta = 0.5$ (`lesson4.BETA`), the weights
@@ -255,7 +272,7 @@ lesson4.check_pseudo_reward("hellinger", R)
 
 # %%
 c = None  # your answer here
-lesson4.check_rlhf_constant(c)
+print(lesson4.check_rlhf_constant(c))
 
 # %% [markdown]
 # **4.3 DPG by hand.** Without calling `toyfdiv.fdpg`, compute the forward-KL f-DPG weights
@@ -265,4 +282,4 @@ lesson4.check_rlhf_constant(c)
 
 # %%
 w = np.exp(p_point.log_probs)  # your answer here (almost right: try it)
-lesson4.check_dpg_weights(w)
+print(lesson4.check_dpg_weights(w))

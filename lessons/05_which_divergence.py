@@ -20,7 +20,7 @@
 # 2. predict which compromise each f picks — *mode covering* (forward KL) or *mode seeking*
 #    (reverse KL) — from two numbers, f(0⁺) and lim f(t)/t;
 # 3. read an alignment–diversity frontier across β;
-# 4. argue why Jensen–Shannon is a strong default (a bounded pseudo-reward, finite where p = 0),
+# 4. argue why Jensen–Shannon is a strong default (a pseudo-reward bounded below, finite where p = 0),
 #    and name the cases where it is not.
 #
 # **Prerequisites.** Lessons 1–4: the f-divergence table, RLHF as reverse KL to
@@ -35,7 +35,7 @@ import numpy as np
 import sympy as sp
 from IPython.display import Markdown, display
 
-from toyfdiv import divergences, experiments, metrics, tasks, train
+from toyfdiv import divergences, experiments, fdpg, metrics, tasks, train
 from toyfdiv import plots
 from toyfdiv.policies import AutoregressivePolicy, TinyLM, TinyLMConfig
 from toyfdiv.exercises import lesson5
@@ -156,9 +156,15 @@ print(f"KL(p‖π) forward-KL run: {runs['forward_kl'].final()['divergence/forwa
 
 # %%
 final = experiments.final_policies(task, target, runs)
+short = task.space.index("very good </s>")  # the short review every TinyLM over-weights
+print("π(very good </s>):", {k: round(float(np.exp(final[k][short])), 3) for k in ("target", "forward_kl", "js", "reverse_kl")})
 plots.distributions(task.space, {k: final[k] for k in ("target", "forward_kl", "js", "reverse_kl")}, k=12)
 
 # %% [markdown]
+# In the figure, every TinyLM gives the short "very good </s>" more mass than p does — reverse
+# KL the most, forward KL the least — and the longest of p's favourites ("very good very good
+# </s>", "good film very good </s>") less: a GRU with two numbers of state cannot copy p exactly.
+#
 # With the full autoregressive table instead, every divergence reaches p itself
 # ($D_f(\pi\|p)=0$ ⇔ π = p for every strictly convex f), and the four rows collapse into one.
 # The choice of f then only changes the *path*, not the destination:
@@ -193,14 +199,19 @@ for beta in BETAS:
 low = {r["divergence"]: r for r in rows if r["beta"] == min(BETAS)}
 assert low["reverse_kl"]["alignment"] > low["reverse_kl"]["target_alignment"]   # more reward than p_β itself…
 assert low["reverse_kl"]["entropy"] < 0.5 * low["reverse_kl"]["target_entropy"]  # …by collapsing
+for beta in (0.25, 0.5):                                                          # strong pressure:
+    at = {r["divergence"]: r for r in rows if r["beta"] == beta}
+    assert max(at, key=lambda d: at[d]["alignment"]) == "reverse_kl", beta         # reverse KL: most reward
+weak = [r for r in rows if r["beta"] == 1.0]
+assert np.ptp([r["alignment"] for r in weak]) < np.ptp([r["entropy"] for r in weak])  # β = 1: diversity differs more
 
 # %% [markdown]
 # At every β the diversity order is the same: reverse KL < JS < forward KL. Under strong pressure
 # (β = 0.25) reverse KL *collapses*: its entropy falls far below the target's, and it even earns
 # more reward than p_β itself — it has stopped approximating p and started maximising reward on
 # the few sequences it can fit. Forward KL never collapses, but spends mass on sequences p does
-# not want. At weak pressure (β = 1) the three rewards are close and the divergences differ
-# mostly in diversity. Neither end is "wrong": they answer different questions, and the
+# not want. At weak pressure (β = 1) the three rewards are close (reverse KL's is even the
+# lowest) and the divergences differ mostly in diversity. Neither end is "wrong": they answer different questions, and the
 # frontier tells you what each choice costs on *your* task.
 #
 # ## 5. Why JS is a strong default
@@ -246,7 +257,6 @@ try:
 except ValueError as err:
     print("reverse KL:", err)
 
-from toyfdiv import fdpg
 w = fdpg.gradient_weights(start.log_probs(), hard.log_probs, "js")
 forbidden = ~np.asarray(task.constraint.values, dtype=bool)
 assert np.allclose(w[forbidden], np.exp(start.log_probs()[forbidden]) * 0.5 * np.log(2))
@@ -258,13 +268,13 @@ print(f"{forbidden.sum()} forbidden sequences; JS weight / π there = {w[forbidd
 # 1. **When the family can represent p**, every f reaches p (section 3): pick f for optimisation
 #    comfort, not for the destination.
 # 2. **When alignment is all that counts** (a reward to maximise, diversity a nuisance), reverse
-#    KL — i.e. RLHF — gets the most reward at a given β (section 4).
+#    KL — i.e. RLHF — gets the most reward at a given β under strong pressure (β = 0.25 and 0.5 in
+#    section 4; at β = 1 the three rewards are nearly equal).
 # 3. **When a hard constraint must hold**, JS's bounded push on forbidden sequences is gentle.
 #    Smoothing the target (ε > 0 in `targets.pointwise`) lets reverse KL in, and it drives the
 #    violations out harder:
 
 # %%
-soft = task.target("pointwise", epsilon=1e-3)
 cons = experiments.compare(task, "pointwise", ["js", "reverse_kl"], policy="tinylm", policy_options=SMALL,
                            steps=200, lr=0.03, target_options={"epsilon": 1e-3})
 sat = {n: h.final()["alignment/constraint"] for n, h in cons.items()}
@@ -273,19 +283,21 @@ assert sat["reverse_kl"] > sat["js"]
 
 # %% [markdown]
 # **Takeaway.** When the policy cannot represent the target, f chooses the compromise: forward KL
-# covers, reverse KL seeks, and JS — bounded, finite where p = 0, closest to p's own diversity —
-# is the safe default unless you want maximal alignment or strict constraints.
+# covers, reverse KL seeks, and JS — a divergence bounded by log 2, with a pseudo-reward bounded
+# below and finite where p = 0, closest to p's own diversity — is the safe default unless you want maximal alignment or strict constraints.
 #
 # ## Exercises
 #
-# **1.** What is the lowest value the JS pseudo-reward $R = -f'(t)$ can take (t = π/p)? Use sympy.
+# Solutions: `lessons/solutions/05_which_divergence.py`.
+#
+# **5.1 The floor.** What is the lowest value the JS pseudo-reward $R = -f'(t)$ can take (t = π/p)? Use sympy.
 
 # %%
 my_floor = None  # your answer: a float
 print(lesson5.check_js_floor(my_floor))
 
 # %% [markdown]
-# **2.** Among `lesson5.FIXED_DIVERGENCES`, which keep a finite f-DPG gradient against a target
+# **5.2 Zeros in the target.** Among `lesson5.FIXED_DIVERGENCES`, which keep a finite f-DPG gradient against a target
 # with zeros (p(x) = 0 < π(x))? Answer with a set of names.
 
 # %%
@@ -293,7 +305,7 @@ my_set = set()  # your answer, e.g. {"js", ...}
 print(lesson5.check_finite_against_zeros(my_set))
 
 # %% [markdown]
-# **3.** Repeat section 3 with an even weaker policy: a *unigram* model,
+# **5.3 A weaker policy.** Repeat section 3 with an even weaker policy: a *unigram* model,
 # `policy="ngram", policy_options={"order": 1}` (every token drawn from one softmax, ignoring
 # the prefix). The full setup is `lesson5.RANKING_SETUP`. Rank forward KL, JS and reverse KL
 # by the entropy of the policy they reach, most diverse first. Does the picture change?

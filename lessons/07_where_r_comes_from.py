@@ -227,8 +227,9 @@ assert np.allclose([fb.population_fdpo_loss(fb.fdpo_optimum(ref, fair.reward, BE
 # %% [markdown]
 # The minimum loss is the same for every f: at π* each f-DPO model predicts the rater's own
 # probabilities σ(r(x) − r(y)), so what remains is the rater's noise, the entropy
-# $\sum_{x\ne y} q(x,y)\,H\big(\sigma(r(x)-r(y))\big)$. The f only changes *which* policy encodes
-# that reward — JS at β = 1 is much less diverse than reverse KL at β = 1.
+# $\sum_{x\ne y} q(x,y)\,H\big(\sigma(r(x)-r(y))\big)$, with $q$ the distribution of the compared
+# pairs (here, by default, uniform over all ordered pairs $x\ne y$). The f only changes *which*
+# policy encodes that reward — JS at β = 1 is much less diverse than reverse KL at β = 1.
 
 # %% [markdown]
 # **Takeaway.** A reward learned from people identifies only what they perceive (ũ/τ, up to a
@@ -238,7 +239,9 @@ assert np.allclose([fb.population_fdpo_loss(fb.fdpo_optimum(ref, fair.reward, BE
 #
 # ## Exercises
 #
-# **1.** `lesson7.exercise_rater()` is a fair but noisy rater (τ = 2). Which reward vector r
+# Solutions: `lessons/solutions/07_where_r_comes_from.py`.
+#
+# **7.1 What pairs identify.** `lesson7.exercise_rater()` is a fair but noisy rater (τ = 2). Which reward vector r
 # (one value per sequence; any additive constant is fine) do infinitely many of its pairs identify?
 
 # %%
@@ -247,7 +250,7 @@ my_r = None  # your answer: an array of shape (781,)
 print(lesson7.check_bt_reward(my_r))
 
 # %% [markdown]
-# **2.** Take the biased rater's *own* reward, `lesson7.biased_rater().reward` — no fitting error
+# **7.2 A perfect proxy.** Take the biased rater's *own* reward, `lesson7.biased_rater().reward` — no fitting error
 # at all — as the proxy. At which β does RLHF give the most true utility? Does a perfect reward
 # model save you from over-optimisation?
 
@@ -256,7 +259,7 @@ my_beta = None  # your answer: a float
 print(lesson7.check_turning_beta(my_beta))
 
 # %% [markdown]
-# **3.** Which of `lesson7.FIXED_DIVERGENCES` can f-DPO use? Answer with a set of names.
+# **7.3 Which f for f-DPO.** Which of `lesson7.FIXED_DIVERGENCES` can f-DPO use? Answer with a set of names.
 
 # %%
 my_fs = set()  # your answer

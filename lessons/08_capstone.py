@@ -188,7 +188,9 @@ assert dpo.metrics["kl_to_target"][-1] < 0.5 * dpo.metrics["kl_to_target"][0]
 #
 # ## Exercises
 #
-# **1.** Replace section 1 by a task of your own: another vocabulary and corpus, your own
+# Solutions: `lessons/solutions/08_capstone.py`.
+#
+# **8.1 Your own task.** Replace section 1 by a task of your own: another vocabulary and corpus, your own
 # reward (any `tasks.Signal`, e.g. built from `tasks.count`, `tasks.contains`,
 # `tasks.no_repeat`, `tasks.mean_length`), constraint and moments. Check it is well posed, then
 # re-run the whole notebook.
@@ -197,14 +199,14 @@ assert dpo.metrics["kl_to_target"][-1] < 0.5 * dpo.metrics["kl_to_target"][0]
 print(lesson8.check_design(task))
 
 # %% [markdown]
-# **2.** On your task, the GDC pointwise policy should satisfy the constraint *and* stay close to
+# **8.2 The pointwise solution.** On your task, the GDC pointwise policy should satisfy the constraint *and* stay close to
 # $p = a\,b/Z$. Check it — and then check the RLHF policy with the same function: why does it fail?
 
 # %%
 print(lesson8.check_pointwise_solution(task, runs["GDC pointwise (forward KL)"].policy))
 
 # %% [markdown]
-# **3.** Check that your distributional policy meets your moments. Which of the other methods
+# **8.3 The moments.** Check that your distributional policy meets your moments. Which of the other methods
 # also meet them, and why?
 
 # %%

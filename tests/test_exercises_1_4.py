@@ -124,3 +124,17 @@ def test_checkers_never_crash_on_garbage():
             assert isinstance(verdict, Verdict), key
             if key != (3, 3) or not isinstance(junk, str):
                 assert not verdict.ok, (key, junk)
+
+
+def test_number_answers_reject_nan_and_say_so():
+    for check in (lesson1.check_js_slope, lesson4.check_rlhf_constant):
+        verdict = check(float("nan"))
+        assert not verdict.ok and "NaN" in verdict.message
+        verdict = check(None)
+        assert not verdict.ok and verdict.message.startswith("no answer yet")
+
+
+def test_gdc_name_with_a_comment_on_the_misreading_is_accepted():
+    assert lesson3.check_gdc_name("Generation with Distributional Control (not gradient compression)")
+    assert lesson3.check_gdc_name("generation-with-distributional-control")
+    assert not lesson3.check_gdc_name("gradient distributional control generation")

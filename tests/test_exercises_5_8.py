@@ -122,6 +122,8 @@ def test_lesson7_turning_beta():
     rejects(lesson7.check_turning_beta(0.01), "proxy")
     rejects(lesson7.check_turning_beta(30.0), "almost no optimisation")
     rejects(lesson7.check_turning_beta(None), "no answer yet")
+    rejects(lesson7.check_turning_beta(float("nan")), "NaN")
+    rejects(lesson7.check_turning_beta("large"), "number")
 
 
 def test_lesson7_fdpo_divergences():

@@ -19,7 +19,7 @@ import numpy as np
 from .. import divergences
 from ..policies import TabularPolicy
 from ..space import SequenceSpace  # noqa: F401  (type of simplex_space)
-from . import Verdict, right, wrong
+from . import Verdict, as_number, right, wrong
 
 __all__ = ["check_generator", "check_js_slope", "check_mode_seeking",
            "simplex_space", "valley_target", "family", "family_minimiser", "VALLEY_MASS"]
@@ -93,10 +93,9 @@ def check_generator(f: Callable) -> Verdict:
 # ---------------------------------------------------------------------------- exercise 2
 def check_js_slope(value: float) -> Verdict:
     """Is ``value`` = lim_{t→∞} f_JS(t)/t for the textbook Jensen–Shannon divergence (½ log 2)?"""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return wrong(f"give a number (nats), got {value!r}")
+    v = as_number(value, "the limit (nats)")
+    if isinstance(v, Verdict):
+        return v
     truth = divergences.get("js").slope_at_infinity
     if math.isclose(v, truth, rel_tol=1e-6):
         return right(f"lim f(t)/t = ½ log 2 ≈ {truth:.4f} nats: where p(x) = 0 < π(x), JS charges π(x)·½ log 2, "

@@ -92,6 +92,8 @@ def check_gdc_name(text: str) -> Verdict:
     if not isinstance(text, str):
         return wrong(f"give the expansion as a string, got {type(text).__name__}")
     words = re.sub(r"[^a-z ]", " ", text.lower()).split()
+    if re.search(r"\bgeneration (with )?distributional control\b", " ".join(words)):
+        return right("GDC = Generation with Distributional Control (Khalifa, Elsahar, Dymetman, ICLR 2021).")
     bad = [w for w in _WRONG_WORDS if w in words]
     if bad:
         return wrong(f"'{' '.join(bad)}' is a misreading found in some secondary write-ups. GDC is the method of "

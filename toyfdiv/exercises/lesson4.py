@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from .. import divergences, fdpg, targets
-from . import Verdict, default_task, right, wrong
+from . import Verdict, as_number, default_task, right, wrong
 from .lesson1 import T_GRID, evaluate
 
 __all__ = ["BETA", "check_pseudo_reward", "check_rlhf_constant", "check_dpg_weights"]
@@ -58,10 +58,9 @@ def check_pseudo_reward(name: str, reward: Callable) -> Verdict:
 # ---------------------------------------------------------------------------- exercise 2
 def check_rlhf_constant(c: float) -> Verdict:
     """Is ``c`` the constant with β π f'_rev(π/p) − w_RLHF = c·π for p = a exp(r/β)/Z, β = BETA?"""
-    try:
-        v = float(c)
-    except (TypeError, ValueError):
-        return wrong(f"give c as a number, got {c!r}")
+    v = as_number(c, "c")
+    if isinstance(v, Verdict):
+        return v
     task = default_task()
     p = targets.rlhf(task.log_a, task.reward.values, BETA)
     truth = BETA * (1.0 + p.log_z)

@@ -31,7 +31,7 @@ def check_js_floor(answer) -> Verdict:
 
     Right: −½ log 2 ≈ −0.3466 (the library's ``divergences.get("js").slope_at_infinity``, negated).
     """
-    value = as_number(answer, "The floor of R_JS")
+    value = as_number(answer, "the floor of R_JS")
     if isinstance(value, Verdict):
         return value
     truth = -_divergences.get("js").slope_at_infinity

@@ -82,7 +82,8 @@ def check_unbiased_baselines(answer) -> Verdict:
     for b in sorted(truth - names):
         why = {"none": "no baseline is trivially unbiased",
                "loo": "the leave-one-out mean does not depend on x_i",
-               "ema": "a moving average of *past* batches does not depend on x_i",
+               "ema": "a moving average of *past* batches does not depend on x_i (toyfdiv uses the batch "
+                      "mean on the very first batch, which has no past)",
                "dpg": "−f'(1) is a constant"}[b]
         parts.append(f"'{b}' is missing: {why}")
     return wrong("; ".join(parts) + ". A baseline keeps the estimate unbiased when it does not depend on "

@@ -13,7 +13,7 @@ import numpy as np
 from .. import divergences as _divergences
 from .. import tasks as _tasks
 from ..feedback import Rater, overoptimisation_curve
-from . import Verdict, right, wrong
+from . import Verdict, as_number, right, wrong
 
 __all__ = ["exercise_rater", "biased_rater", "check_bt_reward", "check_turning_beta",
            "check_fdpo_divergences", "FIXED_DIVERGENCES"]
@@ -84,12 +84,9 @@ def check_turning_beta(answer) -> Verdict:
     Right: ``overoptimisation_curve(task.log_a, biased_rater().reward, task.reward).turning_beta``
     (within 5 %).
     """
-    if answer is None:
-        return wrong("no answer yet: give β*, a float.")
-    try:
-        value = float(answer)
-    except (TypeError, ValueError):
-        return wrong(f"β* should be a number, got {answer!r}.")
+    value = as_number(answer, "β*")
+    if isinstance(value, Verdict):
+        return value
     task = _tasks.get("reviews")
     rater = biased_rater()
     curve = overoptimisation_curve(task.log_a, rater.reward, task.reward.values)
