@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
-jupytext = pytest.importorskip("jupytext")
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
+import ipykernel  # noqa: F401  (the kernel the lessons run in; required, never skipped)
+import jupytext
+import nbclient
+import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS_DIR = ROOT / "lessons"
@@ -42,6 +42,7 @@ WARNING_RE = re.compile(r"\b\w*Warning\b")
 # (stacklevel=2), and those the lesson's own code triggers, are shown on stderr by Python's
 # default filters, where the scan below finds them.
 PRELUDE = (
+    f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"  # the checkout under test, not an installed copy
     "import warnings\n"
     "warnings.filterwarnings('error', module=r'toyfdiv(\\.|$)')\n"
 )
@@ -115,7 +116,8 @@ def test_solutions_are_found():
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=_ids(SOLUTIONS))
 def test_solution_script_runs(path: Path):
-    env = {**os.environ, "MPLBACKEND": "Agg"}
+    env = {**os.environ, "MPLBACKEND": "Agg",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     proc = subprocess.run([sys.executable, str(path)], cwd=path.parent, env=env, capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, f"{path.name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
