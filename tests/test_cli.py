@@ -208,3 +208,22 @@ def test_corrupt_run_is_a_runtime_error(default_run, tmp_path):
     bad.write_text(src.read_text()[:50])
     res = cli("show", bad, cwd=tmp_path)
     assert res.returncode == 1 and "corrupt" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_experiments_bad_input_audit():
+    task = experiments.as_task("abc")
+    for call, match in [(lambda: experiments.make_target(None, "rlhf"), r"task=None"),
+                        (lambda: experiments.make_target(task, "rlhf", [1]), r"target_options=\[1\]"),
+                        (lambda: experiments.make_policy(task, "tabular", seed=-1), r"seed=-1"),
+                        (lambda: experiments.compare(task, divergences=5), r"divergences=5"),
+                        (lambda: experiments.summary_table(None), r"histories=None"),
+                        (lambda: experiments.primary_alignment(None), r"metrics=None"),
+                        (lambda: experiments.target_row(None), r"target=None"),
+                        (lambda: experiments.frontier(task, ["js"], betas=[None]), r"betas=\[None\]"),
+                        (lambda: experiments.frontier(task, ["js"], betas="abc"), r"betas='abc'"),
+                        (lambda: experiments.sweep_configs(None), r"base=None"),
+                        (lambda: experiments.sweep_configs(Config(), ["js"], seeds=[1.5]), r"seeds\[\]=1.5"),
+                        (lambda: experiments.run_many(None), r"configs=None"),
+                        (lambda: experiments.frontier_from_runs([Config()], []), r"1 configs and 0 histories")]:
+        with pytest.raises(ValueError, match=match):
+            call()

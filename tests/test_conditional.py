@@ -91,3 +91,17 @@ def test_bad_input(task):
         conditional.reviews_task(("zzz",))
     with pytest.raises(ValueError, match="n=0"):
         conditional.sampled_gradient(task.base_policy(), task.target(), "js", n=0, rng=np.random.default_rng(0))
+
+
+def test_bad_input_audit(task):
+    pol, tgt = task.base_policy(), task.target("rlhf")
+    la = np.log(np.full((1, 4), 0.25))
+    for call, match in [(lambda: conditional.reviews_task(None), r"prompts=None"),
+                        (lambda: conditional.rlhf("xy", [0.0], la, np.zeros((1, 4)), 1.0), r"prompts='xy'"),
+                        (lambda: conditional.rlhf([1], [0.0], la, np.zeros((1, 4)), 1.0), r"prompts=\(1,\)"),
+                        (lambda: conditional.ConditionalPolicy(None), r"policies=None"),
+                        (lambda: conditional.ConditionalTarget(("a",), [0.0], (None,)), r"targets must be"),
+                        (lambda: conditional.train(pol, tgt, "js", steps=1, n=0), r"n=0"),  # was ignored
+                        (lambda: conditional.train(pol, tgt, "js", steps=1, z="zz"), r"z='zz'")]:
+        with pytest.raises(ValueError, match=match):
+            call()

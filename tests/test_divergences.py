@@ -312,3 +312,19 @@ def test_registry():
 def test_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: divergences.get("js").value(["a", "b"], ["a", "b"]), r"log_pi='?\[?'a'"),
+    (lambda: divergences.get("js").f("a"), r"t='a'"),
+    (lambda: divergences.get("js").weights(np.zeros(3), np.zeros(2)), r"log_pi has shape \(3,\) and log_p \(2,\)"),
+    (lambda: divergences.FDivergence("x", "x", "x", 0.0, 0.0, None, None, None, None), r"_f=None"),
+])
+def test_bad_input_audit(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_value_of_a_vanishing_sum_is_zero_not_an_overflow():
+    # unnormalised inputs with log π up to 800: the scaled sum underflows to 0, e^800 must not be formed
+    assert divergences.get("forward_kl").value(np.array([800.0, 0.0]), np.array([0.0, 0.0])) == 0.0

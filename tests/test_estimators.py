@@ -303,3 +303,24 @@ def test_estimator_stats_table(problem):
         assert r["mse"] == pytest.approx(r["bias"] ** 2 + r["variance"] * (499 / 500), rel=1e-9)
         assert -1 <= r["cosine"] <= 1 and r["relative_bias"] == pytest.approx(r["bias"] / r["grad_norm"])
     assert "baseline" in format_stats(rows).splitlines()[0]
+
+
+def test_bad_input_audit():
+    space = SequenceSpace(["a", "b"], 3)
+    pol = AutoregressivePolicy(space)
+    tgt = targets.rlhf(pol.log_probs(), np.arange(8.0), 1.0)
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="adaptive_kl='zz'"):  # was ignored without adaptive_every
+        sampled_estimate(pol, tgt, "js", n=4, rng=rng, adaptive_kl="zz")
+    with pytest.raises(ValueError, match="reward contains NaN"):
+        rlhf_reinforce_gradient(pol, np.full(8, np.nan), pol.log_probs(), 1.0, 4, rng)
+    with pytest.raises(ValueError, match="log_a is -inf where π > 0"):
+        rlhf_reinforce_gradient(pol, np.zeros(8), np.r_[-np.inf, np.full(7, -np.log(7))], 1.0, 4, rng)
+    with pytest.raises(ValueError, match="baselines=None"):
+        estimator_stats(pol, tgt, "js", n=4, trials=2, rng=rng, baselines=None)
+    with pytest.raises(ValueError, match=r"z=\['exact', 'batch'\] must be one name"):
+        sample_estimates(pol, tgt, "js", n=4, trials=2, rng=rng, z=["exact", "batch"])
+    with pytest.raises(ValueError, match=r"rows lack the keys"):
+        format_stats([{"a": 1}])
+    with pytest.raises(ValueError, match=r"rows=None"):
+        format_stats(None)

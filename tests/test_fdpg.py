@@ -94,3 +94,26 @@ def test_bad_input():
         fdpg.exact_gradient(AutoregressivePolicy(space), tgt, 3)
     with pytest.raises(ValueError, match="beta"):
         fdpg.rlhf_gradient(AutoregressivePolicy(space), np.zeros(4), tgt.log_a, 0.0)
+
+
+def test_bad_input_audit():
+    space = SequenceSpace(["a", "b"], 3)
+    pol = AutoregressivePolicy(space)
+    la = pol.log_probs()
+    nan_first = np.r_[np.nan, la[1:]]
+    for log_pi, log_p, match in [(nan_first, la, r"log_pi contains NaN"),  # were silent zero weights
+                                 (la, nan_first, r"log_p contains NaN"),
+                                 (la[None], la[None], r"expected the same \(N,\)"),
+                                 (la[:3], la, r"log_pi has shape \(3,\)"),
+                                 (np.array([]), np.array([]), r"N ≥ 1")]:
+        with pytest.raises(ValueError, match=match):
+            fdpg.gradient_weights(log_pi, log_p, "js")
+    r = np.arange(8.0)
+    for args, match in [((None, r, la, 1.0), "policy=None"),
+                        ((pol, r, la, "1"), r"beta='1'"),
+                        ((pol, r, la, np.inf), r"beta=inf"),
+                        ((pol, np.full(8, np.nan), la, 1.0), r"reward contains NaN"),
+                        ((pol, r, np.zeros(8), 1.0), r"log_a is not normalised"),
+                        ((pol, r, np.r_[-np.inf, np.full(7, -np.log(7))], 1.0), r"log_a is -inf where π > 0")]:
+        with pytest.raises(ValueError, match=match):
+            fdpg.rlhf_gradient(*args)

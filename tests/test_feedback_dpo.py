@@ -173,3 +173,18 @@ def test_dataset_from_another_space_is_refused(small):
     other = SequenceSpace(["a", "b"], 3)
     with pytest.raises(ValueError, match="space of 81 sequences"):
         dpo_loss(np.full(other.size, -np.log(other.size)), np.full(other.size, -np.log(other.size)), data, BETA)
+
+
+def test_bad_input_audit():
+    task = tasks.get("abc")
+    la, pol = task.log_a, task.base
+    data = collect_preferences(Rater(task.reward.values, 1.0), pol, 20, np.random.default_rng(0))
+    for call, match in [(lambda: dpo_loss(pol, la, None, 1.0), r"dataset=NoneType"),
+                        (lambda: dpo_loss(None, la, data, 1.0), r"policy=None"),
+                        (lambda: fdpo_loss(pol, la, None, 1.0, "js"), r"dataset=NoneType"),
+                        (lambda: fdpo_gradient(la, la, data, 1.0), r"policy=array"),
+                        (lambda: population_dpo_gradient(None, la, task.reward.values, 1.0), r"policy=None"),
+                        (lambda: train_dpo(None, la, data, 1.0, 2), r"policy=None"),
+                        (lambda: train_dpo(pol, la, data, 1.0, 2, loss=5), r"loss=5")]:
+        with pytest.raises(ValueError, match=match):
+            call()

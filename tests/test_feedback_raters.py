@@ -181,3 +181,34 @@ def test_bad_input_is_a_clear_value_error(task, rater):
     with pytest.raises(ValueError, match="PreferenceDataset or ThumbsDataset"):
         fit_reward_model([(0, 1)])
     assert raters_mod.FORMAT_VERSION == 1
+
+
+def test_bad_input_audit(tmp_path):
+    task = tasks.get("abc")
+    u, n = task.reward.values, task.space.size
+    rater = Rater(u, 1.0)
+    data = collect_preferences(rater, task.base, 20, np.random.default_rng(0))
+    np.savez(tmp_path / "short.npz", format_version=np.array(1), kind=np.array("preferences"),
+             space_size=np.array(5), winners=np.array([0]))
+    for call, match in [(lambda: Rater(u, 1.0, None, None), r"threshold=None"),
+                        (lambda: Rater(u, 1e-320), r"temperature=1e-320 is too small"),  # was inf rewards
+                        (lambda: Rater.for_task(None), r"task=None"),
+                        (lambda: Rater.for_task(task, "a"), r"temperature='a'"),
+                        (lambda: Rater.for_task(task, 1.0, None), r"length_bias=None"),
+                        (lambda: rater.prob_prefers([n + 5], [0]), r"x must hold integer sequence indices"),
+                        (lambda: collect_preferences(None, task.base, 5, np.random.default_rng(0)), r"rater=None"),
+                        (lambda: data.split(None, np.random.default_rng(0)), r"fraction=None"),
+                        (lambda: data.subset([1000]), r"idx=\[1000\]"),
+                        (lambda: PreferenceDataset.from_texts(task.space, None), r"pairs=None"),
+                        (lambda: pair_log_probs(np.full(4, np.nan)), r"log_mu contains NaN"),  # was NaN
+                        (lambda: pair_log_probs(np.zeros(4)), r"log_mu is not normalised"),
+                        (lambda: pair_log_probs(np.r_[0.0, np.full(3, -np.inf)]), r"all its mass on one"),
+                        (lambda: n_tokens(None), r"space=None"),
+                        (lambda: load(tmp_path / "short.npz"), r"without the fields \['losers'\]"),
+                        (lambda: fit_reward_model(data, center_log_probs=np.full(n, np.nan)), r"center_log_probs"),
+                        (lambda: fit_reward_model(data, tol=float("nan")), r"tol=nan"),
+                        (lambda: centre(np.full(4, np.nan)), r"values must be a finite"),
+                        (lambda: ngram_features(None), r"space=None"),
+                        (lambda: evaluate(np.zeros(n), None), r"dataset=NoneType")]:
+        with pytest.raises(ValueError, match=match):
+            call()

@@ -46,3 +46,21 @@ def test_rlhf_objective_identity():
         metrics.rlhf_objective(np.log(pi), r, np.log(a), 0)
     with pytest.raises(ValueError, match=r"values has shape \(3,\)"):
         metrics.expectation(np.log(pi), np.ones(3))
+
+
+def test_bad_input_audit():
+    task = tasks.get("abc")
+    tgt = task.target("rlhf")
+    la = task.log_a
+    for call, match in [(lambda: metrics.entropy(np.full(la.size, np.nan)), r"log_pi contains NaN"),  # was NaN
+                        (lambda: metrics.entropy(np.zeros(la.size)), r"log_pi is not normalised"),
+                        (lambda: metrics.entropy(la[None]), r"log_pi has shape \(1, 81\)"),
+                        (lambda: metrics.expectation(la, np.full(la.size, np.nan)), r"values contains NaN"),
+                        (lambda: metrics.rlhf_objective(la, task.reward.values, la, True), r"beta=True"),
+                        (lambda: metrics.alignment(la, None), r"target=None"),
+                        (lambda: metrics.alignment(la[:3], tgt), r"log_pi has shape \(3,\)"),
+                        (lambda: metrics.evaluate(np.zeros(la.size), tgt), r"log_pi is not normalised"),
+                        (lambda: metrics.evaluate(la, tgt, 5), r"divergences=5")]:
+        with pytest.raises(ValueError, match=match):
+            call()
+    assert set(metrics.evaluate(la, tgt, ["js"])) >= {"divergence/js", "entropy"}  # names are accepted

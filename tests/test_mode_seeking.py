@@ -65,3 +65,20 @@ def test_mode_seeking_figure():
     colours = {plots.divergence_color(n) for n in ("forward_kl", "reverse_kl", "js")}
     from matplotlib.colors import to_hex
     assert colours <= {to_hex(line.get_color()) for line in ax.lines}
+
+
+def test_simplex_bad_input_audit():
+    for call, match in [(lambda: simplex.simplex_grid(simplex.DEFAULT_TARGET, "js", 10**6), r"resolution=1000000"),
+                        (lambda: simplex.location_family("a"), r"mu='a'"),
+                        (lambda: simplex.location_family(1.0, 1e-200), r"width=1e-200 is too small"),
+                        (lambda: simplex.family_curve(0.5, []), r"mus has shape \(0,\)"),
+                        (lambda: simplex.family_curve(0.5, [[1.0]]), r"mus has shape \(1, 1\)"),
+                        (lambda: simplex.contour_levels(np.arange(10.0), 0), r"n=0"),
+                        (lambda: simplex.contour_levels("abc"), r"D='abc'"),
+                        (lambda: simplex.gradient_flow(simplex.DEFAULT_TARGET, "js", "abc"), r"start='abc'"),
+                        (lambda: simplex.to_xy([1, 2]), r"pi has shape \(2,\)")]:
+        with pytest.raises(ValueError, match=match):
+            call()
+    with pytest.warns(RuntimeWarning, match="max_dtheta=1e-300"):  # was a silently frozen path
+        path = simplex.gradient_flow(simplex.DEFAULT_TARGET, "js", simplex.DEFAULT_START, 3, 0.5, max_dtheta=1e-300)
+    assert path.shape == (4, 3)

@@ -110,3 +110,29 @@ def test_bad_input(cls):
         cls.from_log_probs(space, np.array([np.log(0.5), np.log(0.5), -np.inf, -np.inf]))
     with pytest.raises(ValueError, match="not normalised"):
         cls.from_log_probs(space, np.log([0.5, 0.5, 0.5, 0.5]))
+
+
+_SP = SequenceSpace(["a", "b"], 3)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: TabularPolicy(None), r"space=None"),
+    (lambda: AutoregressivePolicy("abc"), r"space='abc'"),
+    (lambda: TabularPolicy.from_log_probs(None, np.zeros(1)), r"space=None"),
+    (lambda: AutoregressivePolicy(_SP).with_params(None), r"theta=None"),  # was a fresh random policy
+    (lambda: TabularPolicy(_SP).with_params(None), r"theta=None"),
+    (lambda: TabularPolicy(_SP, params="abc"), r"params='abc'"),
+    (lambda: AutoregressivePolicy(_SP).grad_log_prob_weighted("abcdefgh"), r"w='abcdefgh'"),
+], ids=lambda x: x if isinstance(x, str) else "")
+def test_bad_input_audit(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_loglinear_offset_needs_a_finite_entry():
+    from toyfdiv.policies import LogLinearPolicy
+
+    with pytest.raises(ValueError, match="offset must lie in"):  # was NaN log-probabilities
+        LogLinearPolicy(_SP, np.ones((8, 1)), offset=np.full(8, -np.inf))
+    with pytest.raises(ValueError, match="space=None"):
+        LogLinearPolicy(None, np.ones((8, 1)))

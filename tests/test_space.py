@@ -148,3 +148,35 @@ def test_space_is_a_value():
     assert c == a and np.array_equal(c.tokens, a.tokens)
     with pytest.raises(AttributeError):
         a.length = 4
+
+
+# ---------------------------------------------------------------------------- bad-input audit
+_S = SequenceSpace(["a", "b"], 3)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: SequenceSpace(None, 3), r"vocab=None"),
+    (lambda: SequenceSpace(["a"], 3, "e", unterminated="no"), r"unterminated='no'"),
+    (lambda: SequenceSpace(["a"], 3, max_bytes=True), r"max_bytes=True"),
+    (lambda: SequenceSpace([str(i) for i in range(10)], 400), r"N ≈ 10\^400"),  # was an OverflowError
+    (lambda: SequenceSpace([str(i) for i in range(1000)], 10**6), r"N ≈ 10\^3000000"),  # was an int-digits error
+    (lambda: SequenceSpace(["a", "b"], 10**6, "e"), r"N ≈ 10\^"),  # was a hang
+    (lambda: _S.index(None), r"text=None"),
+    (lambda: _S.index(123), r"text=123"),
+    (lambda: _S.ends_at(1.5), r"depth=1.5"),
+    (lambda: _S.prefix_tokens(50), r"depth=50"),  # was an 8 PiB allocation
+    (lambda: _S.sequence_log_probs([]), r"log_cond has 0 levels"),  # was uninitialised memory
+    (lambda: SequenceSpace.size_of(-1, 3), r"n_vocab=-1"),
+    (lambda: SequenceSpace.size_of(2, 2.5), r"length=2.5"),
+], ids=lambda x: x if isinstance(x, str) else "")
+def test_bad_input_audit(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_size_of_closed_form_and_plain_str_vocab():
+    for V, T in [(1, 4), (2, 5), (5, 3)]:
+        for eos, un in [(False, False), (True, False), (True, True)]:
+            assert SequenceSpace.size_of(V, T, eos, un) == SequenceSpace([str(i) for i in range(V)], T,
+                                                                        "e" if eos else None, unterminated=un).size
+    assert all(type(t) is str for t in SequenceSpace(np.array(["a", "b"]), 2).vocab)

@@ -485,3 +485,27 @@ def test_boolean_features_are_accepted():
     tgt = targets.distributional(log_a, phi, [0.4, 0.3])
     np.testing.assert_allclose(np.exp(tgt.log_probs) @ phi, [0.4, 0.3], atol=1e-8)
     assert tgt.features.dtype == float
+
+
+_LA4 = np.log(np.full(4, 0.25))
+_PHI = np.arange(4.0)[:, None]
+_HALF = np.array([np.log(0.5), np.log(0.5), -np.inf, -np.inf])
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: targets.rlhf(_LA4, np.arange(4.0), 1e-320), r"beta=1e-320 is too small"),  # was inf log-scores
+    (lambda: targets.rlhf(_LA4, np.arange(4.0) + 0j, 1.0), r"reward has dtype complex"),
+    (lambda: targets.rlhf(_LA4.astype(complex), np.arange(4.0), 1.0), r"log_a="),
+    (lambda: targets.rlhf("abcd", np.arange(4.0), 1.0), r"log_a='abcd'"),
+    (lambda: targets.distributional(_LA4, _PHI, ["a"]), r"moments="),
+    (lambda: targets.distributional(_LA4, _PHI, [1.0], feature_names=5), r"feature_names=5"),
+    (lambda: targets.from_log_probs(_LA4, _LA4, name=5), r"name=5"),
+    (lambda: targets.from_log_probs(_LA4, _HALF), r"p ≪ a"),
+    (lambda: Target("custom", _LA4, None, _LA4), r"log_z=None"),
+    (lambda: Target("custom", _LA4, 0.0, _LA4, 5), r"params=5"),
+], ids=lambda x: x if isinstance(x, str) else "")
+def test_bad_input_audit(call, match):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning or ComplexWarning on the way
+        with pytest.raises(ValueError, match=match):
+            call()

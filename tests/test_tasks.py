@@ -73,3 +73,31 @@ def test_catalogue_errors():
         tasks.default().target("rlhf", gamma=1)
     with pytest.raises(ValueError, match="token='zzz'"):
         tasks.contains(tasks.default().space, "zzz")
+
+
+_ABC = SequenceSpace(["a", "b", "c"], 4)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: tasks.get([]), r"task \[\]"),
+    (lambda: tasks.get("abc", eos="yes"), r"eos='yes'"),
+    (lambda: tasks.pretrain(_ABC, None), r"corpus=None"),
+    (lambda: tasks.pretrain(_ABC, "a b c a"), r"corpus='a b c a'"),  # was read letter by letter
+    (lambda: tasks.pretrain(_ABC, [1, 2]), r"corpus lines must be strings"),
+    (lambda: tasks.pretrain(None, ["a b c a"]), r"space=None"),
+    (lambda: tasks.ngram_counts(_ABC, ["a b"], 0), r"order=0"),
+    (lambda: tasks.sentiment(_ABC, {"a": float("nan")}), r"lexicon\['a'\]=nan"),  # was NaN rewards
+    (lambda: tasks.sentiment(_ABC, ["a"]), r"lexicon=\['a'\]"),
+    (lambda: tasks.count(None, "a"), r"space=None"),
+    (lambda: tasks.no_repeat(None), r"space=None"),
+    (lambda: tasks.Signal("x", np.array([np.nan])), r"Signal 'x' values must be finite"),
+    (lambda: tasks.Signal("x", np.array(["a"])), r"Signal 'x' values must be finite"),
+], ids=lambda x: x if isinstance(x, str) else "")
+def test_bad_input_audit(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_one_sequence_space_pretrains():
+    # length 1 with EOS: the only sequence is "</s>", a policy without parameters (was a concatenate error)
+    assert tasks.get("reviews", length=1).log_a.tolist() == [0.0]

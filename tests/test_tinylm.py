@@ -160,3 +160,15 @@ def test_bad_input():
         pretrain_tinylm(space, ["a b"], method="adam")
     with pytest.raises(ValueError, match="target='corpus'"):
         pretrain_tinylm(space, ["a b"], target="corpus")
+
+
+def test_bad_input_audit():
+    space = SequenceSpace(["a", "b"], 3)
+    with pytest.raises(ValueError, match=r"n_hidden=100000.*max_bytes"):  # was a 224 GiB allocation
+        TinyLM(space, TinyLMConfig(n_hidden=10**5))
+    with pytest.raises(ValueError, match="theta=None"):
+        TinyLM(space).with_params(None)
+    with pytest.raises(ValueError, match="w contains NaN"):
+        TinyLM(space).grad_log_prob_at(np.array([1]), np.array([np.nan]))
+    with pytest.raises(ValueError, match="corpus=None"):
+        pretrain_tinylm(space, None, target="empirical")

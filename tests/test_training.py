@@ -97,3 +97,17 @@ def test_the_minimised_divergence_is_always_recorded(task):
     hist = train(task.base, task.target("rlhf"), "alpha(0.3)", steps=5)
     values = hist.metrics["divergence/alpha(0.3)"]
     assert values.shape == (6,) and np.all(np.isfinite(values)) and values[-1] < values[0]
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(estimator="sampled", foo=1), r"estimator options \['foo'\] are unknown"),  # was a TypeError mid-run
+    (dict(estimator="sampled", rng=np.random.default_rng(0)), r"estimator options \['rng'\] are unknown"),
+    (dict(callback=5), r"callback=5"),
+    (dict(schedule="cosine", lr_final=float("nan")), r"lr_final=nan"),
+    (dict(optimizer=["adam"]), r"optimizer=\['adam'\]"),
+])
+def test_bad_arguments_audit(task, kw, match):
+    with pytest.raises(ValueError, match=match):
+        train(task.base, task.target("rlhf"), "js", steps=2, **kw)
+    with pytest.raises(ValueError, match="b1='a'"):
+        optim.adam(0.1, "a")

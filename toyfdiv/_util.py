@@ -7,7 +7,8 @@ import numbers
 import numpy as np
 from scipy.special import logsumexp
 
-__all__ = ["check_rng", "check_int", "check_positive_float", "check_log_probs", "log_softmax_rows", "softmax_rows"]
+__all__ = ["check_rng", "check_int", "check_positive_float", "check_finite_float", "check_space", "as_float_array",
+           "check_log_probs", "log_softmax_rows", "softmax_rows"]
 
 
 def check_rng(rng, name: str = "rng") -> np.random.Generator:
@@ -39,9 +40,36 @@ def check_positive_float(value, name: str, *, allow_zero: bool = False) -> float
     return v
 
 
+def check_finite_float(value, name: str) -> float:
+    """Return ``value`` as float if it is a finite real number (any sign)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        raise ValueError(f"{name}={value!r} must be a finite real number")
+    return float(value)
+
+
+def check_space(space, name: str = "space"):
+    """Return ``space`` if it is a :class:`~toyfdiv.space.SequenceSpace`."""
+    from .space import SequenceSpace
+
+    if not isinstance(space, SequenceSpace):
+        raise ValueError(f"{name}={space!r} must be a SequenceSpace")
+    return space
+
+
+def as_float_array(x, name: str) -> np.ndarray:
+    """``np.asarray(x, dtype=float)``, with a ValueError naming ``name`` for text, None-filled or complex input."""
+    try:
+        if x is None or np.iscomplexobj(x):
+            raise TypeError
+        return np.asarray(x, dtype=float)
+    except (TypeError, ValueError):
+        text = repr(x) if len(repr(x)) <= 60 else repr(x)[:57] + "..."
+        raise ValueError(f"{name}={text} must be real numbers") from None
+
+
 def check_log_probs(log_p, size: int, name: str, *, atol: float = 1e-8) -> np.ndarray:
     """Validate a normalised log-probability vector of shape (size,); −inf marks zeros."""
-    arr = np.asarray(log_p, dtype=float)
+    arr = as_float_array(log_p, name)
     if arr.shape != (size,):
         raise ValueError(f"{name} has shape {arr.shape}; expected ({size},), one entry per sequence")
     if np.isnan(arr).any() or np.isposinf(arr).any():

@@ -22,7 +22,7 @@ from scipy.special import logsumexp
 
 from . import metrics, optim
 from . import targets as _targets
-from ._util import check_int, check_log_probs, check_positive_float, check_rng
+from ._util import as_float_array, check_int, check_log_probs, check_positive_float, check_rng
 from .fdpg import as_divergence, exact_gradient
 from .policies.base import Policy
 from .space import SequenceSpace
@@ -45,6 +45,10 @@ class ConditionalTarget:
     targets: tuple[_targets.Target, ...]
 
     def __post_init__(self):
+        if not all(isinstance(c, str) for c in self.prompts):
+            raise ValueError(f"prompts={self.prompts!r} must be strings")
+        if not all(isinstance(t, _targets.Target) for t in self.targets):
+            raise ValueError("targets must be toyfdiv.targets.Target objects, one per prompt")
         if len(self.prompts) == 0 or len(self.prompts) != len(self.targets):
             raise ValueError(f"got {len(self.prompts)} prompts and {len(self.targets)} targets; "
                              "give one target per prompt, at least one")
@@ -66,8 +70,14 @@ class ConditionalTarget:
         return np.stack([t.log_probs for t in self.targets])
 
 
+def _prompts(prompts) -> tuple[str, ...]:
+    if isinstance(prompts, str) or not isinstance(prompts, (list, tuple)):
+        raise ValueError(f"prompts={prompts!r} must be a list of prompt strings, e.g. ['film', 'not']")
+    return tuple(prompts)
+
+
 def _per_prompt(log_a, values, name: str):
-    log_a = np.asarray(log_a, dtype=float)
+    log_a = as_float_array(log_a, "log_a")
     values = np.asarray(values)
     if log_a.ndim != 2 or values.shape != log_a.shape:
         raise ValueError(f"log_a has shape {log_a.shape} and {name} {values.shape}; expected the same (C, N)")
@@ -77,14 +87,14 @@ def _per_prompt(log_a, values, name: str):
 def rlhf(prompts: Sequence[str], log_rho, log_a, reward, beta: float) -> ConditionalTarget:
     """p(y|c) = a(y|c) exp(r(c, y)/β) / Z(c); log_a and reward (C, N)."""
     log_a, reward = _per_prompt(log_a, reward, "reward")
-    return ConditionalTarget(tuple(prompts), log_rho,
+    return ConditionalTarget(_prompts(prompts), log_rho,
                              tuple(_targets.rlhf(la, r, beta) for la, r in zip(log_a, reward)))
 
 
 def pointwise(prompts: Sequence[str], log_rho, log_a, constraint, epsilon: float = 0.0) -> ConditionalTarget:
     """p(y|c) = a(y|c) b(c, y) / Z(c); log_a (C, N), constraint (C, N) bool."""
     log_a, constraint = _per_prompt(log_a, constraint, "constraint")
-    return ConditionalTarget(tuple(prompts), log_rho,
+    return ConditionalTarget(_prompts(prompts), log_rho,
                              tuple(_targets.pointwise(la, b, epsilon) for la, b in zip(log_a, constraint)))
 
 
@@ -95,6 +105,8 @@ class ConditionalPolicy:
     """
 
     def __init__(self, policies: Sequence[Policy]):
+        if not isinstance(policies, (list, tuple)):
+            raise ValueError(f"policies={policies!r} must be a list of Policy objects, one per prompt")
         policies = tuple(policies)
         if not policies or not all(isinstance(p, Policy) for p in policies):
             raise ValueError("policies must be a non-empty sequence of Policy objects, one per prompt")
@@ -132,6 +144,9 @@ def _check(policy: ConditionalPolicy, target: ConditionalTarget) -> None:
         raise ValueError("policy and target must be a ConditionalPolicy and a ConditionalTarget")
     if len(policy.policies) != len(target.targets):
         raise ValueError(f"the policy has {len(policy.policies)} prompts, the target {len(target.targets)}")
+    if policy.space.size != target.targets[0].size:
+        raise ValueError(f"the policy's response space has {policy.space.size} sequences, "
+                         f"the target's {target.targets[0].size}")
 
 
 def value(policy: ConditionalPolicy, target: ConditionalTarget, divergence) -> float:
@@ -188,6 +203,11 @@ def train(policy: ConditionalPolicy, target: ConditionalTarget, divergence, step
     steps = check_int(steps, "steps", low=0)
     record_every = check_int(record_every, "record_every")
     check_positive_float(lr, "lr")
+    from .estimators import BASELINES, Z_OPTIONS, _choice
+
+    check_int(n, "n")  # checked for every estimator, so that a typo is not silently ignored
+    _choice(z, "z", Z_OPTIONS)
+    _choice(baseline, "baseline", BASELINES)
     if estimator not in ("exact", "sampled"):
         raise ValueError(f"estimator={estimator!r} is unknown; allowed: ['exact', 'sampled']")
     opt = optim.get(optimizer, lr)
@@ -251,6 +271,7 @@ def reviews_task(prompts: Sequence[str] = ("film", "not", "very")) -> Conditiona
     """
     from . import tasks
 
+    prompts = _prompts(prompts)
     full = tasks.default()
     unknown = [c for c in prompts if c not in full.space.vocab]
     if not prompts or unknown:

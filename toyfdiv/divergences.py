@@ -22,6 +22,8 @@ from typing import Callable
 import numpy as np
 from scipy.special import expm1, xlogy
 
+from ._util import as_float_array
+
 __all__ = ["FDivergence", "get", "names", "registered", "alpha", "gjsd"]
 
 _LOG2 = math.log(2.0)
@@ -61,6 +63,9 @@ class FDivergence:
         for key, v in (("f_at_zero", self.f_at_zero), ("slope_at_infinity", self.slope_at_infinity)):
             if not isinstance(v, numbers.Real) or math.isnan(v) or v == -math.inf:
                 raise ValueError(f"{self.name}: {key}={v!r} must be a real number or +inf")
+        for key in ("_f", "_f_prime", "_reward", "_terms"):
+            if not callable(getattr(self, key)):
+                raise ValueError(f"{self.name}: {key}={getattr(self, key)!r} must be a function")
         if abs(float(self.f(1.0))) > 1e-12:
             raise ValueError(f"{self.name}: f(1) = {float(self.f(1.0))!r}; an f-divergence needs f(1) = 0")
 
@@ -127,7 +132,7 @@ class FDivergence:
         """
         if self._f_prime_inverse is None:
             raise ValueError(f"{self.name}: f' is a step function, so (f')⁻¹ does not exist")
-        y = np.asarray(y, dtype=float)
+        y = as_float_array(y, "y")
         lo, hi = float(self.f_prime(0.0)), self.slope_at_infinity
         bad = np.isnan(y) | (y < lo) | (y > hi)
         if bad.any():
@@ -143,7 +148,9 @@ class FDivergence:
         The f-DPG gradient is Σ_x w(x) ∇θ log π(x).  Closed form per divergence (forward KL:
         −p; Neyman: π − p²/π), so a huge ratio with a tiny π stays a finite product.
         """
-        lpi, lp = np.asarray(log_pi, dtype=float), np.asarray(log_p, dtype=float)
+        lpi, lp = as_float_array(log_pi, "log_pi"), as_float_array(log_p, "log_p")
+        if lpi.shape != lp.shape:
+            raise ValueError(f"log_pi has shape {lpi.shape} and log_p {lp.shape}; expected the same shape")
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             if self._weight is not None:
                 return np.asarray(self._weight(lpi, lp), dtype=float)
@@ -172,7 +179,9 @@ class FDivergence:
             return math.inf
         top = np.max(m, initial=-np.inf)  # log of the largest max(π, p)
         s = float(np.sum(inner * np.exp(m - top))) if top > -np.inf else 0.0
-        if top <= 700 or s == 0:
+        if s == 0:
+            return 0.0
+        if top <= 700:
             return s * math.exp(top)
         with np.errstate(over="ignore"):  # beyond the float range unless s is tiny
             return float(np.sign(s) * np.exp(top + np.log(abs(s))))
@@ -198,7 +207,7 @@ def _fmt(x: float) -> str:
 
 
 def _log_t(log_t) -> Array:
-    u = np.asarray(log_t, dtype=float)
+    u = as_float_array(log_t, "log_t")
     if np.isnan(u).any():
         raise ValueError(f"log_t contains NaN ({np.isnan(u).sum()} of {u.size}); allowed: [-inf, inf]")
     return u
@@ -238,7 +247,7 @@ def _softplus(x: Array, scratch: bool = False) -> Array:
 
 
 def _nonneg(t, name: str) -> Array:
-    t = np.asarray(t, dtype=float)
+    t = as_float_array(t, name)
     bad = np.isnan(t) | (t < 0)
     if bad.any():
         raise ValueError(f"{name}={t[bad][:3]} is out of range; allowed: t ≥ 0 (a ratio π/p)")
@@ -246,7 +255,7 @@ def _nonneg(t, name: str) -> Array:
 
 
 def _check_pair(log_pi, log_p) -> tuple[Array, Array]:
-    log_pi, log_p = np.asarray(log_pi, dtype=float), np.asarray(log_p, dtype=float)
+    log_pi, log_p = as_float_array(log_pi, "log_pi"), as_float_array(log_p, "log_p")
     if log_pi.shape != log_p.shape or log_pi.ndim != 1:
         raise ValueError(f"log_pi has shape {log_pi.shape} and log_p {log_p.shape}; expected the same (N,)")
     for name, arr in (("log_pi", log_pi), ("log_p", log_p)):

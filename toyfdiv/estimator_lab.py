@@ -46,9 +46,18 @@ class Trials(NamedTuple):
     ess_target: np.ndarray
 
 
+def _names(value, name: str, allowed: tuple[str, ...]) -> tuple:
+    """One option name or a list of them, as a tuple."""
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"{name}={value!r} must be a name or a list of names from {list(allowed)}")
+    return tuple(value)
+
+
 def _check_options(z_options, baselines) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    z_options = (z_options,) if isinstance(z_options, str) else tuple(z_options)
-    baselines = (baselines,) if isinstance(baselines, str) else tuple(baselines)
+    z_options = _names(z_options, "z_options", LAB_Z)
+    baselines = _names(baselines, "baselines", LAB_BASELINES)
     for z in z_options:
         if z == "running":
             raise ValueError(f"z={z!r} needs a history of steps; the laboratory compares independent "
@@ -122,6 +131,10 @@ def sample_estimates(policy: Policy, target, divergence, *, n: int, trials: int,
     _check_pair(policy, target)
     div = as_divergence(divergence)
     n, trials, rng = check_int(n, "n"), check_int(trials, "trials"), check_rng(rng)
+    for name, value, allowed in (("z", z, LAB_Z), ("baseline", baseline, LAB_BASELINES)):
+        if not isinstance(value, str):
+            raise ValueError(f"{name}={value!r} must be one name from {list(allowed)} "
+                             "(estimator_stats compares several)")
     (z,), (baseline,) = _check_options(z, baseline)
     proposal = check_proposal(policy, proposal)
     grads, log_zs, esss = [], [], []
@@ -178,6 +191,12 @@ def estimator_stats(policy: Policy, target, divergence, *, n: int, trials: int, 
 def format_stats(rows: list[dict], keys=("divergence", "n", "z", "baseline", "bias", "bias_se",
                                          "relative_bias", "variance", "cosine")) -> str:
     """A plain-text table of :func:`estimator_stats` rows (for the terminal and lessons)."""
+    if not isinstance(rows, (list, tuple)) or not all(isinstance(r, dict) for r in rows):
+        raise ValueError(f"rows={rows!r} must be a list of dict rows from estimator_stats")
+    missing = sorted({k for r in rows for k in keys if k not in r})
+    if missing:
+        raise ValueError(f"rows lack the keys {missing}; expected rows from estimator_stats")
+
     def cell(v):
         return f"{v:.3g}" if isinstance(v, float) else str(v)
     table = [list(keys)] + [[cell(r[k]) for k in keys] for r in rows]

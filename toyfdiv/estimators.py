@@ -30,7 +30,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import logsumexp
 
-from ._util import check_int, check_log_probs, check_positive_float, check_rng
+from ._util import as_float_array, check_int, check_log_probs, check_positive_float, check_rng
 from .fdpg import _check_pair, as_divergence
 from .policies.base import Policy
 
@@ -267,9 +267,9 @@ def sampled_estimate(
     ema_decay = check_positive_float(ema_decay, "ema_decay", allow_zero=True)
     if ema_decay >= 1:
         raise ValueError(f"ema_decay={ema_decay!r} is out of range; allowed: [0, 1)")
+    adaptive_kl = _choice(adaptive_kl, "adaptive_kl", ADAPTIVE_KL)
     if adaptive_every is not None:
         adaptive_every = check_int(adaptive_every, "adaptive_every")
-        adaptive_kl = _choice(adaptive_kl, "adaptive_kl", ADAPTIVE_KL)
     if state is None:
         state = EstimatorState()
     elif not isinstance(state, EstimatorState):
@@ -367,10 +367,15 @@ def rlhf_reinforce_gradient(policy: Policy, reward, log_a, beta: float, n: int, 
     beta = check_positive_float(beta, "beta")
     kl_estimator = _choice(kl_estimator, "kl_estimator", KL_ESTIMATORS)
     baseline = _choice(baseline, "baseline", ("none", "mean", "loo"))
-    reward = np.asarray(reward, dtype=float)
+    reward = as_float_array(reward, "reward")
     log_a = check_log_probs(log_a, policy.space.size, "log_a")
     if reward.shape != (policy.space.size,):
         raise ValueError(f"reward has shape {reward.shape}; expected ({policy.space.size},)")
+    if not np.isfinite(reward).all():
+        raise ValueError(f"reward contains NaN or inf at {np.flatnonzero(~np.isfinite(reward))[:5].tolist()}")
+    if (np.isneginf(log_a) & np.isfinite(policy.log_probs())).any():
+        raise ValueError("log_a is -inf where π > 0: KL(π‖a) and its per-sample estimate are infinite; "
+                         "give a base model with full support")
     idx = policy.sample(n, rng)
     log_pi_x = policy.log_prob_at(idx)
     shaped = reward[idx] - beta * kl_per_sample(log_pi_x, log_a[idx], kl_estimator)  # (n,)

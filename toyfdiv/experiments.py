@@ -21,6 +21,7 @@ import numpy as np
 from . import divergences as _divergences
 from . import metrics as _metrics
 from . import tasks as _tasks
+from ._util import check_int
 from .policies import AutoregressivePolicy, TabularPolicy
 from .policies.base import Policy
 from .config import Config, run
@@ -52,10 +53,20 @@ def as_task(task, *, length: int | None = None, eos: bool | None = None) -> _tas
 
 def make_target(task: _tasks.Task, kind: str = "rlhf", target_options: Mapping | None = None) -> Target:
     """p = task.target(kind, **target_options): rlhf (beta), pointwise (epsilon), distributional/hybrid (moments)."""
+    task = _require_task(task)
     if kind not in _tasks.TARGET_KINDS:
         raise ValueError(f"kind={kind!r} is not a target kind; allowed: {list(_tasks.TARGET_KINDS)}")
+    if target_options is not None and not isinstance(target_options, Mapping):
+        raise ValueError(f"target_options={target_options!r} must be a dict such as {{'beta': 0.5}}, or None")
     opts = {k: v for k, v in dict(target_options or {}).items() if v is not None}
     return task.target(kind, **opts)
+
+
+def _require_task(task) -> _tasks.Task:
+    """A Task, or one built from its catalogue name."""
+    if isinstance(task, (_tasks.Task, str)):
+        return as_task(task)
+    raise ValueError(f"task={task!r} must be a Task or one of {_tasks.names()}")
 
 
 def _optional_policy(module: str, name: str):
@@ -77,6 +88,8 @@ def make_policy(task: _tasks.Task, policy: str = "autoregressive", *, seed: int 
     Option ``init="random"`` starts from random parameters (``init_scale``, ``seed``)
     instead of a (tinylm: its initialisation, unfitted).
     """
+    task = _require_task(task)
+    check_int(seed, "seed", low=0)
     space, log_a = task.space, task.log_a
     init = options.pop("init", "base")
     if init not in ("base", "random"):
@@ -117,6 +130,11 @@ def _divergence_list(divergences) -> tuple[list, bool]:
         return list(_divergences.registered()), True
     if isinstance(divergences, str):
         divergences = [d.strip() for d in divergences.split(",") if d.strip()]
+    elif isinstance(divergences, _divergences.FDivergence):
+        divergences = [divergences]
+    elif not isinstance(divergences, (list, tuple)):
+        raise ValueError(f"divergences={divergences!r} must be a list of names or FDivergences, "
+                         f"from {_divergences.names()}")
     divs = [_divergences.get(d) for d in divergences]
     if not divs:
         raise ValueError("divergences is empty; give at least one name from divergences.names()")
@@ -171,6 +189,8 @@ def compare(task, kind: str = "rlhf", divergences=None, *, policy: str = "autore
 
 def primary_alignment(metrics: Mapping) -> tuple[str, float]:
     """The headline alignment of a metrics row: (key, value) of the first "alignment/<key>"."""
+    if not isinstance(metrics, Mapping):
+        raise ValueError(f"metrics={metrics!r} must be a dict of metrics, e.g. History.final()")
     for key, value in metrics.items():
         if key.startswith("alignment/"):
             return key.split("/", 1)[1], float(np.asarray(value).reshape(-1)[-1])
@@ -184,6 +204,8 @@ def summary_table(histories: Mapping[str, History]) -> list[dict]:
     "kl_from_base" (nats), "entropy" (nats), "steps", "seconds", and every
     "alignment/<key>" of the run.
     """
+    if not isinstance(histories, Mapping) or not all(isinstance(h, History) for h in histories.values()):
+        raise ValueError(f"histories={histories!r} must be a dict {{name: History}}, e.g. from compare()")
     rows = []
     for name, hist in histories.items():
         final = hist.final()
@@ -198,14 +220,33 @@ def summary_table(histories: Mapping[str, History]) -> list[dict]:
 
 def final_policies(task: _tasks.Task, target: Target, histories: Mapping[str, History]) -> dict[str, np.ndarray]:
     """{"base": log a, "target": log p, f: log π_f} — the distributions a comparison ends with."""
+    task, target = _require_task(task), _check_target(target)
+    summary_table(histories)  # validates the histories
     out = {"base": np.asarray(task.log_a), "target": np.asarray(target.log_probs)}
     out.update({name: np.asarray(h.policy.log_probs()) for name, h in histories.items()})
     return out
 
 
+def _check_target(target) -> Target:
+    if not isinstance(target, Target):
+        raise ValueError(f"target={target!r} must be a Target")
+    return target
+
+
+def _betas(betas, name: str = "betas") -> list[float]:
+    """A non-empty list of finite β > 0."""
+    if isinstance(betas, str) or not isinstance(betas, (list, tuple, np.ndarray)):
+        raise ValueError(f"{name}={betas!r} must be a non-empty list of finite values > 0")
+    bad = [b for b in betas if isinstance(b, bool) or not isinstance(b, (int, float, np.integer, np.floating))
+           or not np.isfinite(b) or b <= 0]
+    if len(betas) == 0 or bad:
+        raise ValueError(f"{name}={list(betas)!r} must be a non-empty list of finite values > 0")
+    return [float(b) for b in betas]
+
+
 def target_row(target: Target) -> dict:
     """The target's own alignment, entropy and KL from the base: where a perfect minimiser lands."""
-    m = _metrics.evaluate(target.log_probs, target, divergences=())
+    m = _metrics.evaluate(_check_target(target).log_probs, target, divergences=())
     key, value = primary_alignment(m)
     return dict(alignment_key=key, alignment=value, entropy=m["entropy"], kl_from_base=m["kl_from_base"])
 
@@ -227,9 +268,8 @@ def frontier(task, divergences=None, *, betas: Sequence[float] = DEFAULT_BETAS, 
       "target_alignment", "target_entropy", "target_kl_from_base".
     """
     task = as_task(task)
-    betas = [float(b) for b in betas]
-    if not betas or not all(np.isfinite(b) and b > 0 for b in betas):
-        raise ValueError(f"betas={betas!r} must be a non-empty list of finite values > 0")
+    betas = _betas(betas)
+    check_int(steps, "steps", low=0)
     n_div = len(_divergence_list(divergences)[0])
     total = steps * n_div * len(betas)
     rows = []
@@ -255,9 +295,13 @@ def sweep_configs(base: Config, divergences=None, betas: Sequence[float] | None 
 
     ``divergences`` default: every registered one; ``betas`` default: the base's β only.
     """
+    if not isinstance(base, Config):
+        raise ValueError(f"base={base!r} must be a Config")
     divs = [d.name for d in _divergence_list(divergences)[0]]
-    betas = [base.beta] if betas is None else [float(b) for b in betas]
-    seeds = [int(s) for s in seeds]
+    betas = [base.beta] if betas is None else _betas(betas)
+    if isinstance(seeds, str) or not isinstance(seeds, (list, tuple, range, np.ndarray)):
+        raise ValueError(f"seeds={seeds!r} must be a list of integers ≥ 0")
+    seeds = [check_int(s, "seeds[]", low=0) for s in seeds]
     if not seeds:
         raise ValueError("seeds is empty; give at least one seed")
     return [base.replace(divergence=d, beta=b, seed=s) for d in divs for b in betas for s in seeds]
@@ -270,6 +314,8 @@ def run_many(configs: Sequence[Config], *, workers: int = 1,
     ``callback(done, total)`` after each finished run.  Each run is deterministic, so the
     numbers do not depend on ``workers``.
     """
+    if not isinstance(configs, (list, tuple)):
+        raise ValueError(f"configs={configs!r} must be a list of Config objects")
     configs = list(configs)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers={workers!r} must be an integer ≥ 1")
@@ -294,6 +340,12 @@ def run_many(configs: Sequence[Config], *, workers: int = 1,
 def frontier_from_runs(configs: Sequence[Config], histories: Sequence[History]) -> list[dict]:
     """:func:`frontier`-style rows from a sweep: per (divergence, β), the mean over seeds of the
     final alignment, entropy, KL(π‖a) and D_f to the target, with the target p_β's own values."""
+    configs, histories = list(configs), list(histories)
+    if len(configs) != len(histories):
+        raise ValueError(f"got {len(configs)} configs and {len(histories)} histories; expected one History per Config")
+    for c, h in zip(configs, histories):
+        if not isinstance(c, Config) or not isinstance(h, History):
+            raise ValueError(f"configs and histories must hold Config and History objects; got {c!r}, {h!r}")
     groups: dict[tuple, list] = {}
     for c, h in zip(configs, histories):
         if c.kind != "rlhf":

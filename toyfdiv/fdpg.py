@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._util import BLOCK
+from ._util import BLOCK, as_float_array, check_log_probs, check_positive_float
 from .divergences import FDivergence
 from .policies.base import Policy
 from .targets import Target
@@ -54,7 +54,17 @@ def gradient_weights(log_pi: np.ndarray, log_p: np.ndarray, divergence) -> np.nd
     constraint with ε > 0, or pick a divergence with finite f'(∞)).
     """
     div = as_divergence(divergence)
-    log_pi, log_p = np.asarray(log_pi, dtype=float), np.asarray(log_p, dtype=float)
+    log_pi, log_p = as_float_array(log_pi, "log_pi"), as_float_array(log_p, "log_p")
+    if log_pi.ndim != 1 or log_pi.shape != log_p.shape or log_pi.size == 0:
+        raise ValueError(f"log_pi has shape {log_pi.shape} and log_p {log_p.shape}; expected the same (N,), N ≥ 1")
+    with np.errstate(invalid="ignore"):
+        total = log_pi.sum() + log_p.sum()  # one cheap pass: NaN or +inf anywhere shows here
+    if np.isnan(total) or total == np.inf:
+        for name, arr in (("log_pi", log_pi), ("log_p", log_p)):
+            bad = np.isnan(arr) | np.isposinf(arr)
+            if bad.any():
+                raise ValueError(f"{name} contains NaN or +inf at {np.flatnonzero(bad)[:5].tolist()}; "
+                                 "allowed: finite log-probabilities, or -inf for probability 0")
     if log_pi.min() > -np.inf and log_p.min() > -np.inf:  # full support (the usual case): no masks
         w = np.empty(log_pi.shape)
         for s in range(0, w.size, BLOCK):  # cache-sized blocks: the weights' temporaries stay in cache
@@ -106,13 +116,19 @@ def rlhf_gradient(policy: Policy, reward: np.ndarray, log_a: np.ndarray, beta: f
     written from its own objective; equal to β ∇θ KL(π‖p) for p = a exp(r/β)/Z
     (Korbak, Perez, Buckley 2022), i.e. β × the reverse-KL f-DPG gradient.
     """
+    if not isinstance(policy, Policy):
+        raise ValueError(f"policy={policy!r} must be a Policy")
     log_pi = policy.log_probs()
-    reward = np.asarray(reward, dtype=float)
-    log_a = np.asarray(log_a, dtype=float)
-    if reward.shape != log_pi.shape or log_a.shape != log_pi.shape:
-        raise ValueError(f"reward and log_a must have shape {log_pi.shape}, got {reward.shape} and {log_a.shape}")
-    if not beta > 0:
-        raise ValueError(f"beta={beta!r} must be > 0")
+    reward = as_float_array(reward, "reward")
+    if reward.shape != log_pi.shape:
+        raise ValueError(f"reward has shape {reward.shape}; expected {log_pi.shape}, one entry per sequence")
+    if not np.isfinite(reward).all():
+        raise ValueError(f"reward contains NaN or inf at {np.flatnonzero(~np.isfinite(reward))[:5].tolist()}")
+    log_a = check_log_probs(log_a, log_pi.size, "log_a")
+    if (np.isneginf(log_a) & np.isfinite(log_pi)).any():
+        raise ValueError("log_a is -inf where π > 0: KL(π‖a) is infinite and has no gradient; "
+                         "give a base model with full support")
+    beta = check_positive_float(beta, "beta")
     w = -np.exp(log_pi) * (reward - beta * (log_pi - log_a))
     return policy.grad_log_prob_weighted(w)
 

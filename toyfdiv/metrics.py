@@ -11,6 +11,7 @@ import numpy as np
 from scipy.special import xlogy
 
 from . import divergences as _divergences
+from ._util import as_float_array, check_log_probs, check_positive_float
 from .targets import Target
 
 __all__ = ["kl", "entropy", "expectation", "rlhf_objective", "alignment", "evaluate"]
@@ -21,6 +22,20 @@ def _reverse_kl() -> _divergences.FDivergence:
     return _divergences.get("reverse_kl")  # frozen: one instance serves every call
 
 
+def _log_pi(log_pi, size: int | None = None) -> np.ndarray:
+    """A normalised (N,) log-probability vector (N = ``size`` if given)."""
+    arr = as_float_array(log_pi, "log_pi")
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"log_pi has shape {arr.shape}; expected (N,) with N ≥ 1, one entry per sequence")
+    return check_log_probs(arr, arr.size if size is None else size, "log_pi")
+
+
+def _target(target) -> Target:
+    if not isinstance(target, Target):
+        raise ValueError(f"target={target!r} must be a Target")
+    return target
+
+
 def kl(log_p: np.ndarray, log_q: np.ndarray) -> float:
     """KL(p ‖ q) = Σ_x p(x) log(p(x)/q(x)) in nats (+inf if p puts mass where q has none)."""
     return _reverse_kl().value(log_p, log_q)
@@ -28,15 +43,22 @@ def kl(log_p: np.ndarray, log_q: np.ndarray) -> float:
 
 def entropy(log_pi: np.ndarray) -> float:
     """H(π) = −Σ_x π(x) log π(x) in nats (0·log 0 = 0)."""
+    return _entropy(_log_pi(log_pi))
+
+
+def _entropy(log_pi: np.ndarray) -> float:
     pi = np.exp(log_pi)
     return float(-xlogy(pi, pi).sum())
 
 
 def expectation(log_pi: np.ndarray, values: np.ndarray) -> float:
     """E_π[v] = Σ_x π(x) v(x) for any array v over the space (N,) (a reward, a feature)."""
-    values = np.asarray(values, dtype=float)
-    if values.shape != np.shape(log_pi):
-        raise ValueError(f"values has shape {values.shape}; expected {np.shape(log_pi)}, one per sequence")
+    log_pi = _log_pi(log_pi)
+    values = as_float_array(values, "values")
+    if values.shape != log_pi.shape:
+        raise ValueError(f"values has shape {values.shape}; expected {log_pi.shape}, one per sequence")
+    if not np.isfinite(values).all():
+        raise ValueError(f"values contains NaN or inf at {np.flatnonzero(~np.isfinite(values))[:5].tolist()}")
     return float(np.exp(log_pi) @ values)
 
 
@@ -46,8 +68,7 @@ def rlhf_objective(log_pi: np.ndarray, reward: np.ndarray, log_a: np.ndarray, be
     Its maximiser is p = a exp(r/β)/Z, and J(π) = β log Z − β KL(π‖p)
     (Korbak, Perez, Buckley 2022).
     """
-    if not (isinstance(beta, (int, float, np.floating)) and np.isfinite(beta) and beta > 0):
-        raise ValueError(f"beta={beta!r} must be finite and > 0")
+    beta = check_positive_float(beta, "beta")
     return expectation(log_pi, reward) - beta * kl(log_pi, log_a)
 
 
@@ -57,6 +78,10 @@ def alignment(log_pi: np.ndarray, target: Target) -> dict[str, float]:
     rlhf: {"reward": E_π[r]}; pointwise: {"constraint": E_π[b]}; distributional:
     {"moment/<feature>": E_π[φ_k]} per feature; hybrid: the constraint and the moments.
     """
+    return _alignment(_log_pi(log_pi, _target(target).size), target)
+
+
+def _alignment(log_pi: np.ndarray, target: Target) -> dict[str, float]:
     pi = np.exp(log_pi)
     out: dict[str, float] = {}
     if target.reward is not None:
@@ -74,11 +99,20 @@ def evaluate(log_pi: np.ndarray, target: Target, divergences=None) -> dict[str, 
     """Every metric of π against ``target``: "divergence/<name>" for each divergence
     (default: every registered one), "kl_from_base" = KL(π‖a), "alignment/<key>",
     "entropy" and "effective_sequences" = exp H(π)."""
-    divs = _divergences.registered() if divergences is None else divergences
+    log_pi = _log_pi(log_pi, _target(target).size)
+    if divergences is None:
+        divs = _divergences.registered()
+    elif isinstance(divergences, (str, _divergences.FDivergence)):
+        divs = (_divergences.get(divergences),)
+    else:
+        try:
+            divs = tuple(_divergences.get(d) for d in divergences)
+        except TypeError:
+            raise ValueError(f"divergences={divergences!r} must be a list of FDivergences or names") from None
     out = {f"divergence/{d.name}": d.value(log_pi, target.log_probs) for d in divs}
     out["kl_from_base"] = kl(log_pi, target.log_a)
-    out.update({f"alignment/{k}": v for k, v in alignment(log_pi, target).items()})
-    h = entropy(log_pi)
+    out.update({f"alignment/{k}": v for k, v in _alignment(log_pi, target).items()})
+    h = _entropy(log_pi)
     out["entropy"] = h
     out["effective_sequences"] = float(np.exp(h))
     return out

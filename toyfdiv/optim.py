@@ -89,8 +89,8 @@ def adam(lr: LearningRate, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8
     """
     sched = _schedule(lr)
     for name, b in (("b1", b1), ("b2", b2)):
-        if not 0 <= b < 1:
-            raise ValueError(f"{name}={b} must be in [0, 1)")
+        if isinstance(b, bool) or not isinstance(b, (int, float, np.floating, np.integer)) or not 0 <= b < 1:
+            raise ValueError(f"{name}={b!r} must be in [0, 1)")
     eps = check_positive_float(eps, "eps")
 
     def init(params):
@@ -116,6 +116,6 @@ def names() -> list[str]:
 
 def get(name: str, lr: LearningRate, **kwargs) -> Optimizer:
     """The optimiser called ``name`` ("adam" or "sgd") with learning rate ``lr``."""
-    if name not in _OPTIMIZERS:
+    if not isinstance(name, str) or name not in _OPTIMIZERS:
         raise ValueError(f"optimizer={name!r} is unknown; allowed: {names()}")
     return _OPTIMIZERS[name](lr, **kwargs)

@@ -16,7 +16,9 @@ import numpy as np
 from . import divergences as _divergences
 from . import fdpg as _fdpg
 from . import targets as _targets
-from ._util import check_int, check_positive_float
+import warnings
+
+from ._util import as_float_array, check_finite_float, check_int, check_positive_float
 from .policies import LogLinearPolicy, TabularPolicy
 from .space import SequenceSpace
 
@@ -35,21 +37,24 @@ SPACE = SequenceSpace(["x1", "x2", "x3"], length=1)
 
 def to_xy(pi) -> np.ndarray:
     """(x, y) = Σ_i π_i c_i, the Cartesian point of barycentric π; (..., 3) → (..., 2)."""
-    return np.asarray(pi, dtype=float) @ CORNERS
+    pi = as_float_array(pi, "pi")
+    if pi.ndim == 0 or pi.shape[-1] != 3:
+        raise ValueError(f"pi has shape {pi.shape}; expected (..., 3), barycentric coordinates")
+    return pi @ CORNERS
 
 
 def from_xy(x, y) -> np.ndarray:
     """π with Σ_i π_i c_i = (x, y): π₃ = y/(√3/2), π₂ = x − π₃/2, π₁ = 1 − π₂ − π₃; (...,) → (..., 3).
 
     Points outside the triangle get negative entries."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    x, y = as_float_array(x, "x"), as_float_array(y, "y")
     p3 = y / CORNERS[2, 1]
     p2 = x - 0.5 * p3
     return np.stack([1.0 - p2 - p3, p2, p3], axis=-1)
 
 
 def _check_log_p(log_p) -> np.ndarray:
-    log_p = np.asarray(log_p, dtype=float)
+    log_p = as_float_array(log_p, "log_p")
     if log_p.shape != (3,):
         raise ValueError(f"log_p has shape {log_p.shape}; expected (3,), a distribution over three outcomes")
     return _targets.from_log_probs(log_p, log_p).log_probs  # validates normalisation
@@ -63,7 +68,7 @@ def simplex_grid(log_p, divergence, resolution: int = 120) -> tuple[np.ndarray, 
     """
     log_p = _check_log_p(log_p)
     div = _divergences.get(divergence)
-    resolution = check_int(resolution, "resolution", low=3)
+    resolution = check_int(resolution, "resolution", low=3, high=MAX_RESOLUTION)
     X, Y = np.meshgrid(np.linspace(0.0, 1.0, resolution), np.linspace(0.0, CORNERS[2, 1], resolution))
     pi = from_xy(X, Y).reshape(-1, 3)  # (M, 3)
     inside = np.all(pi >= -1e-12, axis=1)
@@ -97,8 +102,8 @@ def gradient_flow(log_p, divergence, start, steps: int = 300, lr: float = 0.5, *
     steps = check_int(steps, "steps", low=0)
     lr = check_positive_float(lr, "lr")
     max_dtheta = check_positive_float(max_dtheta, "max_dtheta")
-    start = np.asarray(start, dtype=float)
-    if start.shape != (3,) or np.any(start <= 0) or abs(start.sum() - 1.0) > 1e-9:
+    start = as_float_array(start, "start")
+    if start.shape != (3,) or not np.all(start > 0) or not abs(start.sum() - 1.0) <= 1e-9:
         raise ValueError(f"start={start!r} must be 3 probabilities > 0 summing to 1")
     target = _targets.from_log_probs(log_p, log_p)
     pol = TabularPolicy.from_log_probs(SPACE, np.log(start))
@@ -119,6 +124,12 @@ def _flow(pol, target, div, steps: int, lr: float, max_dtheta: float) -> np.ndar
             remaining -= h
             if remaining <= 0:
                 break
+        else:
+            warnings.warn(f"the flow did not reach t = {k + 1}·lr: {_MAX_SUBSTEPS} Euler sub-steps of at most "
+                          f"max_dtheta={max_dtheta:g} cover less than lr={lr:g}; the path stops early there "
+                          "(raise max_dtheta or lower lr)", RuntimeWarning, stacklevel=3)
+            path[k + 1:] = pol.probs()
+            return path
         path[k + 1] = pol.probs()
     return path
 
@@ -137,14 +148,17 @@ def location_family(mu: float = 1.0, width: float = 0.5) -> LogLinearPolicy:
     and each divergence has to choose: one mode (seeking) or the middle (covering).
     """
     width = check_positive_float(width, "width")
-    if not np.isfinite(mu):
-        raise ValueError(f"mu={mu!r} must be finite")
+    mu = check_finite_float(mu, "mu")
+    if width**2 == 0 or not np.isfinite(mu / width**2) or not np.isfinite(4 / (2 * width**2)):
+        raise ValueError(f"width={width!r} is too small for mu={mu!r}: θ = μ/width² overflows; allowed: width ≥ 1e-100")
     return LogLinearPolicy(SPACE, _K[:, None], offset=-_K**2 / (2 * width**2), params=[mu / width**2])
 
 
 def family_curve(width: float = 0.5, mus=None) -> np.ndarray:
     """(M, 3) probabilities of the location family for μ along ``mus`` (default −1 … 3)."""
-    mus = np.linspace(-1.0, 3.0, 161) if mus is None else np.asarray(mus, dtype=float)
+    mus = np.linspace(-1.0, 3.0, 161) if mus is None else as_float_array(mus, "mus")
+    if mus.ndim != 1 or mus.size == 0:
+        raise ValueError(f"mus has shape {mus.shape}; expected (M,) with M ≥ 1, a list of locations")
     return np.stack([location_family(m, width).probs() for m in mus])
 
 
@@ -165,11 +179,15 @@ def restricted_flow(log_p, divergence, mu0: float = 1.2, steps: int = 300, lr: f
     return _flow(location_family(mu0, width), target, div, steps, lr, max_dtheta)
 
 
+#: Largest grid of :func:`simplex_grid` (resolution² points; 2000² is about 100 MB per array).
+MAX_RESOLUTION = 2000
 _MAX_SUBSTEPS = 2000  # per recorded interval: a bound on the work, never reached on the simplex
 
 
 def contour_levels(D: np.ndarray, n: int = 12) -> np.ndarray:
     """n increasing contour levels spread by quantile over the finite values of D (nats)."""
+    n = check_int(n, "n", low=2)
+    D = as_float_array(D, "D")
     finite = D[np.isfinite(D)]
     if finite.size == 0:
         return np.linspace(0.0, 1.0, n)

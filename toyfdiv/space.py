@@ -19,6 +19,7 @@ Canonical order
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import NamedTuple, Sequence
@@ -34,6 +35,12 @@ DEFAULT_MAX_BYTES = 6 * 2**30
 # Bytes one sequence costs across the arrays a typical run keeps over the space: log π, log p,
 # log a, weights, per-level buffers, metrics (~24 float64 vectors); tokens are extra.
 _BYTES_PER_SEQUENCE = 24 * 8
+
+
+def _check_count(value, name: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name}={value!r} must be an integer ≥ 1")
+    return int(value)
 
 
 class Level(NamedTuple):
@@ -87,12 +94,16 @@ class SequenceSpace:
             raise ValueError(
                 f"vocab={vocab!r} is a string; pass a list of tokens, e.g. {list(vocab.split() or vocab)!r}"
             )
-        vocab = tuple(vocab)
+        try:
+            vocab = tuple(vocab)
+        except TypeError:
+            raise ValueError(f"vocab={vocab!r} must be a list of token strings") from None
         if len(vocab) == 0:
             raise ValueError("vocab=() is empty; give at least one token")
         for tok in vocab:
             if not isinstance(tok, str) or tok == "" or any(c.isspace() for c in tok):
                 raise ValueError(f"vocab token {tok!r} must be a non-empty string without spaces")
+        vocab = tuple(str(t) for t in vocab)  # plain str, also for numpy string arrays
         if len(set(vocab)) != len(vocab):
             dup = sorted({t for t in vocab if vocab.count(t) > 1})
             raise ValueError(f"vocab has duplicate tokens {dup}; tokens must be distinct")
@@ -103,27 +114,34 @@ class SequenceSpace:
                 raise ValueError(f"eos={eos!r} must be a non-empty string without spaces, or None")
             if eos in vocab:
                 raise ValueError(f"eos={eos!r} is also a vocabulary token; EOS must lie outside vocab")
+        if not isinstance(unterminated, (bool, np.bool_)):
+            raise ValueError(f"unterminated={unterminated!r} must be True or False")
         if unterminated and eos is None:
             raise ValueError("unterminated=True needs an eos token (fixed-length spaces have no EOS)")
-        if not isinstance(max_bytes, (int, np.integer)) or max_bytes <= 0:
+        if isinstance(max_bytes, (bool, np.bool_)) or not isinstance(max_bytes, (int, np.integer)) or max_bytes <= 0:
             raise ValueError(f"max_bytes={max_bytes!r} must be a positive integer")
         object.__setattr__(self, "vocab", vocab)
         object.__setattr__(self, "length", int(length))
         object.__setattr__(self, "eos", eos)
         object.__setattr__(self, "unterminated", bool(unterminated))
         object.__setattr__(self, "max_bytes", int(max_bytes))
-        # group sizes in canonical order (pure integers: nothing allocated yet)
         V, T = len(vocab), int(length)
-        groups = [V**T] if eos is None else [V**t for t in range(T)] + ([V**T] if unterminated else [])
-        n = sum(groups)
+        shape = f"V = {V}, T = {T}{', EOS' if eos else ''}{', unterminated' if unterminated else ''}"
+        if T * math.log10(V) > 30:  # N > 10³⁰: far beyond any memory, refused before forming N exactly
+            raise ValueError(
+                f"the space has N ≈ 10^{T * math.log10(V):.0f} sequences ({shape}), over the limit "
+                f"max_bytes = {max_bytes / 2**30:.1f} GiB; shrink the vocabulary or the length"
+            )
+        n = self.size_of(V, T, eos is not None, bool(unterminated))  # closed form: nothing allocated yet
         need = n * (_BYTES_PER_SEQUENCE + 4 * T)
         if need > max_bytes:
             raise ValueError(
-                f"the space has N = {n:,} sequences (V = {V}, T = {T}"
-                f"{', EOS' if eos else ''}{', unterminated' if unterminated else ''}), about "
+                f"the space has N = {n:,} sequences ({shape}), about "
                 f"{need / 2**30:.1f} GiB, over the limit max_bytes = {max_bytes / 2**30:.1f} GiB; "
                 f"shrink the vocabulary or the length, or raise max_bytes if the memory is there"
             )
+        # group sizes in canonical order (pure integers)
+        groups = [V**T] if eos is None else [V**t for t in range(T)] + ([V**T] if unterminated else [])
         object.__setattr__(self, "_offsets", tuple(np.cumsum([0, *groups]).tolist()))
 
     # ------------------------------------------------------------------ basic facts
@@ -193,6 +211,8 @@ class SequenceSpace:
         With EOS, depth t < T holds the sequences of t tokens then EOS; depth T holds the
         fixed-length (or unterminated) leaves.
         """
+        if isinstance(depth, (bool, np.bool_)) or not isinstance(depth, (int, np.integer)):
+            raise ValueError(f"depth={depth!r} must be an integer in 0 … {self.length}")
         if self.eos is None:
             if depth != self.length:
                 raise ValueError(f"depth={depth}: fixed-length sequences all end at depth {self.length}")
@@ -222,6 +242,9 @@ class SequenceSpace:
         log 1 = 0 and is skipped.
         """
         V, T = self.n_vocab, self.length
+        for name, arrays in (("log_cond", log_cond), ("log_norm", log_norm)):
+            if arrays is not None and len(arrays) != T:
+                raise ValueError(f"{name} has {len(arrays)} levels; expected {T}, one per depth of the prefix tree")
         norms = [None] * T if log_norm is None else log_norm
         out = np.empty(self.size)  # (N,)
         if self.eos is None:
@@ -301,6 +324,9 @@ class SequenceSpace:
 
     def prefix_tokens(self, depth: int) -> np.ndarray:
         """(V**depth, depth) int32: the vocabulary tokens of each depth-``depth`` prefix."""
+        if isinstance(depth, (bool, np.bool_)) or not isinstance(depth, (int, np.integer)) \
+                or not 0 <= depth <= self.length:
+            raise ValueError(f"depth={depth!r} is out of range; allowed: 0 … {self.length}")
         V = self.n_vocab
         n = V**depth
         idx = np.arange(n, dtype=np.int64)
@@ -349,7 +375,12 @@ class SequenceSpace:
 
     def index(self, text: str | Sequence[str]) -> int:
         """The canonical index of a sequence given as text ("a b </s>") or a token list."""
-        toks = text.split() if isinstance(text, str) else list(text)
+        if isinstance(text, str):
+            toks = text.split()
+        elif isinstance(text, (list, tuple, np.ndarray)) and all(isinstance(t, str) for t in text):
+            toks = [str(t) for t in text]
+        else:
+            raise ValueError(f"text={text!r} must be a string like 'a b c' or a list of token strings")
         ids = {t: k for k, t in enumerate(self.tokens_all)}
         unknown = [t for t in toks if t not in ids]
         if unknown:
@@ -382,8 +413,12 @@ class SequenceSpace:
 
     @staticmethod
     def size_of(n_vocab: int, length: int, eos: bool = False, unterminated: bool = False) -> int:
-        """N for a space of this shape, without building it (for forms and guards)."""
+        """N for a space of this shape, without building it (for forms and guards).
+
+        With EOS, Σ_{t<T} V^t = (V^T − 1)/(V − 1) in closed form (T for V = 1).
+        """
+        V, T = int(_check_count(n_vocab, "n_vocab")), int(_check_count(length, "length"))
         if not eos:
-            return n_vocab**length
-        return sum(n_vocab**t for t in range(length)) + (n_vocab**length if unterminated else 0)
+            return V**T
+        return ((V**T - 1) // (V - 1) if V > 1 else T) + (V**T if unterminated else 0)
 

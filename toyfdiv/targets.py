@@ -24,6 +24,8 @@ import numpy as np
 from scipy.optimize import linprog, minimize
 from scipy.special import logsumexp
 
+from ._util import as_float_array
+
 __all__ = [
     "Target", "ConvergenceWarning", "KINDS",
     "rlhf", "pointwise", "distributional", "hybrid", "from_log_probs",
@@ -76,6 +78,10 @@ class Target:
         if np.isnan(scores).any() or np.isposinf(scores).any() or np.isneginf(scores).all():
             raise ValueError("log_scores must lie in [-inf, inf) with at least one finite entry")
         n = scores.size
+        if isinstance(self.log_z, (bool, np.bool_)) or not isinstance(self.log_z, numbers.Real):
+            raise ValueError(f"log_z={self.log_z!r} must be a real number, logsumexp(log_scores)")
+        if not isinstance(self.params, Mapping):
+            raise ValueError(f"params={self.params!r} must be a mapping (dict) of the builder's arguments")
         log_z = float(self.log_z)
         if not np.isfinite(log_z) or abs(log_z - logsumexp(scores)) > 1e-9 * max(1.0, abs(log_z)):
             raise ValueError(f"log_z={self.log_z!r} is not logsumexp(log_scores) = {logsumexp(scores):.6g}")
@@ -125,7 +131,7 @@ class Target:
 
 # ---------------------------------------------------------------------------- validation
 def _check_log_a(log_a, name: str = "log_a") -> np.ndarray:
-    arr = np.asarray(log_a, dtype=float)
+    arr = as_float_array(log_a, name)
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"{name} has shape {arr.shape}; expected (N,) with N ≥ 1, one entry per sequence")
     if np.isnan(arr).any() or np.isposinf(arr).any():
@@ -150,7 +156,7 @@ def _check_vector(x, name: str, n: int) -> np.ndarray:
     arr = np.asarray(x)
     if arr.shape != (n,):
         raise ValueError(f"{name} has shape {arr.shape}; expected ({n},), one entry per sequence")
-    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool) or np.iscomplexobj(arr):
         raise ValueError(f"{name} has dtype {arr.dtype}; expected real numbers")
     arr = arr.astype(float)
     if not np.isfinite(arr).all():
@@ -187,12 +193,14 @@ def _check_features(features, moments, n: int, feature_names):
     if not numeric or not np.isfinite(phi.astype(float)).all():
         raise ValueError("features must be finite real numbers")
     k = phi.shape[1]
-    mu = np.asarray(moments, dtype=float)
+    mu = as_float_array(moments, "moments")
     if mu.shape != (k,):
         raise ValueError(f"moments has shape {mu.shape}; expected ({k},), one per feature column")
     if not np.isfinite(mu).all():
         raise ValueError(f"moments={mu.tolist()} must be finite")
     if feature_names is not None:
+        if isinstance(feature_names, str) or not isinstance(feature_names, Sequence):
+            raise ValueError(f"feature_names={feature_names!r} must be a list of {k} names, one per feature")
         feature_names = tuple(str(s) for s in feature_names)
         if len(feature_names) != k:
             raise ValueError(f"feature_names has {len(feature_names)} names; expected {k}, one per feature")
@@ -215,7 +223,11 @@ def rlhf(log_a, reward, beta) -> Target:
     log_a = _check_log_a(log_a)
     r = _check_vector(reward, "reward", log_a.size)
     beta = _check_real(beta, "beta", 0.0, np.inf, open_low=True, open_high=True)
-    log_scores = log_a + r / beta  # (N,) −inf stays −inf
+    with np.errstate(over="ignore"):
+        log_scores = log_a + r / beta  # (N,) −inf stays −inf
+    if np.isposinf(log_scores).any():
+        raise ValueError(f"beta={beta!r} is too small for this reward: r/β overflows (max |r| = "
+                         f"{np.abs(r).max():.3g}); allowed: beta > max |r| / 1e308")
     return Target("rlhf", log_scores, logsumexp(log_scores), log_a, {"beta": beta},
                   reward=r, name=f"RLHF, β = {beta:g}")
 
@@ -304,6 +316,12 @@ def from_log_probs(log_p, log_a, name: str = "custom") -> Target:
     Shapes: log_p (N,) normalised (−inf allowed), log_a (N,) normalised.
     """
     log_p = _check_log_a(log_p, "log_p")
+    if not isinstance(name, str):
+        raise ValueError(f"name={name!r} must be a string")
+    log_a = _check_log_a(log_a)
+    if log_a.shape == log_p.shape and (np.isfinite(log_p) & np.isneginf(log_a)).any():
+        raise ValueError("log_p puts mass where log_a is -inf; a target must be absolutely continuous "
+                         "with respect to the base model (p ≪ a), else KL(p‖a) is infinite")
     return Target("custom", log_p, logsumexp(log_p), log_a, {}, name=name)
 
 

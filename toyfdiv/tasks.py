@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from . import targets as _targets
-from ._util import check_int, check_positive_float
+from ._util import check_finite_float, check_int, check_positive_float, check_space
 from .policies.autoregressive import AutoregressivePolicy
 from .space import SequenceSpace
 
@@ -38,6 +38,10 @@ class Signal:
         v = np.array(self.values)
         if v.ndim != 1:
             raise ValueError(f"Signal {self.name!r} values have shape {v.shape}; expected (N,)")
+        if not (np.issubdtype(v.dtype, np.number) or v.dtype == bool) or np.iscomplexobj(v) \
+                or not np.isfinite(v.astype(float)).all():
+            raise ValueError(f"Signal {self.name!r} values must be finite real numbers or booleans; got dtype "
+                             f"{v.dtype}" + ("" if v.dtype.kind in "USO" else " with NaN or inf"))
         v.setflags(write=False)
         object.__setattr__(self, "values", v)
 
@@ -68,12 +72,25 @@ _CORPORA: dict[str, dict] = {
 
 
 # ---------------------------------------------------------------------------- pretraining
+def _check_corpus(corpus) -> list[str]:
+    """The corpus as a list of text lines; a bare string or non-text lines are refused."""
+    if isinstance(corpus, str) or not isinstance(corpus, (list, tuple, np.ndarray)):
+        raise ValueError(f"corpus={corpus!r} must be a list of text lines, e.g. ['a b c', 'b c a']")
+    bad = [line for line in corpus if not isinstance(line, str)]
+    if bad:
+        raise ValueError(f"corpus lines must be strings; got {bad[:3]!r}")
+    return [str(line) for line in corpus]
+
+
 def ngram_counts(space: SequenceSpace, corpus: Sequence[str], order: int) -> dict[tuple, np.ndarray]:
     """Counts n(context, v) of next token v after each (order − 1)-token context in ``corpus``.
 
     Contexts are padded on the left with −1 (beginning of sequence); with EOS, every corpus
     line ends with EOS.  Returns {context tuple: (choices,) counts}.
     """
+    check_space(space)
+    order = check_int(order, "order", low=1)
+    corpus = _check_corpus(corpus)
     ids = {t: k for k, t in enumerate(space.tokens_all)}
     k = order - 1
     counts: dict[tuple, np.ndarray] = {}
@@ -102,8 +119,10 @@ def pretrain(
     is the unsmoothed maximum-likelihood fit, and a context never seen in the corpus then
     falls back to uniform.  The EOS choice only exists where the space allows it.
     """
+    check_space(space)
     order = check_int(order, "order", low=1)
     smoothing = check_positive_float(smoothing, "smoothing", allow_zero=True)
+    corpus = _check_corpus(corpus)
     if len(corpus) == 0:
         raise ValueError("corpus is empty; give at least one line of text")
     counts = ngram_counts(space, corpus, order)
@@ -133,11 +152,12 @@ def pretrain(
                 "hold; use smoothing > 0 (e.g. 1e-3) for a near-unsmoothed fit"
             )
         blocks.append(logc.reshape(-1))
-    return AutoregressivePolicy(space, params=np.concatenate(blocks))
+    return AutoregressivePolicy(space, params=np.concatenate(blocks) if blocks else np.zeros(0))
 
 
 # ---------------------------------------------------------------------------- signals
 def _token_id(space: SequenceSpace, token: str) -> int:
+    check_space(space)
     if token not in space.tokens_all:
         raise ValueError(f"token={token!r} is not in the space's tokens {list(space.tokens_all)}")
     return space.tokens_all.index(token)
@@ -145,7 +165,12 @@ def _token_id(space: SequenceSpace, token: str) -> int:
 
 def sentiment(space: SequenceSpace, lexicon: dict[str, float] | None = None) -> Signal:
     """r(x) = Σ_t s(x_t)·m(x_{t−1}): lexicon score, flipped after "not", doubled after "very"."""
+    check_space(space)
     lexicon = {"good": 1.0, "bad": -1.0} if lexicon is None else lexicon
+    if not isinstance(lexicon, dict):
+        raise ValueError(f"lexicon={lexicon!r} must be a dict {{token: score}}")
+    for word, s in lexicon.items():
+        check_finite_float(s, f"lexicon[{word!r}]")
     table = np.zeros(space.n_vocab + 2)  # ids 0..V (EOS) and −1 (padding) → 0
     for word, s in lexicon.items():
         table[_token_id(space, word)] = s
@@ -175,7 +200,7 @@ def contains(space: SequenceSpace, token: str) -> Signal:
 
 def no_repeat(space: SequenceSpace) -> Signal:
     """b(x) = 1 if no vocabulary token occurs twice in x."""
-    toks = space.tokens
+    toks = check_space(space).tokens
     ok = np.ones(space.size, dtype=bool)
     for v in range(space.n_vocab):
         ok &= (toks == v).sum(axis=1) <= 1
@@ -184,12 +209,13 @@ def no_repeat(space: SequenceSpace) -> Signal:
 
 def max_length(space: SequenceSpace, k: int) -> Signal:
     """b(x) = 1 if x has at most k tokens (EOS counted): "ends early"."""
-    k = check_int(k, "k", low=1, high=space.length)
+    k = check_int(k, "k", low=1, high=check_space(space).length)
     return Signal(f"length≤{k}", space.lengths <= k)
 
 
 def mean_length(space: SequenceSpace) -> Signal:
     """φ(x) = |x| / T, the length as a fraction of the longest sequence."""
+    check_space(space)
     return Signal("length/T", space.lengths / space.length)
 
 
@@ -262,8 +288,10 @@ def get(name: str = "reviews", *, length: int | None = None, eos: bool | None = 
 
     The base model is the smoothed n-gram fit of the corpus (:func:`pretrain`).
     """
-    if name not in _CORPORA:
+    if not isinstance(name, str) or name not in _CORPORA:
         raise ValueError(f"task {name!r} is not in the catalogue; allowed: {names()}")
+    if eos is not None and not isinstance(eos, (bool, np.bool_)):
+        raise ValueError(f"eos={eos!r} must be True, False or None (the task's default)")
     spec = _CORPORA[name]
     length = spec["length"] if length is None else check_int(length, "length", low=1)
     eos_token = spec["eos"] if eos is None else ("</s>" if eos else None)

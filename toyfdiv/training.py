@@ -21,6 +21,8 @@ __all__ = ["History", "train", "ESTIMATORS", "SCHEDULES"]
 
 ESTIMATORS = ("exact", "sampled")
 SCHEDULES = ("constant", "cosine", "exponential")
+#: keyword options of :func:`toyfdiv.fdpg.sampled_estimate` that ``train`` passes through
+SAMPLED_OPTIONS = ("n", "proposal", "z", "baseline", "ema_decay", "adaptive_every", "adaptive_kl")
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,14 @@ def train(
         raise ValueError(f"estimator={estimator!r} is unknown; allowed: {list(ESTIMATORS)}")
     if estimator == "exact" and estimator_options:
         raise ValueError(f"options {sorted(estimator_options)} only apply to estimator='sampled'")
+    unknown = sorted(set(estimator_options) - set(SAMPLED_OPTIONS))
+    if unknown:
+        raise ValueError(f"estimator options {unknown} are unknown; allowed: {list(SAMPLED_OPTIONS)} "
+                         "(rng and state are managed by train: seed it with seed=)")
+    if callback is not None and not callable(callback):
+        raise ValueError(f"callback={callback!r} must be a function callback(k, steps), or None")
+    if lr_final is not None:
+        lr_final = check_positive_float(lr_final, "lr_final", allow_zero=schedule != "exponential")
     sched = _make_schedule(schedule, lr, max(steps, 1), lr_final)
     opt = optim.get(optimizer, sched)
     rng = np.random.default_rng(seed)

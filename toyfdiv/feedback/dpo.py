@@ -22,7 +22,7 @@ import numpy as np
 from scipy.special import expit, log_expit
 
 from .. import optim, targets as _targets
-from .._util import check_int, check_log_probs, check_positive_float
+from .._util import as_float_array, check_int, check_log_probs, check_positive_float
 from ..policies.base import Policy
 from .raters import PreferenceDataset, _check_vector, pair_log_probs
 
@@ -38,10 +38,24 @@ def check_beta(beta) -> float:
         raise ValueError(f"{err}: β is the KL-regularisation strength, β → 0 removes the anchor to π_ref") from None
 
 
+def _policy(policy) -> Policy:
+    if not isinstance(policy, Policy):
+        raise ValueError(f"policy={policy!r} must be a Policy (the gradient is with respect to its θ)")
+    return policy
+
+
+def _dataset(dataset) -> PreferenceDataset:
+    if not isinstance(dataset, PreferenceDataset):
+        raise ValueError(f"dataset={type(dataset).__name__} must be a PreferenceDataset")
+    return dataset
+
+
 def _log_pi(policy_or_log_pi, n: int | None = None) -> np.ndarray:
     if isinstance(policy_or_log_pi, Policy):
         return policy_or_log_pi.log_probs()
-    arr = np.asarray(policy_or_log_pi, dtype=float)
+    arr = as_float_array(policy_or_log_pi, "policy")
+    if arr.ndim != 1:
+        raise ValueError(f"policy has shape {arr.shape}; expected a Policy or log π of shape (N,)")
     return check_log_probs(arr, arr.size if n is None else n, "log_pi")
 
 
@@ -90,6 +104,7 @@ def dpo_loss(policy, ref_log_probs, dataset: PreferenceDataset, beta: float) -> 
     Reference: Rafailov et al. (2023), eq. 7.
     """
     beta = check_beta(beta)
+    dataset = _dataset(dataset)
     log_pi = _log_pi(policy)
     h = log_pi - _check_common(log_pi, ref_log_probs, dataset)
     return _pair_loss(h, dataset.winners, dataset.losers, beta)[0]
@@ -103,9 +118,8 @@ def dpo_gradient(policy: Policy, ref_log_probs, dataset: PreferenceDataset, beta
     Reference: Rafailov et al. (2023), §5 (the gradient and its weighting σ(r̂_l − r̂_w)).
     """
     beta = check_beta(beta)
-    if not isinstance(policy, Policy):
-        raise ValueError(f"policy={policy!r} must be a Policy (the gradient is with respect to its θ)")
-    log_pi = policy.log_probs()
+    dataset = _dataset(dataset)
+    log_pi = _policy(policy).log_probs()
     h = log_pi - _check_common(log_pi, ref_log_probs, dataset)
     return policy.grad_log_prob_weighted(_pair_loss(h, dataset.winners, dataset.losers, beta)[1])
 
@@ -141,7 +155,7 @@ def population_dpo_loss(policy, ref_log_probs, reward, beta: float, sampling_log
 def population_dpo_gradient(policy: Policy, ref_log_probs, reward, beta: float, sampling_log_probs=None) -> np.ndarray:
     """∇θ L(π) = Σ_x g(x) ∇θ log π(x), g = ∂L/∂h of :func:`population_dpo_loss`, (P,)."""
     beta = check_beta(beta)
-    log_pi = policy.log_probs()
+    log_pi = _policy(policy).log_probs()
     h = log_pi - _check_common(log_pi, ref_log_probs, None)
     r = _check_vector(reward, "reward", log_pi.size)
     g = _population_pair_loss(h, r, _sampling_log_q(sampling_log_probs, log_pi.size), beta)[1]
@@ -189,7 +203,9 @@ def train_dpo(policy: Policy, ref_log_probs, dataset: PreferenceDataset, beta: f
     beta = check_beta(beta)
     steps = check_int(steps, "steps", low=0)
     record_every = check_int(record_every, "record_every")
-    _check_common(policy.log_probs(), ref_log_probs, dataset)
+    _check_common(_policy(policy).log_probs(), ref_log_probs, _dataset(dataset))
+    if loss is not None and not (isinstance(loss, (tuple, list)) and len(loss) == 2 and all(map(callable, loss))):
+        raise ValueError(f"loss={loss!r} must be a pair (loss function, gradient function), or None")
     log_p = None if target_log_probs is None else check_log_probs(target_log_probs, policy.space.size, "target_log_probs")
     f_loss, f_grad = (dpo_loss, dpo_gradient) if loss is None else loss
     opt = optim.get(optimizer, check_positive_float(lr, "lr"))

@@ -27,7 +27,7 @@ from scipy.optimize import brentq
 
 from ..fdpg import as_divergence
 from ..policies.base import Policy
-from .dpo import (DPOResult, _check_common, _log_pi, _pair_loss, _population_pair_loss,
+from .dpo import (DPOResult, _check_common, _dataset, _log_pi, _pair_loss, _policy, _population_pair_loss,
                   _sampling_log_q, check_beta, train_dpo)
 from .raters import PreferenceDataset, _check_vector
 
@@ -89,6 +89,7 @@ def fdpo_loss(policy, ref_log_probs, dataset: PreferenceDataset, beta: float, di
     """
     beta = check_beta(beta)
     div = check_divergence(divergence)
+    dataset = _dataset(dataset)
     log_pi = _log_pi(policy)
     h = _h(log_pi, _check_common(log_pi, ref_log_probs, dataset), div)
     return _pair_loss(h, dataset.winners, dataset.losers, beta)[0]
@@ -102,7 +103,8 @@ def fdpo_gradient(policy: Policy, ref_log_probs, dataset: PreferenceDataset, bet
     """
     beta = check_beta(beta)
     div = check_divergence(divergence)
-    log_pi = policy.log_probs()
+    dataset = _dataset(dataset)
+    log_pi = _policy(policy).log_probs()
     log_ref = _check_common(log_pi, ref_log_probs, dataset)
     g_h = _pair_loss(_h(log_pi, log_ref, div), dataset.winners, dataset.losers, beta)[1]
     return policy.grad_log_prob_weighted(g_h * _dh_dlog_pi(log_pi, log_ref, div))

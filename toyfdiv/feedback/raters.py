@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from scipy.special import expit, logsumexp
 
-from .._util import check_int, check_positive_float, check_rng
+from .._util import as_float_array, check_finite_float, check_int, check_log_probs, check_positive_float, check_rng, check_space
 from ..policies.base import Policy
 from ..space import SequenceSpace
 
@@ -38,12 +38,12 @@ _MAX_PAIRS = 25_000_000  # N² cap for exact sums over all ordered pairs (≈ 20
 
 def n_tokens(space: SequenceSpace) -> np.ndarray:
     """|x|: the number of vocabulary tokens of each sequence (EOS and padding excluded), (N,)."""
-    toks = space.tokens  # (N, T); ids 0 … V−1 are vocabulary, V is EOS, −1 pads
+    toks = check_space(space).tokens  # (N, T); ids 0 … V−1 are vocabulary, V is EOS, −1 pads
     return ((toks >= 0) & (toks < space.n_vocab)).sum(axis=1).astype(float)
 
 
 def _check_vector(x, name: str, n: int | None = None) -> np.ndarray:
-    arr = np.array(getattr(x, "values", x), dtype=float)  # accepts a tasks.Signal
+    arr = np.array(as_float_array(getattr(x, "values", x), name), dtype=float)  # accepts a tasks.Signal
     if arr.ndim != 1 or arr.size == 0 or (n is not None and arr.shape != (n,)):
         want = f"({n},)" if n is not None else "(N,) with N ≥ 1"
         raise ValueError(f"{name} has shape {arr.shape}; expected {want}, one entry per sequence")
@@ -79,15 +79,21 @@ class Rater:
         b = np.zeros_like(u) if self.bias is None else _check_vector(self.bias, "bias", u.size)
         b.setflags(write=False)
         object.__setattr__(self, "bias", b)
-        if not np.isfinite(float(self.threshold)):
-            raise ValueError(f"threshold={self.threshold!r} must be finite")
+        object.__setattr__(self, "threshold", check_finite_float(self.threshold, "threshold"))
+        with np.errstate(over="ignore"):
+            scaled = (u + b) / self.temperature
+        if not np.isfinite(scaled).all():
+            raise ValueError(f"temperature={self.temperature!r} is too small for this utility: ũ/τ overflows")
 
     @classmethod
     def for_task(cls, task, temperature: float = 1.0, length_bias: float = 0.0) -> "Rater":
         """The task's rater: u = the task's reward (sentiment on the default task), b = length_bias·|x|."""
-        lb = float(length_bias)
-        if not np.isfinite(lb):
-            raise ValueError(f"length_bias={length_bias!r} must be finite")
+        from ..tasks import Task
+
+        if not isinstance(task, Task):
+            raise ValueError(f"task={task!r} must be a toyfdiv.tasks.Task")
+        temperature = check_positive_float(temperature, "temperature")
+        lb = check_finite_float(length_bias, "length_bias")
         name = f"{task.reward.name} rater, τ = {temperature:g}" + (f", +{lb:g}/token" if lb else "")
         return cls(task.reward.values, temperature, lb * n_tokens(task.space), name=name)
 
@@ -108,11 +114,17 @@ class Rater:
     def prob_prefers(self, x, y) -> np.ndarray:
         """P(x ≻ y) = σ((ũ(x) − ũ(y))/τ) for index arrays x, y of one shape."""
         r = self.reward
-        return expit(r[np.asarray(x)] - r[np.asarray(y)])
+        return expit(r[self._idx(x, "x")] - r[self._idx(y, "y")])
+
+    def _idx(self, x, name: str) -> np.ndarray:
+        arr = np.asarray(x)
+        if not np.issubdtype(arr.dtype, np.integer) or (arr.size and (arr.min() < 0 or arr.max() >= self.size)):
+            raise ValueError(f"{name} must hold integer sequence indices in 0 … {self.size - 1}")
+        return arr
 
     def prob_thumbs_up(self, x) -> np.ndarray:
         """P(👍 | x) = σ((ũ(x) − u₀)/τ) for an index array x."""
-        return expit((self.perceived[np.asarray(x)] - self.threshold) / self.temperature)
+        return expit((self.perceived[self._idx(x, "x")] - self.threshold) / self.temperature)
 
 
 # ---------------------------------------------------------------------------- datasets
@@ -170,13 +182,16 @@ class PreferenceDataset:
     @classmethod
     def from_texts(cls, space: SequenceSpace, pairs) -> "PreferenceDataset":
         """From (winner text, loser text) pairs, e.g. [("very good film </s>", "bad </s>")]."""
-        pairs = list(pairs)
+        check_space(space)
+        if isinstance(pairs, str) or not isinstance(pairs, (list, tuple)) \
+                or not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in pairs):
+            raise ValueError(f"pairs={pairs!r} must be a list of (winner text, loser text) pairs")
         return cls(np.array([space.index(w) for w, _ in pairs], dtype=np.int64),
                    np.array([space.index(l_) for _, l_ in pairs], dtype=np.int64), space.size)
 
     def subset(self, idx) -> "PreferenceDataset":
         """The judgements at positions ``idx`` (a slice, or an index / bool array)."""
-        return PreferenceDataset(self.winners[idx], self.losers[idx], self.space_size)
+        return PreferenceDataset(*_take(idx, len(self), self.winners, self.losers), self.space_size)
 
     def split(self, fraction: float, rng: np.random.Generator) -> tuple["PreferenceDataset", "PreferenceDataset"]:
         """(train, held-out): a random ``fraction`` of the judgements is held out."""
@@ -218,16 +233,25 @@ class ThumbsDataset:
 
     def subset(self, idx) -> "ThumbsDataset":
         """The judgements at positions ``idx`` (a slice, or an index / bool array)."""
-        return ThumbsDataset(self.items[idx], self.labels[idx], self.space_size)
+        return ThumbsDataset(*_take(idx, len(self), self.items, self.labels), self.space_size)
 
     def split(self, fraction: float, rng: np.random.Generator) -> tuple["ThumbsDataset", "ThumbsDataset"]:
         """(train, held-out): a random ``fraction`` of the judgements is held out."""
         return tuple(self.subset(i) for i in _split_positions(len(self), fraction, rng))
 
 
+def _take(idx, n: int, *arrays) -> tuple[np.ndarray, ...]:
+    """arrays[idx] for each array, with a ValueError for positions outside 0 … n − 1."""
+    try:
+        return tuple(a[idx] for a in arrays)
+    except IndexError:
+        raise ValueError(f"idx={idx!r} selects positions outside the dataset; allowed: 0 … {n - 1}") from None
+
+
 def _split_positions(n: int, fraction: float, rng) -> tuple[np.ndarray, np.ndarray]:
     rng = check_rng(rng)
-    if not 0 < float(fraction) < 1:
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.integer, np.floating)) \
+            or not 0 < float(fraction) < 1:
         raise ValueError(f"fraction={fraction!r} must be in (0, 1)")
     k = int(round(n * float(fraction)))
     if not 0 < k < n:
@@ -250,6 +274,12 @@ def _source_log_probs(source, n: int) -> np.ndarray:
     return lp
 
 
+def _check_rater(rater) -> Rater:
+    if not isinstance(rater, Rater):
+        raise ValueError(f"rater={rater!r} must be a Rater")
+    return rater
+
+
 def _sample(log_pi: np.ndarray, n: int, rng) -> np.ndarray:
     cdf = np.cumsum(np.exp(log_pi - log_pi.max()))
     return np.minimum(np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right"), log_pi.size - 1)
@@ -268,7 +298,7 @@ def collect_preferences(rater: Rater, source, n: int, rng: np.random.Generator) 
     """
     n = check_int(n, "n")
     rng = check_rng(rng)
-    log_pi = _source_log_probs(source, rater.size)
+    log_pi = _source_log_probs(source, _check_rater(rater).size)
     p_distinct = -np.expm1(logsumexp(2 * log_pi))  # 1 − Σ π², the chance a draw is a valid pair
     if p_distinct < 1e-9:
         raise ValueError("source puts (almost) all its mass on one sequence; no pair of distinct sequences can be drawn")
@@ -288,7 +318,7 @@ def collect_thumbs(rater: Rater, source, n: int, rng: np.random.Generator) -> Th
     """x ∼ π i.i.d.;  👍 with probability σ((ũ(x) − u₀)/τ).  Returns a :class:`ThumbsDataset` of n items."""
     n = check_int(n, "n")
     rng = check_rng(rng)
-    x = _sample(_source_log_probs(source, rater.size), n, rng)
+    x = _sample(_source_log_probs(source, _check_rater(rater).size), n, rng)
     return ThumbsDataset(x, rng.random(n) < rater.prob_thumbs_up(x), rater.size)
 
 
@@ -297,7 +327,12 @@ def pair_log_probs(log_mu: np.ndarray) -> np.ndarray:
 
     The distribution of the ordered pairs :func:`collect_preferences` draws from μ.
     """
-    log_mu = np.asarray(log_mu, dtype=float)
+    log_mu = as_float_array(log_mu, "log_mu")
+    if log_mu.ndim != 1 or log_mu.size < 2:
+        raise ValueError(f"log_mu has shape {log_mu.shape}; expected (N,) with N ≥ 2, one entry per sequence")
+    log_mu = check_log_probs(log_mu, log_mu.size, "log_mu")
+    if -np.expm1(logsumexp(2 * log_mu)) <= 0:
+        raise ValueError("log_mu puts all its mass on one sequence; no pair of distinct sequences can be drawn")
     if log_mu.size**2 > _MAX_PAIRS:
         raise ValueError(f"N = {log_mu.size} sequences give N² = {log_mu.size**2:,} pairs, over the "
                          f"exact-sum limit {_MAX_PAIRS:,}; use a smaller space")
@@ -312,7 +347,7 @@ def bayes_accuracy(rater: Rater, source) -> float:
     The accuracy of the rater's own reward r = ũ/τ (ties counted as ½) on pairs drawn as in
     :func:`collect_preferences`; q is that pair distribution.  Exact sum over N² pairs.
     """
-    q = np.exp(pair_log_probs(_source_log_probs(source, rater.size)))  # (N, N)
+    q = np.exp(pair_log_probs(_source_log_probs(source, _check_rater(rater).size)))  # (N, N)
     r = rater.reward
     return float(np.sum(q * expit(np.abs(r[:, None] - r[None, :]))))
 
@@ -336,10 +371,18 @@ def load(path) -> PreferenceDataset | ThumbsDataset:
         keys = set(z.files)
         if "format_version" not in keys or "kind" not in keys:
             raise ValueError(f"{path} is not a toyfdiv feedback file (no format_version / kind)")
-        version = int(z["format_version"])
-        if version != FORMAT_VERSION:
-            raise ValueError(f"{path} has format_version {version}; this toyfdiv reads version {FORMAT_VERSION}")
-        kind, n = str(z["kind"]), int(z["space_size"])
+        version = z["format_version"]
+        if version.shape != () or not np.issubdtype(version.dtype, np.integer) or int(version) != FORMAT_VERSION:
+            raise ValueError(f"{path} has format_version {version.tolist()!r}; this toyfdiv reads version {FORMAT_VERSION}")
+        kind = str(z["kind"])
+        fields = {"preferences": ("winners", "losers"), "thumbs": ("items", "labels")}.get(kind, ())
+        missing = [k for k in ("space_size", *fields) if k not in keys]
+        if missing:
+            raise ValueError(f"{path} is a {kind!r} feedback file without the fields {missing}")
+        space_size = z["space_size"]
+        if space_size.shape != () or not np.issubdtype(space_size.dtype, np.integer):
+            raise ValueError(f"{path} has space_size {space_size.tolist()!r}; expected one integer")
+        n = int(space_size)
         if kind == "preferences":
             return PreferenceDataset(z["winners"], z["losers"], n)
         if kind == "thumbs":

@@ -26,7 +26,7 @@ from scipy.optimize import minimize, minimize_scalar
 from scipy.special import expit, log_expit, logsumexp
 
 from .. import targets as _targets
-from .._util import check_int, check_positive_float
+from .._util import as_float_array, check_int, check_log_probs, check_positive_float, check_space
 from ..space import SequenceSpace
 from ..targets import ConvergenceWarning
 from .raters import PreferenceDataset, ThumbsDataset, _check_vector
@@ -74,13 +74,14 @@ class Evaluation:
 
 def centre(values, center_log_probs=None) -> tuple[np.ndarray, float]:
     """r̂ = r − E_c[r], c uniform or exp(center_log_probs); returns (r̂ (N,), E_c[r])."""
-    r = np.asarray(values, dtype=float)
+    r = as_float_array(values, "values")
+    if r.ndim != 1 or r.size == 0 or not np.isfinite(r).all():
+        raise ValueError(f"values must be a finite (N,) vector, N ≥ 1; got shape {r.shape}"
+                         + (" with NaN or inf" if r.size and not np.isfinite(r).all() else ""))
     if center_log_probs is None:
         off = float(r.mean())
     else:
-        lc = np.asarray(center_log_probs, dtype=float)
-        if lc.shape != r.shape or abs(logsumexp(lc)) > 1e-8:
-            raise ValueError(f"center_log_probs must be a normalised {r.shape} log-probability vector")
+        lc = check_log_probs(center_log_probs, r.size, "center_log_probs")
         off = float(np.exp(lc) @ r)
     return r - off, off
 
@@ -91,6 +92,7 @@ def ngram_features(space: SequenceSpace, order: int = 2) -> tuple[np.ndarray, tu
     Vocabulary tokens only (EOS and padding ignored); K = V (+ V²).  The default task's
     sentiment and any per-token length bias are linear in these.
     """
+    check_space(space)
     order = check_int(order, "order", low=1, high=2)
     V, toks = space.n_vocab, space.tokens
     voc = (toks >= 0) & (toks < V)  # (N, T) real vocabulary tokens
@@ -137,6 +139,8 @@ def fit_reward_model(dataset, features=None, *, l2: float = 1.0, center_log_prob
     if not isinstance(dataset, (PreferenceDataset, ThumbsDataset)):
         raise ValueError(f"dataset={type(dataset).__name__} must be a PreferenceDataset or ThumbsDataset")
     l2 = check_positive_float(l2, "l2")
+    tol = check_positive_float(tol, "tol")
+    max_iter = check_int(max_iter, "max_iter")
     n = dataset.space_size
     pairs = isinstance(dataset, PreferenceDataset)
     if features is None:
@@ -144,7 +148,7 @@ def fit_reward_model(dataset, features=None, *, l2: float = 1.0, center_log_prob
         n_params, penalised = n, np.ones(n)
     else:
         kind = "linear"
-        phi = np.asarray(features, dtype=float)
+        phi = as_float_array(features, "features")
         if phi.ndim != 2 or phi.shape[0] != n or not np.isfinite(phi).all():
             raise ValueError(f"features has shape {phi.shape}; expected finite ({n}, K), one row per sequence")
         if not pairs:  # the thumbs threshold: an unpenalised intercept
@@ -178,6 +182,8 @@ def evaluate(model, dataset) -> Evaluation:
     Thumbs: accuracy of 1[logit > 0] against the label, log-loss of σ(±logit).
     ``model`` is a :class:`RewardModel` or raw scores (N,) (for thumbs read as logits).
     """
+    if not isinstance(dataset, (PreferenceDataset, ThumbsDataset)):
+        raise ValueError(f"dataset={type(dataset).__name__} must be a PreferenceDataset or ThumbsDataset")
     r = model.logits if isinstance(model, RewardModel) else _check_vector(model, "model")
     if r.shape != (dataset.space_size,):
         raise ValueError(f"the model scores {r.size} sequences but the dataset's space has {dataset.space_size}")

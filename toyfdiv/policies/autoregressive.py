@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
-from .._util import BLOCK, check_int, check_log_probs, check_positive_float, softmax_rows
+from .._util import check_space, BLOCK, check_int, check_log_probs, check_positive_float, softmax_rows
 from ..space import SequenceSpace
 from .base import Policy
 
@@ -28,6 +28,7 @@ class AutoregressivePolicy(Policy):
     """
 
     def __init__(self, space: SequenceSpace, seed: int = 0, *, init_scale: float = 0.1, params=None):
+        check_space(space)
         if params is None:
             check_int(seed, "seed", low=0)
             init_scale = check_positive_float(init_scale, "init_scale", allow_zero=True)
@@ -45,7 +46,7 @@ class AutoregressivePolicy(Policy):
         log π(v | u) = log M(u v) − log M(u), with M(u) the mass of the sequences below
         prefix u, summed up the tree in log space.  π must have full support.
         """
-        log_pi = check_log_probs(log_pi, space.size, "log_pi")
+        log_pi = check_log_probs(log_pi, check_space(space).size, "log_pi")
         if np.isneginf(log_pi).any():
             raise ValueError("log_pi has zero-probability sequences; a softmax policy needs full support")
         V = space.n_vocab
@@ -63,7 +64,7 @@ class AutoregressivePolicy(Policy):
         return cls(space, params=np.concatenate(blocks[::-1]))
 
     def with_params(self, theta: np.ndarray) -> "AutoregressivePolicy":
-        return AutoregressivePolicy(self.space, params=theta)
+        return AutoregressivePolicy(self.space, params=self._required(theta))
 
     def logits(self) -> list[np.ndarray]:
         """θ split per depth: one (nodes_t, choices_t) array (None where only EOS is allowed)."""

@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from .._util import check_int, check_rng
+from .._util import as_float_array, check_int, check_rng
 from ..space import SequenceSpace
 
 __all__ = ["Policy"]
@@ -23,13 +23,18 @@ class Policy(ABC):
     def __init__(self, space: SequenceSpace, theta: np.ndarray):
         if not isinstance(space, SequenceSpace):
             raise ValueError(f"space={space!r} must be a SequenceSpace")
-        theta = np.array(theta, dtype=np.float64).reshape(-1)
+        if theta is None:
+            raise ValueError(f"params=None; {type(self).__name__} needs a parameter vector of shape "
+                             f"({self.n_params_for(space)},)")
+        theta = np.array(as_float_array(theta, "params"), dtype=np.float64).reshape(-1)
         if theta.shape != (self.n_params_for(space),):
             raise ValueError(
                 f"params has shape {theta.shape}; {type(self).__name__} on this space needs "
                 f"({self.n_params_for(space)},)"
             )
-        if not np.isfinite(theta.sum()) and not np.isfinite(theta).all():  # the sum: one cheap pass
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = theta.sum()
+        if not np.isfinite(total) and not np.isfinite(theta).all():  # the sum: one cheap pass
             bad = int(np.flatnonzero(~np.isfinite(theta))[0])
             raise ValueError(f"params[{bad}] = {theta[bad]} is not finite; parameters must be finite")
         theta.setflags(write=False)
@@ -99,8 +104,14 @@ class Policy(ABC):
             raise ValueError(f"w has shape {w.shape}; expected {idx.shape}, one weight per sample")
         return self.grad_log_prob_weighted(np.bincount(idx, weights=w, minlength=self.space.size))
 
+    def _required(self, theta):
+        """θ for ``with_params``: None would silently mean "initialise afresh", so it is refused."""
+        if theta is None:
+            raise ValueError(f"theta=None; with_params needs a parameter vector of shape ({self.n_params},)")
+        return theta
+
     def _check_w(self, w) -> np.ndarray:
-        w = np.asarray(w, dtype=float)
+        w = as_float_array(w, "w")
         if w.shape != (self.space.size,):
             raise ValueError(f"w has shape {w.shape}; expected ({self.space.size},), one weight per sequence")
         if not np.all(np.isfinite(w)):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._util import as_float_array, check_space
 from ..space import SequenceSpace
 from .base import Policy
 
@@ -29,14 +30,18 @@ class LogLinearPolicy(Policy):
     """
 
     def __init__(self, space: SequenceSpace, features, *, offset=None, params=None):
-        psi = np.array(features, dtype=float)
+        check_space(space)
+        psi = np.array(as_float_array(features, "features"), dtype=float)
         if psi.ndim != 2 or psi.shape[0] != space.size or psi.shape[1] == 0:
             raise ValueError(f"features has shape {psi.shape}; expected ({space.size}, K) with K ≥ 1")
         if not np.all(np.isfinite(psi)):
             raise ValueError("features must be finite")
-        b = np.zeros(space.size) if offset is None else np.array(offset, dtype=float)
-        if b.shape != (space.size,) or np.isnan(b).any() or np.isposinf(b).any():
-            raise ValueError(f"offset has shape {b.shape}; expected ({space.size},) with entries in [-inf, inf)")
+        b = np.zeros(space.size) if offset is None else np.array(as_float_array(offset, "offset"), dtype=float)
+        if b.shape != (space.size,):
+            raise ValueError(f"offset has shape {b.shape}; expected ({space.size},), one log-weight per sequence")
+        if np.isnan(b).any() or np.isposinf(b).any() or np.isneginf(b).all():
+            raise ValueError("offset must lie in [-inf, inf) with at least one finite entry "
+                             "(NaN, +inf or all -inf leave no distribution)")
         psi.setflags(write=False)
         b.setflags(write=False)
         self._psi, self._offset = psi, b
@@ -50,7 +55,7 @@ class LogLinearPolicy(Policy):
         return self._psi
 
     def with_params(self, theta) -> "LogLinearPolicy":
-        return LogLinearPolicy(self.space, self._psi, offset=self._offset, params=theta)
+        return LogLinearPolicy(self.space, self._psi, offset=self._offset, params=self._required(theta))
 
     def _log_probs(self) -> np.ndarray:
         z = self._offset + self._psi @ self._theta  # (N,)

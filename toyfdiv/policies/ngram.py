@@ -6,7 +6,7 @@ import functools
 
 import numpy as np
 
-from .._util import check_int, check_log_probs, check_positive_float, log_softmax_rows
+from .._util import check_space, check_int, check_log_probs, check_positive_float, log_softmax_rows
 from ..space import SequenceSpace
 from .base import Policy
 
@@ -89,7 +89,7 @@ class NgramPolicy(Policy):
         return self._rows
 
     def with_params(self, theta: np.ndarray) -> "NgramPolicy":
-        return NgramPolicy(self.space, self._order, params=theta)
+        return NgramPolicy(self.space, self._order, params=self._required(theta))
 
     def table(self) -> np.ndarray:
         """θ as the (rows, K) logit table."""
@@ -103,7 +103,7 @@ class NgramPolicy(Policy):
         (:meth:`SequenceSpace.child_mass`) per context — the maximum-likelihood n-gram of p;
         the weighted gradient vanishes there.  Needs every context and choice to have mass.
         """
-        log_p = check_log_probs(log_p, space.size, "log_p")
+        log_p = check_log_probs(log_p, check_space(space).size, "log_p")
         pol = cls(space, order, init_scale=0.0)
         counts = np.zeros((pol._n_rows, cls._n_choices(space)))
         for rows, c in zip(pol._rows, space.child_mass(np.exp(log_p))):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._util import check_int, check_log_probs, check_positive_float
+from .._util import check_space, check_int, check_log_probs, check_positive_float
 from ..space import SequenceSpace
 from .base import Policy
 
@@ -22,6 +22,7 @@ class TabularPolicy(Policy):
     """
 
     def __init__(self, space: SequenceSpace, seed: int = 0, *, init_scale: float = 0.1, params=None):
+        check_space(space)
         if params is None:
             check_int(seed, "seed", low=0)
             init_scale = check_positive_float(init_scale, "init_scale", allow_zero=True)
@@ -35,13 +36,13 @@ class TabularPolicy(Policy):
     @classmethod
     def from_log_probs(cls, space: SequenceSpace, log_pi: np.ndarray) -> "TabularPolicy":
         """The tabular policy with πθ = π exactly (θ = log π); π must have full support."""
-        log_pi = check_log_probs(log_pi, space.size, "log_pi")
+        log_pi = check_log_probs(log_pi, check_space(space).size, "log_pi")
         if np.isneginf(log_pi).any():
             raise ValueError("log_pi has zero-probability sequences; a softmax policy needs full support")
         return cls(space, params=log_pi)
 
     def with_params(self, theta: np.ndarray) -> "TabularPolicy":
-        return TabularPolicy(self.space, params=theta)
+        return TabularPolicy(self.space, params=self._required(theta))
 
     def _log_probs(self) -> np.ndarray:
         theta = self._theta

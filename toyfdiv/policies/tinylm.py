@@ -226,6 +226,13 @@ class TinyLM(Policy):
             raise ValueError(f"space={space!r} must be a SequenceSpace")
         self._config = config
         self._layout = _layout(space, config)
+        H, P = config.n_hidden, sum(int(np.prod(shape)) for _, shape in self._layout)
+        need = 8 * (4 * P + 8 * space.size * H)  # θ, gradient, Adam's moments; per-node GRU caches (N, H)
+        if need > space.max_bytes:
+            raise ValueError(
+                f"config has n_embd={config.n_embd}, n_hidden={H}: P = {P:,} parameters and GRU caches of "
+                f"about {need / 2**30:.1f} GiB on this space, over the limit max_bytes = "
+                f"{space.max_bytes / 2**30:.1f} GiB; use a smaller n_hidden or n_embd")
         # P depends on the config: shadow the classmethod for Policy.__init__'s shape check
         self.n_params_for = functools.partial(type(self).n_params_for, config=config)
         if params is None:
@@ -251,7 +258,7 @@ class TinyLM(Policy):
         return self._config
 
     def with_params(self, theta: np.ndarray) -> "TinyLM":
-        return TinyLM(self.space, self._config, params=theta)
+        return TinyLM(self.space, self._config, params=self._required(theta))
 
     def _inputs(self) -> np.ndarray:
         """X = E W_x + b_x: (V, 3H) input projection of each token, shared by every edge and position."""
@@ -372,8 +379,10 @@ class TinyLM(Policy):
         """Σ_i w_i ∇θ log πθ(x_i) → (P,), by a backward over just these n sequences, O(n·T·H²)."""
         idx = self._check_idx(idx)
         w = np.asarray(w, dtype=float)
-        if w.shape != idx.shape or not np.all(np.isfinite(w)):
-            raise ValueError(f"w has shape {w.shape}; expected {idx.shape}, one finite weight per sample")
+        if w.shape != idx.shape:
+            raise ValueError(f"w has shape {w.shape}; expected {idx.shape}, one weight per sample")
+        if not np.all(np.isfinite(w)):
+            raise ValueError("w contains NaN or inf; weights must be finite")
         tokens = tokens_of(self.space, idx)
         _, fw = self._forward_tokens(tokens)
         p, V, H = self._p, self.space.n_vocab, self._config.n_hidden
@@ -477,6 +486,9 @@ def pretrain_tinylm(space: SequenceSpace, corpus, config: TinyLMConfig | None = 
     if target == "ngram":
         log_p = pretrain(space, corpus, order=order, smoothing=smoothing).log_probs()
     elif target == "empirical":
+        from ..tasks import _check_corpus
+
+        corpus = _check_corpus(corpus)
         if len(corpus) == 0:
             raise ValueError("corpus is empty; give at least one line of text")
         tail = "" if space.eos is None else " " + space.eos
