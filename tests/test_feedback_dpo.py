@@ -156,6 +156,21 @@ def test_fdpo_refuses_divergences_with_bounded_f_prime(small, name):
         fdpo_loss(log_a, log_a, data, BETA, name)
 
 
+def test_fdpo_suggests_exactly_the_divergences_it_accepts():
+    import ast
+    import re
+
+    from toyfdiv import divergences
+
+    with pytest.raises(ValueError) as err:
+        check_divergence("tv")
+    suggested = ast.literal_eval(re.search(r"use one of (\[.*?\])", str(err.value)).group(1))
+    for name in suggested:  # every suggestion is accepted, and f'(0⁺) = −∞ for it (sympy-free: evaluate f')
+        assert check_divergence(name).f_prime(1e-300) < -100
+    unsuggested = {d.name for d in divergences.registered() if "(" not in d.name} - set(suggested)
+    assert unsuggested == {"tv", "pearson"}
+
+
 # ---------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize("beta", [0.0, -1.0, float("nan")], ids=["zero", "negative", "nan"])
 def test_beta_must_be_positive(small, beta):

@@ -40,7 +40,7 @@ def check_divergence(divergence):
 
     f-DPO needs f'(t) → −∞ as t → 0⁺ (Wang et al. 2023, Thm 1): then π* > 0 everywhere and
     r = β f'(π/π_ref) + λ can be read off the policy.  If f'(0⁺) is finite (TV: −½,
-    Pearson χ²: −2, α ≥ 1) the optimum of E_π[r] − β D_f(π‖π_ref) sets π(x) = 0 on
+    Pearson χ²: −2, α ≥ 1; every other registered divergence qualifies) the optimum of E_π[r] − β D_f(π‖π_ref) sets π(x) = 0 on
     low-reward sequences, where the constraint π ≥ 0 is active and the stationarity
     condition fails; there r < λ + β f'(0⁺) for a whole range of rewards that all give
     π = 0, so the reward is not a function of the policy and the loss is not a
@@ -54,9 +54,16 @@ def check_divergence(divergence):
             f"divergence {div.name!r} is not allowed in f-DPO: its f'(t) stays bounded as t → 0 "
             f"(f'(0⁺) ≈ {at0:.3g}), so the regularised optimum is not interior (π* = 0 on low-reward "
             "sequences) and the reward parametrisation r = β f'(π/π_ref) + c is not invertible. "
-            "f-DPO needs f'(0⁺) = −∞: use reverse_kl, forward_kl, js, or alpha(α) with 0 < α < 1"
+            f"f-DPO needs f'(0⁺) = −∞: use one of {_allowed()}, alpha(α) with α < 1, or gjsd(β)"
         )
     return div
+
+
+def _allowed() -> list[str]:
+    """The registered divergences f-DPO accepts (f'(0⁺) = −∞)."""
+    from .. import divergences
+
+    return [d.name for d in divergences.registered() if d.f_prime_to_minus_inf_at_zero and "(" not in d.name]
 
 
 def _h(log_pi: np.ndarray, log_ref: np.ndarray, div) -> np.ndarray:
