@@ -65,6 +65,7 @@ def test_config_json_round_trip():
     ({"policy_options": [1, 2]}, "policy_options"),
     ({"estimator_options": {"n": 8}}, "only apply to estimator='sampled'"),
     ({"moments": "0.5"}, "moments"),
+    ({"lr_final": 0.01}, "lr_final=0.01 only applies to schedule='cosine' or 'exponential'"),
 ], ids=lambda v: str(v) if isinstance(v, str) else "-".join(map(str, v)))
 def test_config_rejects(change, match):
     data = Config().to_dict() | change

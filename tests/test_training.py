@@ -104,6 +104,7 @@ def test_the_minimised_divergence_is_always_recorded(task):
     (dict(estimator="sampled", rng=np.random.default_rng(0)), r"estimator options \['rng'\] are unknown"),
     (dict(callback=5), r"callback=5"),
     (dict(schedule="cosine", lr_final=float("nan")), r"lr_final=nan"),
+    (dict(lr_final=0.01), r"lr_final=0.01 only applies to a decaying schedule"),
     (dict(optimizer=["adam"]), r"optimizer=\['adam'\]"),
 ])
 def test_bad_arguments_audit(task, kw, match):

@@ -127,6 +127,8 @@ class Config:
         s("optimizer", _choice(self.optimizer, "optimizer", _optim.names()))
         s("schedule", _choice(self.schedule, "schedule", SCHEDULES))
         s("lr_final", _float(self.lr_final, "lr_final", 0.0, strict=False, optional=True))
+        if self.lr_final is not None and self.schedule == "constant":
+            raise ValueError(f"lr_final={self.lr_final!r} only applies to schedule='cosine' or 'exponential'")
         s("estimator", _choice(self.estimator, "estimator", ESTIMATORS))
         s("estimator_options", _options(self.estimator_options, "estimator_options"))
         if self.estimator == "exact" and self.estimator_options:

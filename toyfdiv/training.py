@@ -122,6 +122,9 @@ def train(
     if callback is not None and not callable(callback):
         raise ValueError(f"callback={callback!r} must be a function callback(k, steps), or None")
     if lr_final is not None:
+        if schedule == "constant":
+            raise ValueError(f"lr_final={lr_final!r} only applies to a decaying schedule; allowed with "
+                             f"schedule='cosine' or 'exponential', not 'constant'")
         lr_final = check_positive_float(lr_final, "lr_final", allow_zero=schedule != "exponential")
     sched = _make_schedule(schedule, lr, max(steps, 1), lr_final)
     opt = optim.get(optimizer, sched)
