@@ -8,6 +8,9 @@ import streamlit as st
 
 st.set_page_config(page_title="toyfdiv: RLHF and GDC are one method", page_icon=":material/tune:", layout="wide")
 
+from app_pages import common  # noqa: E402  (after set_page_config)
+
+common.style()
 PAGES = [
     st.Page("app_pages/playground.py", title="Playground", icon=":material/tune:", default=True),
     st.Page("app_pages/explorer.py", title="Divergence explorer", icon=":material/functions:"),

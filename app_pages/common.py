@@ -41,6 +41,19 @@ APP_MAX_N = 100_000
 DPI = 80
 
 
+#: Page-wide CSS: a display formula wider than its column scrolls instead of being cut off (narrow
+#: projector screens, browser zoom); metric values wrap instead of ending in "…".
+CSS = """<style>
+.katex-display { overflow-x: auto; overflow-y: hidden; padding-bottom: 2px; }
+[data-testid="stMetricValue"] > div { white-space: normal; overflow-wrap: anywhere; }
+</style>"""
+
+
+def style() -> None:
+    """Inject :data:`CSS` (called once per run by app.py)."""
+    st.html(CSS)
+
+
 def formula(latex: str, *papers: str, note: str | None = None) -> None:
     """One display formula, with a one-line note and the paper(s) it comes from."""
     st.latex(latex)
@@ -118,9 +131,12 @@ def check_size(name: str, length: int, eos: bool, limit: int = APP_MAX_N, what: 
     """N, or an ``st.error`` explaining what to change (and stop) if the space is too large for the app."""
     n = space_size(name, length, eos)
     if n > limit:
+        fits = [t for t in range(1, length) if space_size(name, t, eos) <= limit]
+        fix = (f"Set **Length T to {fits[-1]} or less** (N = {space_size(name, fits[-1], eos):,} at T = {fits[-1]})."
+               if fits else "Use a task with a smaller vocabulary.")
         st.error(f"**The space is too large to {what}.** {name!r} with length {length}"
                  f"{' and EOS' if eos else ''} has N = {n:,} sequences; this page enumerates them at every "
-                 f"step and allows N ≤ {limit:,}. Shorten the sequences (length) or switch EOS off/on.")
+                 f"step and allows N ≤ {limit:,}. {fix}")
         st.stop()
     return n
 
@@ -258,8 +274,11 @@ def short_label(name: str) -> str:
         return name
 
 
-def table(df, key: str, sci: tuple = ()) -> None:
-    """Show a DataFrame: floats to 4 decimals, columns in ``sci`` in scientific notation (values unchanged)."""
+def table(df, key: str, sci: tuple = (), highlight_min: tuple = ()) -> None:
+    """Show a DataFrame: floats to 4 decimals, columns in ``sci`` in scientific notation (values unchanged).
+
+    ``highlight_min``: columns whose smallest entry is shown in bold on a green background (display
+    only: the values are the library's, unchanged)."""
     def fmt(c):
         values = df[c].dropna()
         if c not in sci and len(values) and (values == values.round()).all():
@@ -267,7 +286,10 @@ def table(df, key: str, sci: tuple = ()) -> None:
         return "%.3e" if c in sci else "%.4f"
 
     config = {c: st.column_config.NumberColumn(format=fmt(c)) for c in df.columns if df[c].dtype.kind == "f"}
-    st.dataframe(df, hide_index=True, key=key, column_config=config)
+    data = df
+    if highlight_min:  # a Styler for the colours; the numbers keep the NumberColumn formats above
+        data = df.style.highlight_min(subset=list(highlight_min), props="font-weight: bold; background-color: #c8e6c9")
+    st.dataframe(data, hide_index=True, key=key, column_config=config)
 
 
 def frame(rows, columns: dict[str, str] | None = None):

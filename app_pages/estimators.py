@@ -14,16 +14,15 @@ st.title("Estimator lab: sampled vs exact gradients")
 st.markdown("At scale nobody can sum over every sequence: disco and TRL *sample*. Here the exact gradient is "
             "known, so every estimator can be checked — how biased, how noisy, how well aligned — as the "
             "number of samples n grows, with and without baselines, with Z known or estimated.")
-c1, c2, c3 = st.columns(3)
+c1, c2 = st.columns(2)  # two columns: the sampled gradient is too wide for a third of a projector screen
 with c1:
     common.formula(r"\hat g = -\frac1n\sum_{i=1}^n \frac{\pi_\theta(x_i)}{q(x_i)}\,\big[R(x_i) - B\big]\,"
                    r"\nabla_\theta\log\pi_\theta(x_i)", "fdpg", note="f-DPG, sampled (eq. 4, Alg. 1)")
+    common.formula(r"B = \hat Z\,\frac{\pi_\theta(x)}{q(x)} \;\Rightarrow\; \text{advantage } \frac{p}{\pi}-1",
+                   "dpg_baseline", note="the DPG baseline (here in the P/q scale: B = −f′(1))")
 with c2:
     common.formula(r"\hat Z = \frac1n\sum_{i=1}^n \frac{P(x_i)}{q(x_i)},\quad \hat p = P/\hat Z", "gdc",
                    note="Z by importance sampling; enters f′ non-linearly except for forward KL")
-with c3:
-    common.formula(r"B = \hat Z\,\frac{\pi_\theta(x)}{q(x)} \;\Rightarrow\; \text{advantage } \frac{p}{\pi}-1",
-                   "dpg_baseline", note="the DPG baseline (here in the P/q scale: B = −f′(1))")
 
 with st.sidebar:
     st.header("Space and target")

@@ -48,6 +48,13 @@ def flow_rows(log_p: tuple, names: tuple, start: tuple, steps: int, lr: float) -
     return rows
 
 
+def generator(name: str) -> None:
+    """One generator f of the registry: its label and its formula (the library's LaTeX)."""
+    div = divergences.get(name)
+    st.caption(div.label.replace("  ", " — "))
+    st.latex(f"f(t) = {div.formula}")
+
+
 def value_rows(names, t: float) -> list[dict]:
     tt = np.array([t])
     return [dict(divergence=n, f=float(divergences.get(n).f(tt)[0]), f_prime=float(divergences.get(n).f_prime(tt)[0]),
@@ -85,12 +92,15 @@ if section == SECTIONS[0]:
                                                          "f_prime": "f′(t)", "pseudo_reward": "R = −f′(t)"}),
                      key=f"{P}_values")
         st.markdown("**The generators** (Go et al. 2023, Table 1):")
-        cols = st.columns(3)
-        for i, name in enumerate(names):
-            div = divergences.get(name)
-            with cols[i % 3]:
-                st.caption(div.label.replace("  ", " — "))
-                st.latex(f"f(t) = {div.formula}")
+        # two per row; the parametrised generators (long formulas) get a row each, so none is cut off
+        short = [n for n in names if "(" not in n]
+        long = [n for n in names if "(" in n]  # alpha(α), gjsd(β): formulas with their parameter
+        for i in range(0, len(short), 2):
+            for col, name in zip(st.columns(2), short[i:i + 2]):
+                with col:
+                    generator(name)
+        for name in long:
+            generator(name)
 
 elif section == SECTIONS[1]:
     common.formula(r"f_\alpha(t) = \frac{t^\alpha - \alpha t - (1-\alpha)}{\alpha(\alpha-1)}"
@@ -113,7 +123,7 @@ elif section == SECTIONS[1]:
         img = simplex_png(log_p, names, start, 300, 0.5)
     cols = st.columns(3)
     for col, row in zip(cols, rows):
-        col.metric(f"{plots.divergence_label(row['divergence'])}: D(π₀‖p)", f"{row['D_start']:.4f} nats",
+        col.metric(f"{plots.divergence_label(row['divergence'])}: D(π₀‖p), nats", f"{row['D_start']:.4f}",
                    help="The divergence of the start π₀ from p (library value)")
     st.markdown(f"α = {a:g}: the middle panel morphs from the left one (α = 0, forward KL) to the right one "
                 "(α = 1, reverse KL) as you move the slider — the contours and the path π₀ → p with them. A tabular "

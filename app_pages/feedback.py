@@ -111,19 +111,20 @@ curve = fitted["curve"]
 st.subheader("1 · Raters and reward model")
 m = st.columns(4)
 m[0].metric("Pairs for training", f"{len(fitted['train']):,}", help="The rest is held out")
-m[1].metric("Reward model accuracy (held out)", f"{fitted['eval'].accuracy:.3f}",
+m[1].metric("r̂ accuracy, held out", f"{fitted['eval'].accuracy:.3f}",
             help="How often r̂ agrees with the raters on held-out pairs")
-m[2].metric("Best possible accuracy", f"{fitted['bayes']:.3f}",
+m[2].metric("Bayes accuracy", f"{fitted['bayes']:.3f}",
             help="The raters' own consistency (Bayes accuracy on base-model pairs): noise caps any model")
-m[3].metric("Held-out log-loss", f"{fitted['eval'].log_loss:.3f} nats", help="Bradley–Terry negative log-likelihood")
+m[3].metric("Log-loss, nats", f"{fitted['eval'].log_loss:.3f}",
+            help="Bradley–Terry negative log-likelihood of r̂ on the held-out pairs")
 
 st.subheader("2 · Over-optimisation: the proxy rises, the truth peaks")
 common.formula(r"\beta^\star = \arg\max_\beta\ \mathbb E_{p_\beta}[u],\qquad p_\beta \propto a\,e^{\hat r/\beta}", "gao",
                note="exact expectations over the space, no sampling")
 m = st.columns(3)
-m[0].metric("Best β for the true utility", f"{curve.turning_beta:.4g}", help="β* maximising E_{p_β}[u]")
+m[0].metric("Best β for the truth", f"{curve.turning_beta:.4g}", help="β* maximising E_{p_β}[u]")
 m[1].metric("True utility at β*", f"{curve.turning_true:.4f}", help="E_{p_β*}[u]")
-m[2].metric("KL(p_β*‖a)", f"{curve.turning_kl:.4f} nats", help="How far from the base model the best target is")
+m[2].metric("KL(p_β*‖a), nats", f"{curve.turning_kl:.4f}", help="How far from the base model the best target is")
 if curve.is_overoptimised:
     st.markdown("**Over-optimised:** past β*, pushing harder on r̂ *lowers* the true utility.")
 else:

@@ -1,5 +1,7 @@
 """Playground: one target, several f-divergences, trained side by side from the base model."""
 
+import math
+
 import streamlit as st
 
 from app_pages import common
@@ -147,9 +149,9 @@ st.subheader("The target p")
 m = st.columns(5)
 m[0].metric("Sequences N", f"{task.space.size:,}", help="Every sequence of the space, enumerated")
 m[1].metric("log Z", f"{target.log_z:.4f}", help="Log partition function of the target")
-m[2].metric("KL(p‖a)", f"{ref['kl_from_base']:.4f} nats", help="How far the target is from the base model")
+m[2].metric("KL(p‖a), nats", f"{ref['kl_from_base']:.4f}", help="How far the target is from the base model")
 m[3].metric(f"E_p[{ref['alignment_key']}]", f"{ref['alignment']:.4f}", help="What the target asks for, under p")
-m[4].metric("H(p)", f"{ref['entropy']:.4f} nats", help="Entropy of the target: its diversity")
+m[4].metric("H(p), nats", f"{ref['entropy']:.4f}", help="Entropy of the target: its diversity")
 if target.lambdas is not None:
     st.caption("λ* = [" + ", ".join(f"{v:.4f}" for v in target.lambdas) + "] (solved exactly: E_p[φ] = μ̄)")
 
@@ -198,6 +200,14 @@ else:
     st.subheader("Summary: where each divergence lands")
     rows = experiments.summary_table(histories)
     target_rowd = experiments.target_row(result["target"])
+    finite = [r for r in rows if math.isfinite(r["entropy"])]
+    if len(finite) > 1:
+        lo = min(finite, key=lambda r: r["entropy"])
+        hi = max(finite, key=lambda r: r["entropy"])
+        st.markdown(f"**Read it:** lowest entropy H(π) = {lo['entropy']:.3f} nats for "
+                    f"**{plots.divergence_label(lo['divergence'])}** (the most mode-seeking), highest "
+                    f"{hi['entropy']:.3f} nats for **{plots.divergence_label(hi['divergence'])}** (the most "
+                    f"mass-covering); the target p itself has {target_rowd['entropy']:.3f} nats.")
     rows.append(dict(divergence="target p (a perfect minimiser)", alignment_key=target_rowd["alignment_key"],
                      alignment=target_rowd["alignment"], kl_from_base=target_rowd["kl_from_base"],
                      entropy=target_rowd["entropy"], final_divergence=0.0))
@@ -206,11 +216,13 @@ else:
                                      "kl_from_base": "KL(π‖a) (nats)", "entropy": "H(π) (nats)",
                                      "steps": "steps", "seconds": "seconds"}),
                  key=f"{P}_summary", sci=("own D_f(π‖p) (nats)",))
-    st.caption("Every run also measured against every divergence (nats): each f wins on its own column.")
+    st.caption("Every run also measured against every divergence (nats); the smallest value of each column is "
+               "highlighted: each f wins on its own column.")
     cross = [dict(run=name, **{k.split("/", 1)[1]: v for k, v in h.final().items() if k.startswith("divergence/")})
              for name, h in histories.items()]
     cross_df = common.frame(cross)
-    common.table(cross_df, key=f"{P}_cross", sci=tuple(cross_df.columns))
+    common.table(cross_df, key=f"{P}_cross", sci=tuple(cross_df.columns),
+                 highlight_min=tuple(c for c in cross_df.columns if c != "run"))
     cache = result["png"]
     if "curves" not in cache:
         cache["curves"] = common.png(plots.training_curves(

@@ -217,8 +217,8 @@ def test_playground_numbers_equal_the_library():
     target = task.target("rlhf", beta=0.3)
     ref = experiments.target_row(target)
     assert metric(at, "log Z") == f"{target.log_z:.4f}"
-    assert metric(at, "KL(p‖a)") == f"{ref['kl_from_base']:.4f} nats"
-    assert metric(at, "H(p)") == f"{ref['entropy']:.4f} nats"
+    assert metric(at, "KL(p‖a), nats") == f"{ref['kl_from_base']:.4f}"
+    assert metric(at, "H(p), nats") == f"{ref['entropy']:.4f}"
     assert metric(at, "Sequences N") == f"{task.space.size:,}"
 
     at.slider(key="pg_steps").set_value(15).run()
@@ -301,9 +301,9 @@ def test_feedback_numbers_equal_the_library():
     rm = feedback.fit_reward_model(train_set, feedback.ngram_features(task.space)[0], l2=1.0,
                                    center_log_probs=task.log_a)
     curve = feedback.overoptimisation_curve(task.log_a, rm.values, rater.utility)
-    assert metric(at, "Reward model accuracy (held out)") == f"{feedback.evaluate(rm, held_out).accuracy:.3f}"
-    assert metric(at, "Best possible accuracy") == f"{feedback.bayes_accuracy(rater, task.base):.3f}"
-    assert metric(at, "Best β for the true utility") == f"{curve.turning_beta:.4g}"
+    assert metric(at, "r̂ accuracy, held out") == f"{feedback.evaluate(rm, held_out).accuracy:.3f}"
+    assert metric(at, "Bayes accuracy") == f"{feedback.bayes_accuracy(rater, task.base):.3f}"
+    assert metric(at, "Best β for the truth") == f"{curve.turning_beta:.4g}"
     assert curve.is_overoptimised, "the default settings show over-optimisation"
 
     at.slider(key="hf_steps").set_value(20).run()
@@ -315,6 +315,50 @@ def test_feedback_numbers_equal_the_library():
     from toyfdiv import metrics
 
     np.testing.assert_allclose(got["KL(π‖a)"], metrics.kl(dpo.policy.log_probs(), task.log_a), rtol=1e-10)
+
+
+# ---------------------------------------------------------------------------- reading aids for the lecture
+def test_playground_reading_aids():
+    """After Train, one sentence names the lowest- and highest-entropy runs (library numbers), the
+    cross table marks each column's smallest value, and metric units sit in the labels."""
+    at = open_page("playground")
+    assert {m.label for m in at.metric} >= {"KL(p‖a), nats", "H(p), nats"}
+    at.slider(key="pg_steps").set_value(15).run()
+    at.button(key="pg_train").click().run()
+    assert_clean(at)
+    hist = experiments.compare("reviews", "rlhf", ["reverse_kl", "forward_kl", "js"], policy="ngram", steps=15,
+                               lr=0.1, target_options={"beta": 0.3}, policy_options={"order": 2})
+    rows = experiments.summary_table(hist)
+    lo, hi = min(rows, key=lambda r: r["entropy"]), max(rows, key=lambda r: r["entropy"])
+    read = next(m.value for m in at.markdown if m.value.startswith("**Read it:**"))
+    assert f"{lo['entropy']:.3f} nats" in read and f"{hi['entropy']:.3f} nats" in read
+    from toyfdiv import plots
+
+    assert read.index(plots.divergence_label(lo["divergence"])) < read.index(plots.divergence_label(hi["divergence"]))
+    assert any("highlighted" in c.value for c in at.caption)
+    cross = at.dataframe[1].value  # the values stay the library's (the Styler only formats)
+    np.testing.assert_allclose(cross.iloc[1]["forward_kl"], hist["forward_kl"].final()["divergence/forward_kl"],
+                               rtol=1e-12)
+
+
+def test_too_large_space_names_the_length_that_fits():
+    at = open_page("playground")
+    at.slider(key="pg_length").set_value(12).run()
+    assert_clean(at)
+    msg = " ".join(e.value for e in at.error)
+    assert "too large" in msg and "Length T to 8 or less" in msg and "97,656" in msg
+    assert get(at, "button", "pg_train") is None, "nothing to train until the space fits"
+    at.checkbox(key="pg_eos").set_value(False).run()
+    msg = " ".join(e.value for e in at.error)
+    assert "Length T to 7 or less" in msg  # 5**7 = 78,125 sequences of exactly T tokens
+
+
+def test_explorer_shows_every_selected_generator():
+    at = open_page("explorer")
+    generators = [x.value.strip("$\n ") for x in at.latex]
+    generators = [g for g in generators if g.startswith("f(t) = ")]
+    assert len(generators) == len(divergences.names())
+    assert generators[-1].startswith("f(t) = -0.25"), "the long gjsd generator gets its own row, last"
 
 
 # ---------------------------------------------------------------------------- shareable settings
