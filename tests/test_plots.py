@@ -173,6 +173,15 @@ def test_estimator_stats(task, target, tmp_path):
     _check_png(fig, tmp_path / "estimators.png")
 
 
+def test_estimator_stats_with_zero_gradient(tmp_path):
+    """A target the policy already equals: every estimate, bias and noise floor is exactly 0."""
+    rows = [dict(divergence="js", n=n, baseline="none", z="exact", bias=0.0, bias_se=0.0, variance=0.0, cosine=0.0)
+            for n in (8, 32)]
+    fig = plots.estimator_stats(rows)
+    assert [ax.get_yscale() for ax in fig.axes] == ["linear", "linear", "linear"]  # nothing > 0 to log-scale
+    _check_png(fig, tmp_path / "zero.png")
+
+
 def test_overoptimisation(task, tmp_path):
     proxy = task.reward.values + 3.0 * tasks.count(task.space, "very").values  # rewards emphasis, not sentiment
     try:

@@ -89,6 +89,17 @@ def test_sample_frequencies_match_probabilities(cls):
 
 
 @pytest.mark.parametrize("cls", POLICIES, ids=lambda c: c.__name__)
+def test_too_many_samples_are_refused_before_allocating(cls):
+    space = SequenceSpace(["a", "b"], 3, "</s>", max_bytes=2**20)
+    pol = cls(space)
+    assert len(pol.sample(40_000, np.random.default_rng(0))) == 40_000  # 24 bytes each: under 1 MiB
+    with pytest.raises(ValueError, match=r"n=50,000 samples need .* over the space's limit"):
+        pol.sample(50_000, np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"n=1,000,000,000,000 samples need"):  # the default limit
+        cls(SequenceSpace(["a", "b"], 3, "</s>")).sample(10**12, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("cls", POLICIES, ids=lambda c: c.__name__)
 def test_bad_input(cls):
     space = SequenceSpace(["a", "b"], 2)
     pol = cls(space)

@@ -141,6 +141,12 @@ def test_bad_config(kwargs, match):
         TinyLMConfig(**kwargs)
 
 
+def test_too_many_samples_are_refused_before_allocating():
+    pol = TinyLM(SequenceSpace(["a", "b"], 3, "</s>"))
+    with pytest.raises(ValueError, match=r"n=1,000,000,000,000 samples need .* over the space's limit"):
+        pol.sample(10**12, np.random.default_rng(0))
+
+
 def test_bad_input():
     space = SequenceSpace(["a", "b"], 2)
     pol = TinyLM(space, SMALL)

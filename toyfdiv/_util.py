@@ -30,6 +30,17 @@ def check_int(value, name: str, low: int = 1, high: int | None = None) -> int:
     return int(value)
 
 
+def check_sample_size(n, space, bytes_per_sample: int) -> int:
+    """Return ``n`` as an int ≥ 1 if n samples (``bytes_per_sample`` each) fit in ``space.max_bytes``;
+    refused before anything is allocated otherwise."""
+    n = check_int(n, "n")
+    need = n * bytes_per_sample
+    if need > space.max_bytes:
+        raise ValueError(f"n={n:,} samples need ~{need / 2**30:.1f} GiB, over the space's limit "
+                         f"max_bytes = {space.max_bytes / 2**30:.1f} GiB; draw fewer samples, in batches")
+    return n
+
+
 def check_positive_float(value, name: str, *, allow_zero: bool = False) -> float:
     """Return ``value`` as float if it is finite and > 0 (or ≥ 0 with ``allow_zero``)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):

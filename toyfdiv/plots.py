@@ -399,9 +399,15 @@ def estimator_stats(rows: Sequence[Mapping]) -> Figure:
                 ax.plot(ns, ys, color=divergence_color(d),
                         ls=_LINESTYLES[baselines.index(b) % 4], marker=_MARKERS[zs.index(z) % 5], ms=7, label=label)
                 if key == "bias" and all("bias_se" in r for r in rs):  # below it, bias is sampling noise
-                    ax.plot(ns, [r["bias_se"] for r in rs], color=divergence_color(d), lw=1, ls=":", alpha=0.5)
+                    floor = np.array([r["bias_se"] for r in rs], dtype=float)
+                    ax.plot(ns, np.where(floor > 0, floor, np.nan), color=divergence_color(d), lw=1, ls=":",
+                            alpha=0.5)
+            log = log and any(r[key] > 0 for r in rows)  # all exactly 0 (g = 0): a linear axis at 0
             ax.set(xscale="log", yscale="log" if log else "linear", xlabel="samples per gradient estimate n",
                    ylabel=ylabel)
+            if not log and key != "cosine":
+                for line in ax.lines:
+                    line.set_ydata(np.nan_to_num(line.get_ydata(), nan=0.0))
             sizes = sorted({int(r["n"]) for r in rows})  # tick exactly the measured n
             ax.set_xticks(sizes, [str(n) for n in sizes])
             ax.xaxis.set_minor_formatter(NullFormatter())

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize, minimize_scalar
-from scipy.special import expit, log_expit, logsumexp
+from scipy.special import expit, log_expit
 
 from .. import targets as _targets
 from .._util import as_float_array, check_int, check_log_probs, check_positive_float, check_space

@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from .._util import as_float_array, check_int, check_rng
+from .._util import as_float_array, check_rng, check_sample_size
 from ..space import SequenceSpace
 
 __all__ = ["Policy"]
@@ -87,7 +87,7 @@ class Policy(ABC):
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """(n,) indices x_i ∼ πθ, i.i.d., by inverse-CDF over the enumerated space."""
-        n = check_int(n, "n")
+        n = check_sample_size(n, self.space, 24)  # uniforms, indices, their search
         rng = check_rng(rng)
         cdf = np.cumsum(self.probs())
         return np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right")

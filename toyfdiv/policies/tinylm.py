@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._util import check_int, check_log_probs, check_positive_float, check_rng, log_softmax_rows, softmax_rows
+from .._util import (check_int, check_log_probs, check_positive_float, check_rng, check_sample_size, log_softmax_rows,
+                     softmax_rows)
 from ..space import SequenceSpace
 from .base import Policy
 
@@ -417,7 +418,8 @@ class TinyLM(Policy):
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """(n,) indices x_i ∼ πθ by ancestral sampling, x_t ∼ πθ(· | x_<t): O(n·T) cells, no enumeration."""
-        n = check_int(n, "n")
+        n = check_sample_size(n, self.space, 8 * (self.space.length + 6 * self._config.n_hidden
+                                                    + 3 * (self.space.n_vocab + 1)))  # tokens, h, gates, cdf
         rng = check_rng(rng)
         p, space = self._p, self.space
         V, T, X = space.n_vocab, space.length, self._inputs()  # X: (V, 3H)
