@@ -32,7 +32,7 @@ def zoo_png(names: tuple, alpha_lo: float, alpha_hi: float) -> bytes:
 @st.cache_data(max_entries=64, show_spinner=False)
 def simplex_png(log_p: tuple, names: tuple, start: tuple, steps: int, lr: float) -> bytes:
     return common.png(plots.simplex(np.array(log_p), list(names), start=np.array(start), steps=steps, lr=lr,
-                                    resolution=90))
+                                    resolution=90, ncols=3))  # larger triangles for the back of the room
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

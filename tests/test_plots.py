@@ -136,6 +136,16 @@ def test_simplex_figure(tmp_path):
     _check_png(fig, tmp_path / "simplex.png")
 
 
+def test_simplex_columns():
+    fig = plots.simplex(simplex.DEFAULT_TARGET, ["forward_kl", "reverse_kl", "js", "tv"], steps=5, resolution=20,
+                        ncols=3)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(fig.axes) == 6 and len(visible) == 5  # 2 rows of 3: four panels, the overlay, one hidden
+    assert len({round(ax.get_position().y0, 3) for ax in visible}) == 2
+    with pytest.raises(ValueError, match="ncols=0"):
+        plots.simplex(simplex.DEFAULT_TARGET, ["js"], ncols=0)
+
+
 def test_frontier(frontier_rows, tmp_path):
     fig = plots.frontier(frontier_rows)
     for ax in fig.axes:

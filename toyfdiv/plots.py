@@ -21,6 +21,7 @@ from matplotlib.ticker import NullFormatter
 
 from . import divergences as _divergences
 from . import simplex as _simplex
+from ._util import check_int
 
 __all__ = ["STYLE", "divergence_color", "divergence_label", "distributions", "training_curves",
            "divergence_zoo", "simplex", "frontier", "estimator_stats", "overoptimisation"]
@@ -267,17 +268,19 @@ def _triangle(ax, labels=("x₁", "x₂", "x₃")):
 
 
 def simplex(log_p, divergences=None, start=None, steps: int = 300, lr: float = 0.5, *,
-            resolution: int = 120) -> Figure:
+            resolution: int = 120, ncols: int | None = None) -> Figure:
     """The 3-outcome simplex: contours of D_f(π‖p) and the exact f-DPG gradient flow of a
     tabular policy from one start, one panel per divergence, plus all paths overlaid.
 
     ``log_p``: (3,) target log-probabilities; ``start``: (3,) starting probabilities
-    (default: :data:`toyfdiv.simplex.DEFAULT_START`).  Computed by :mod:`toyfdiv.simplex`.
+    (default: :data:`toyfdiv.simplex.DEFAULT_START`); ``ncols``: panels per row (default:
+    up to 5; fewer, larger triangles read better on a projector).  Computed by
+    :mod:`toyfdiv.simplex`.
     """
     divs = _divs(divergences)
     start = _simplex.DEFAULT_START if start is None else np.asarray(start, dtype=float)
     p_xy, s_xy = _simplex.to_xy(np.exp(np.asarray(log_p, dtype=float))), _simplex.to_xy(start)
-    cols = min(len(divs) + 1, 5)
+    cols = min(len(divs) + 1, 5 if ncols is None else check_int(ncols, "ncols"))
     rows = -(-(len(divs) + 1) // cols)
     with _style():
         fig = Figure(figsize=(4.4 * cols, 4.3 * rows + 0.6), layout="constrained")
@@ -300,8 +303,8 @@ def simplex(log_p, divergences=None, start=None, steps: int = 300, lr: float = 0
         for ax in axes[len(divs) + 1:]:
             ax.set_visible(False)
         _legend(fig, [overlay], loc="outside lower center", ncols=6)
-        fig.suptitle(f"Three outcomes x₁, x₂, x₃: contours of D_f(π‖p) over every π, and the exact "
-                     f"f-DPG gradient flow from π₀ (time {steps * lr:g})")
+        fig.suptitle(f"Three outcomes x₁, x₂, x₃: contours of D_f(π‖p) over every π,{' ' if cols > 3 else chr(10)}"
+                     f"and the exact f-DPG gradient flow from π₀ (time {steps * lr:g})")
     return fig
 
 
