@@ -17,7 +17,7 @@ from matplotlib import colormaps
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize, to_hex
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import NullLocator
 
 from . import divergences as _divergences
 from . import simplex as _simplex
@@ -250,6 +250,10 @@ def divergence_zoo(divergences=None, alphas: Sequence[float] | None = None, *, t
                 ax.axvline(1.0, color="k", lw=0.8, alpha=0.5)
                 ax.axhline(0.0, color="k", lw=0.8, alpha=0.5)
             bottom.set_xlabel("t = π(x) / p(x)  (log scale)")
+        ticks = [v for v in (0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 100) if t_range[0] <= v <= t_range[1]]
+        for ax in axes.ravel():  # plain numbers a student reads at a glance (and no mathtext to typeset)
+            ax.set_xticks(ticks, [f"{v:g}" for v in ticks])
+            ax.xaxis.set_minor_locator(NullLocator())
         fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside right upper", frameon=False)
         fig.colorbar(ScalarMappable(norm, cmap), ax=axes[1, :].tolist(), label="α  (0: forward KL, 1: reverse KL)",
                      shrink=0.9)
@@ -413,7 +417,7 @@ def estimator_stats(rows: Sequence[Mapping]) -> Figure:
                     line.set_ydata(np.nan_to_num(line.get_ydata(), nan=0.0))
             sizes = sorted({int(r["n"]) for r in rows})  # tick exactly the measured n
             ax.set_xticks(sizes, [str(n) for n in sizes])
-            ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.xaxis.set_minor_locator(NullLocator())
             ax.set_title({"bias": "Bias", "variance": "Variance", "cosine": "Alignment with the exact gradient"}[key])
         if any("bias_se" in r for r in rows):
             axes[0].text(0.02, 0.02, "dotted: noise floor √(tr Cov ĝ / trials)", transform=axes[0].transAxes,
