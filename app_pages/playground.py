@@ -207,14 +207,18 @@ else:
         st.markdown(f"**Read it:** lowest entropy H(π) = {lo['entropy']:.3f} nats for "
                     f"**{plots.divergence_label(lo['divergence'])}** (the most mode-seeking), highest "
                     f"{hi['entropy']:.3f} nats for **{plots.divergence_label(hi['divergence'])}** (the most "
-                    f"mass-covering); the target p itself has {target_rowd['entropy']:.3f} nats.")
+                    f"mass-covering); the target p itself has {target_rowd['entropy']:.3f} nats. Sampled 100 "
+                    f"times, they give {lo['distinct_100']:.0f} and {hi['distinct_100']:.0f} different sequences "
+                    f"on average (p: {target_rowd['distinct_100']:.0f}).")
     rows.append(dict(divergence="target p (a perfect minimiser)", alignment_key=target_rowd["alignment_key"],
                      alignment=target_rowd["alignment"], kl_from_base=target_rowd["kl_from_base"],
-                     entropy=target_rowd["entropy"], final_divergence=0.0))
+                     entropy=target_rowd["entropy"], distinct_100=target_rowd["distinct_100"],
+                     final_divergence=0.0))
     common.table(common.frame(rows, {"divergence": "run", "final_divergence": "own D_f(π‖p) (nats)",
                                      "alignment": f"E_π[{rows[0]['alignment_key']}]",
                                      "kl_from_base": "KL(π‖a) (nats)", "entropy": "H(π) (nats)",
-                                     "steps": "steps", "seconds": "seconds"}),
+                                     "distinct_100": "distinct in 100 samples", "steps": "steps",
+                                     "seconds": "seconds"}),
                  key=f"{P}_summary", sci=("own D_f(π‖p) (nats)",))
     st.caption("Every run also measured against every divergence (nats); the smallest value of each column is "
                "highlighted: each f wins on its own column.")

@@ -234,6 +234,7 @@ def test_playground_numbers_equal_the_library():
         np.testing.assert_allclose(shown.iloc[i]["KL(π‖a) (nats)"], row["kl_from_base"], rtol=1e-12)
         np.testing.assert_allclose(shown.iloc[i]["H(π) (nats)"], row["entropy"], rtol=1e-12)
         np.testing.assert_allclose(shown.iloc[i]["E_π[reward]"], row["alignment"], rtol=1e-12)
+        np.testing.assert_allclose(shown.iloc[i]["distinct in 100 samples"], row["distinct_100"], rtol=1e-12)
     cross = at.dataframe[1].value
     np.testing.assert_allclose(cross.iloc[0]["js"], hist["reverse_kl"].final()["divergence/js"], rtol=1e-12)
     # each Config of the shared JSON reproduces its run exactly
@@ -332,6 +333,7 @@ def test_playground_reading_aids():
     lo, hi = min(rows, key=lambda r: r["entropy"]), max(rows, key=lambda r: r["entropy"])
     read = next(m.value for m in at.markdown if m.value.startswith("**Read it:**"))
     assert f"{lo['entropy']:.3f} nats" in read and f"{hi['entropy']:.3f} nats" in read
+    assert f"they give {lo['distinct_100']:.0f} and {hi['distinct_100']:.0f} different sequences" in read
     from toyfdiv import plots
 
     assert read.index(plots.divergence_label(lo["divergence"])) < read.index(plots.divergence_label(hi["divergence"]))

@@ -38,9 +38,9 @@ def table(stdout: str) -> dict[str, list[str]]:
 
 def assert_row(cells, row):
     """The printed numbers are the library's (to the 6 digits printed)."""
-    for printed, key in zip(cells[1:5], ("final_divergence", "alignment", "kl_from_base", "entropy")):
+    for printed, key in zip(cells[1:6], ("final_divergence", "alignment", "kl_from_base", "entropy", "distinct_100")):
         assert float(printed) == pytest.approx(row[key], rel=1e-5, abs=1e-12), key
-    assert int(cells[5]) == row["steps"]
+    assert int(cells[6]) == row["steps"]
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +122,7 @@ def test_run_settings_from_the_app(tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == [
         "distributions.png", "divergence_zoo.png", "simplex.png", "training_curves.png"]
     saved = cli("show", tmp_path / "out" / "runs" / "js", "--no-figures", cwd=tmp_path)
-    assert saved.returncode == 0 and table(saved.stdout)["js"][:6] == rows["js"][:6]  # all but the time
+    assert saved.returncode == 0 and table(saved.stdout)["js"][:7] == rows["js"][:7]  # all but the time
 
 
 def test_run_one_config_object(tmp_path):

@@ -19,6 +19,33 @@ def test_entropy_and_kl_against_scipy():
         assert metrics.kl(np.log(q), np.log(p0)) == np.inf
 
 
+def test_expected_distinct_closed_forms():
+    n = 50
+    uniform = np.full(n, -np.log(n))
+    for k in (1, 10, 100, 1000):
+        assert metrics.expected_distinct(uniform, k) == pytest.approx(n * (1 - (1 - 1 / n) ** k), rel=1e-12)
+    with np.errstate(divide="ignore"):
+        point = np.log(np.eye(1, n, 7)[0])  # all mass on one sequence
+    assert metrics.expected_distinct(point, 100) == 1.0
+    rng = np.random.default_rng(1)
+    p = rng.dirichlet(np.full(n, 0.3))
+    assert metrics.expected_distinct(np.log(p), 1) == pytest.approx(1.0, abs=1e-12)
+    tiny = np.log(np.r_[1 - 1e-12 * (n - 1), np.full(n - 1, 1e-12)])  # 1 − (1 − 1e-12)^k, no cancellation
+    assert metrics.expected_distinct(tiny, 100) == pytest.approx(1 + (n - 1) * 100e-12, rel=1e-12)
+    with pytest.raises(ValueError, match="k=0"):
+        metrics.expected_distinct(uniform, 0)
+
+
+def test_expected_distinct_against_sampling():
+    """The mean count of distinct sequences in k draws, over many draws, within 4 standard errors."""
+    rng = np.random.default_rng(2)
+    p = rng.dirichlet(np.full(30, 0.2))
+    k, trials = 40, 4000
+    counts = np.array([len(np.unique(rng.choice(30, size=k, p=p))) for _ in range(trials)])
+    se = counts.std(ddof=1) / np.sqrt(trials)
+    assert abs(counts.mean() - metrics.expected_distinct(np.log(p), k)) < 4 * se
+
+
 def test_evaluate_on_the_default_task():
     task = tasks.default()
     tgt = task.target("hybrid")

@@ -75,7 +75,7 @@ def _summary_columns(rows: list[dict], extra: list[tuple[str, str]] = ()) -> lis
     key = rows[0].get("alignment_key", "") if rows else ""
     return [("divergence", "divergence"), *extra, ("final_divergence", "D_f(π‖p) nats"),
             ("alignment", f"E_π[{key}]"), ("kl_from_base", "KL(π‖a) nats"), ("entropy", "H(π) nats"),
-            ("steps", "steps"), ("seconds", "time s")]
+            ("distinct_100", "distinct/100"), ("steps", "steps"), ("seconds", "time s")]
 
 
 # ---------------------------------------------------------------------------- argument types

@@ -198,10 +198,11 @@ def primary_alignment(metrics: Mapping) -> tuple[str, float]:
 
 
 def summary_table(histories: Mapping[str, History]) -> list[dict]:
-    """One row per run: D_f(π_final ‖ p) for the run's own f, alignment, KL(π‖a), H(π), steps, seconds.
+    """One row per run: D_f(π_final ‖ p) for the run's own f, alignment, KL(π‖a), H(π), the
+    expected number of distinct sequences in 100 samples, steps, seconds.
 
     Row keys: "divergence", "final_divergence" (nats), "alignment_key", "alignment",
-    "kl_from_base" (nats), "entropy" (nats), "steps", "seconds", and every
+    "kl_from_base" (nats), "entropy" (nats), "distinct_100", "steps", "seconds", and every
     "alignment/<key>" of the run.
     """
     if not isinstance(histories, Mapping) or not all(isinstance(h, History) for h in histories.values()):
@@ -212,7 +213,8 @@ def summary_table(histories: Mapping[str, History]) -> list[dict]:
         key, value = primary_alignment(final)
         row = dict(divergence=hist.divergence, final_divergence=final[f"divergence/{hist.divergence}"],
                    alignment_key=key, alignment=value, kl_from_base=final["kl_from_base"],
-                   entropy=final["entropy"], steps=int(hist.step[-1]), seconds=float(hist.seconds))
+                   entropy=final["entropy"], distinct_100=_metrics.expected_distinct(hist.policy.log_probs(), 100),
+                   steps=int(hist.step[-1]), seconds=float(hist.seconds))
         row.update({k: v for k, v in final.items() if k.startswith("alignment/")})
         rows.append(row)
     return rows
@@ -248,7 +250,8 @@ def target_row(target: Target) -> dict:
     """The target's own alignment, entropy and KL from the base: where a perfect minimiser lands."""
     m = _metrics.evaluate(_check_target(target).log_probs, target, divergences=())
     key, value = primary_alignment(m)
-    return dict(alignment_key=key, alignment=value, entropy=m["entropy"], kl_from_base=m["kl_from_base"])
+    return dict(alignment_key=key, alignment=value, entropy=m["entropy"], kl_from_base=m["kl_from_base"],
+                distinct_100=_metrics.expected_distinct(target.log_probs, 100))
 
 
 def frontier(task, divergences=None, *, betas: Sequence[float] = DEFAULT_BETAS, steps: int = 300,

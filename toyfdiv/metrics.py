@@ -1,4 +1,4 @@
-"""What a run is judged by: divergence to the target, KL from the base, alignment, entropy.
+"""What a run is judged by: divergence to the target, KL from the base, alignment, diversity.
 
 All functions take normalised log-probability vectors (N,) over the space.
 """
@@ -11,10 +11,10 @@ import numpy as np
 from scipy.special import xlogy
 
 from . import divergences as _divergences
-from ._util import as_float_array, check_log_probs, check_positive_float
+from ._util import as_float_array, check_int, check_log_probs, check_positive_float
 from .targets import Target
 
-__all__ = ["kl", "entropy", "expectation", "rlhf_objective", "alignment", "evaluate"]
+__all__ = ["kl", "entropy", "expected_distinct", "expectation", "rlhf_objective", "alignment", "evaluate"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -49,6 +49,19 @@ def entropy(log_pi: np.ndarray) -> float:
 def _entropy(log_pi: np.ndarray) -> float:
     pi = np.exp(log_pi)
     return float(-xlogy(pi, pi).sum())
+
+
+def expected_distinct(log_pi: np.ndarray, k: int = 100) -> float:
+    """E[#distinct sequences among k i.i.d. samples x_i ∼ π] = Σ_x 1 − (1 − π(x))^k.
+
+    Diversity as a class sees it: sample k texts, count the different ones.  Between 1 (a
+    point mass) and min(k, |supp π|); computed as −expm1(k · log1p(−π(x))), exact for
+    π(x) far below 1/k and at π(x) = 1.
+    """
+    pi = np.exp(_log_pi(log_pi))
+    k = check_int(k, "k")
+    with np.errstate(divide="ignore"):  # log1p(−1) = −inf: a certain sequence is always seen
+        return float(-np.expm1(k * np.log1p(-pi)).sum())
 
 
 def expectation(log_pi: np.ndarray, values: np.ndarray) -> float:
