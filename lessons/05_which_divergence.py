@@ -127,7 +127,7 @@ runs = experiments.compare(task, "rlhf", DIVS, policy="tinylm", policy_options=S
 table = experiments.summary_table(runs)
 ref = experiments.target_row(target)
 show(table + [dict(divergence="(target p)", final_divergence=0.0, **ref)],
-     ["divergence", "final_divergence", "alignment", "entropy", "kl_from_base"])
+     ["divergence", "final_divergence", "alignment", "entropy", "distinct_100", "kl_from_base"])
 
 # %%
 plots.training_curves(runs, target_values=ref)
@@ -142,12 +142,18 @@ plots.training_curves(runs, target_values=ref)
 #   the sequences it can fit well and drops the rest;
 # * **JS** and **Hellinger** sit in between; JS lands closest to the target's own entropy.
 #
+# The column `distinct_100` says the same in the units a reader of the samples sees: the
+# expected number of *different* reviews among 100 drawn from π,
+# $\sum_x 1-(1-\pi(x))^{100}$ (`metrics.expected_distinct`).
+#
 # We check these statements rather than trust our eyes:
 
 # %%
 H = {r["divergence"]: r["entropy"] for r in table}
 R = {r["divergence"]: r["alignment"] for r in table}
 assert H["forward_kl"] > ref["entropy"] > H["reverse_kl"]          # covering vs seeking, around H(p)
+D = {r["divergence"]: r["distinct_100"] for r in table}
+assert D["forward_kl"] > ref["distinct_100"] > D["reverse_kl"]     # …and so in distinct samples
 assert R["reverse_kl"] > R["js"] > R["forward_kl"]                 # alignment in the opposite order
 assert min(H, key=lambda d: abs(H[d] - ref["entropy"])) == "js"    # JS matches p's diversity best
 # forward KL from a is (close to) the maximum-likelihood projection of section 1:
