@@ -6,7 +6,7 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
-from toyfdiv import divergences, experiments, plots, simplex, tasks
+from toyfdiv import SequenceSpace, divergences, experiments, plots, simplex, tasks
 
 DIVS = ["forward_kl", "reverse_kl", "js"]
 
@@ -120,6 +120,21 @@ def test_divergence_zoo(tmp_path):
     assert any("α" in ax.get_ylabel() for ax in fig.axes)  # the colorbar explains the continuum
     _check_fonts(fig)
     _check_png(fig, tmp_path / "zoo.png")
+
+
+def test_label_colors_keep_divergences_and_separate_other_labels(tmp_path):
+    assert plots.divergence_color("RLHF") == plots.divergence_color("IPO")  # their hashed spares collide …
+    labels = ["target", "js", "RLHF", "IPO", "DPO"]
+    colors = plots.label_colors(labels)
+    assert colors[:2] == [plots.divergence_color("target"), plots.divergence_color("js")]
+    assert len(set(colors)) == len(labels)  # … but one figure gives them different colours
+    assert colors[2] == plots.divergence_color("RLHF")  # the first keeps its own
+    space = SequenceSpace(["x", "y"], 2)
+    flat = np.full(space.size, -np.log(space.size))
+    fig = plots.distributions(space, {name: flat for name in labels}, k=3)
+    drawn = {bars.get_label(): to_rgba(bars.patches[0].get_facecolor()) for bars in fig.axes[0].containers}
+    assert [drawn[plots.divergence_label(n)] for n in labels] == [to_rgba(c) for c in colors]
+    _check_png(fig, tmp_path / "labels.png")
 
 
 def test_simplex_figure(tmp_path):

@@ -23,8 +23,8 @@ from . import divergences as _divergences
 from . import simplex as _simplex
 from ._util import check_int
 
-__all__ = ["STYLE", "divergence_color", "divergence_label", "distributions", "training_curves",
-           "divergence_zoo", "simplex", "frontier", "estimator_stats", "overoptimisation"]
+__all__ = ["STYLE", "divergence_color", "divergence_label", "label_colors", "distributions", "training_curves",
+           "divergence_zoo", "simplex", "mode_seeking", "frontier", "estimator_stats", "overoptimisation"]
 
 #: Font sizes readable on a lecture projector (all ≥ 12 pt).
 STYLE = {"font.size": 13, "axes.titlesize": 15, "axes.labelsize": 14, "xtick.labelsize": 12,
@@ -58,6 +58,11 @@ def divergence_color(name) -> str:
     "target" black; any other label a stable colour from its name.
     """
     key = str(getattr(name, "name", name)).strip()
+    return _known_color(key) or _SPARE[zlib.crc32(key.encode()) % len(_SPARE)]
+
+
+def _known_color(key: str) -> str | None:
+    """The colour of a divergence, "base" or "target"; None for any other label."""
     m = _PARAM.match(key)
     key = (_canonical(key) or key) if m else key
     if key in _PALETTE or key in _FIXED:
@@ -66,7 +71,24 @@ def divergence_color(name) -> str:
         cmap, lo, hi = _FAMILY_MAPS[m.group(1)]
         x = 0.35 + 0.6 * np.clip((float(m.group(2)) - lo) / (hi - lo), 0.0, 1.0)
         return to_hex(colormaps[cmap](x))
-    return _SPARE[zlib.crc32(key.encode()) % len(_SPARE)]
+    return None
+
+
+def label_colors(labels) -> list[str]:
+    """The colours of one figure's labels, in order: divergences keep their fixed colours;
+    other labels ("DPO", "RLHF on r̂") get distinct spare colours (their own stable one when
+    it is free), so two of them never share a colour while spares last."""
+    keys = [str(getattr(n, "name", n)).strip() for n in labels]
+    known = [_known_color(k) for k in keys]
+    used = {c for c in known if c}
+    chosen: dict[str, str] = {}
+    for k, c in zip(keys, known):
+        if c is None and k not in chosen:
+            own = divergence_color(k)
+            free = [x for x in _SPARE if x not in used]
+            chosen[k] = own if own not in used or not free else free[0]
+            used.add(chosen[k])
+    return [c or chosen[k] for k, c in zip(keys, known)]
 
 
 def _legend(fig, axes, **kw) -> None:
@@ -125,12 +147,13 @@ def distributions(space, dists: Mapping[str, np.ndarray], k: int = 10, title: st
     top = np.argsort(-probs[first], kind="stable")[:k]
     n = len(probs)
     height = 0.8 / n
+    colors = label_colors(list(probs))
     with _style():
         fig = Figure(figsize=(12, min(max(3.5, 1.5 + 0.17 * k * n), 10.0)), layout="constrained")
         ax = fig.add_subplot()
         y = np.arange(k)
         for j, (name, p) in enumerate(probs.items()):
-            ax.barh(y - 0.4 + (j + 0.5) * height, p[top], height=height, color=divergence_color(name),
+            ax.barh(y - 0.4 + (j + 0.5) * height, p[top], height=height, color=colors[j],
                     label=divergence_label(name), edgecolor="white", linewidth=0.5)
         ax.set_yticks(y, [space.decode(int(i)) for i in top])
         ax.set_ylim(k - 0.5, -0.5)  # the most probable sequence on top
