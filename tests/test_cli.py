@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from toyfdiv import divergences, experiments
@@ -135,8 +136,6 @@ def test_run_one_config_object(tmp_path):
 
 
 def test_estimators_table_is_the_library_s(tmp_path):
-    import numpy as np
-
     from toyfdiv import tasks
     from toyfdiv.estimator_lab import estimator_stats
 
@@ -210,6 +209,21 @@ def test_corrupt_run_is_a_runtime_error(default_run, tmp_path):
     assert res.returncode == 1 and "corrupt" in res.stderr and "Traceback" not in res.stderr
 
 
+def test_compare_from_a_ready_start_is_compare_from_its_recipe():
+    """One fitted TinyLM shared by several comparisons (as frontier does) gives the same runs."""
+    task = experiments.as_task("abc", length=3)
+    options = {"n_hidden": 3, "fit_steps": 30}
+    start = experiments.make_policy(task, "tinylm", seed=1, **options)
+    a = experiments.compare(task, "rlhf", ["js"], policy="tinylm", policy_options=options, seed=1, steps=5)
+    b = experiments.compare(task, "rlhf", ["js"], start=start, seed=1, steps=5)
+    for key in a["js"].metrics:
+        np.testing.assert_array_equal(a["js"].metrics[key], b["js"].metrics[key], err_msg=key)
+    rows = experiments.frontier(task, ["js"], betas=(0.5, 2.0), steps=5, policy="tinylm", policy_options=options,
+                                seed=1)
+    again = experiments.compare(task, "rlhf", ["js"], start=start, seed=1, steps=5, target_options={"beta": 2.0})
+    assert rows[1]["final_divergence"] == experiments.summary_table(again)[0]["final_divergence"]
+
+
 def test_experiments_bad_input_audit():
     task = experiments.as_task("abc")
     for call, match in [(lambda: experiments.make_target(None, "rlhf"), r"task=None"),
@@ -224,6 +238,9 @@ def test_experiments_bad_input_audit():
                         (lambda: experiments.sweep_configs(None), r"base=None"),
                         (lambda: experiments.sweep_configs(Config(), ["js"], seeds=[1.5]), r"seeds\[\]=1.5"),
                         (lambda: experiments.run_many(None), r"configs=None"),
-                        (lambda: experiments.frontier_from_runs([Config()], []), r"1 configs and 0 histories")]:
+                        (lambda: experiments.frontier_from_runs([Config()], []), r"1 configs and 0 histories"),
+                        (lambda: experiments.compare(task, start="tinylm"), r"start='tinylm' must be a Policy"),
+                        (lambda: experiments.compare(task, start=experiments.make_policy(experiments.as_task(
+                            "reviews"))), r"must be a Policy on the task's space")]:
         with pytest.raises(ValueError, match=match):
             call()

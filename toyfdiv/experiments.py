@@ -148,7 +148,7 @@ def compare(task, kind: str = "rlhf", divergences=None, *, policy: str = "autore
             lr: float = 0.1, optimizer: str = "adam", estimator: str = "exact", seed: int = 0,
             callback: Callable[[int, int], None] | None = None, target_options: Mapping | None = None,
             policy_options: Mapping | None = None, schedule: str = "constant", lr_final: float | None = None,
-            record_every: int = 1, **estimator_options) -> dict[str, History]:
+            record_every: int = 1, start: Policy | None = None, **estimator_options) -> dict[str, History]:
     """{f.name: train(π_θ0, p, f)} for every divergence f, all from the same start π_θ0.
 
     Args:
@@ -158,6 +158,8 @@ def compare(task, kind: str = "rlhf", divergences=None, *, policy: str = "autore
         target with zeros — are then skipped with a warning, while naming one explicitly
         raises the library's ValueError).
       policy, policy_options: the starting policy, see :func:`make_policy` (seeded by ``seed``).
+      start: a ready starting policy on ``task.space`` instead (built once, e.g. a fitted
+        TinyLM shared by several comparisons); then ``policy`` and ``policy_options`` are unused.
       steps, lr, optimizer, schedule, lr_final, record_every, estimator, seed,
       estimator_options: passed to :func:`toyfdiv.train`.
       callback: called as callback(done, total) after every update, counting the updates
@@ -167,7 +169,10 @@ def compare(task, kind: str = "rlhf", divergences=None, *, policy: str = "autore
     """
     task = as_task(task)
     target = make_target(task, kind, target_options)
-    start = make_policy(task, policy, seed=seed, **dict(policy_options or {}))
+    if start is None:
+        start = make_policy(task, policy, seed=seed, **dict(policy_options or {}))
+    elif not isinstance(start, Policy) or start.space != task.space:
+        raise ValueError(f"start={start!r} must be a Policy on the task's space {task.space!r}")
     divs, defaulted = _divergence_list(divergences)
     if defaulted:
         ok = [d for d in divs if np.isfinite(d.value(start.log_probs(), target.log_probs))]
@@ -275,12 +280,12 @@ def frontier(task, divergences=None, *, betas: Sequence[float] = DEFAULT_BETAS, 
     check_int(steps, "steps", low=0)
     n_div = len(_divergence_list(divergences)[0])
     total = steps * n_div * len(betas)
+    start = make_policy(task, policy, seed=seed, **dict(policy_options or {}))  # fitted once, shared by every β
     rows = []
     for i, beta in enumerate(sorted(betas)):
         inner = None if callback is None else (lambda k, _n, i=i: callback(i * steps * n_div + k, total))
-        hists = compare(task, "rlhf", divergences, policy=policy, steps=steps, lr=lr, optimizer=optimizer,
-                        seed=seed, callback=inner, target_options={"beta": beta}, policy_options=policy_options,
-                        **train_options)
+        hists = compare(task, "rlhf", divergences, steps=steps, lr=lr, optimizer=optimizer, seed=seed,
+                        callback=inner, target_options={"beta": beta}, start=start, **train_options)
         ref = target_row(make_target(task, "rlhf", {"beta": beta}))
         for row in summary_table(hists):
             rows.append(dict(divergence=row["divergence"], beta=beta, alignment_key=row["alignment_key"],
