@@ -194,9 +194,9 @@ def test_bad_input_audit():
     task = tasks.get("abc")
     la, pol = task.log_a, task.base
     data = collect_preferences(Rater(task.reward.values, 1.0), pol, 20, np.random.default_rng(0))
-    for call, match in [(lambda: dpo_loss(pol, la, None, 1.0), r"dataset=NoneType"),
+    for call, match in [(lambda: dpo_loss(pol, la, None, 1.0), r"dataset=None must be a PreferenceDataset"),
                         (lambda: dpo_loss(None, la, data, 1.0), r"policy=None"),
-                        (lambda: fdpo_loss(pol, la, None, 1.0, "js"), r"dataset=NoneType"),
+                        (lambda: fdpo_loss(pol, la, None, 1.0, "js"), r"dataset=None must be a PreferenceDataset"),
                         (lambda: fdpo_gradient(la, la, data, 1.0), r"policy=array"),
                         (lambda: population_dpo_gradient(None, la, task.reward.values, 1.0), r"policy=None"),
                         (lambda: train_dpo(None, la, data, 1.0, 2), r"policy=None"),

@@ -209,6 +209,6 @@ def test_bad_input_audit(tmp_path):
                         (lambda: fit_reward_model(data, tol=float("nan")), r"tol=nan"),
                         (lambda: centre(np.full(4, np.nan)), r"values must be a finite"),
                         (lambda: ngram_features(None), r"space=None"),
-                        (lambda: evaluate(np.zeros(n), None), r"dataset=NoneType")]:
+                        (lambda: evaluate(np.zeros(n), None), r"dataset=None must be a PreferenceDataset")]:
         with pytest.raises(ValueError, match=match):
             call()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import reprlib
 
 import numpy as np
 from scipy.special import logsumexp
@@ -58,13 +59,20 @@ def check_finite_float(value, name: str) -> float:
     return float(value)
 
 
+def check_instance(value, types, name: str, why: str = ""):
+    """Return ``value`` if it is an instance of ``types`` (a class or a tuple of classes);
+    otherwise a ValueError naming the argument, its (shortened) value and what is allowed."""
+    if not isinstance(value, types):
+        allowed = " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
+        raise ValueError(f"{name}={reprlib.repr(value)} must be a {allowed}{f' ({why})' if why else ''}")
+    return value
+
+
 def check_space(space, name: str = "space"):
     """Return ``space`` if it is a :class:`~toyfdiv.space.SequenceSpace`."""
     from .space import SequenceSpace
 
-    if not isinstance(space, SequenceSpace):
-        raise ValueError(f"{name}={space!r} must be a SequenceSpace")
-    return space
+    return check_instance(space, SequenceSpace, name)
 
 
 def as_float_array(x, name: str) -> np.ndarray:

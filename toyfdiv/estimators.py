@@ -30,7 +30,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import logsumexp
 
-from ._util import as_float_array, check_int, check_log_probs, check_positive_float, check_rng
+from ._util import as_float_array, check_instance, check_int, check_log_probs, check_positive_float, check_rng
 from .fdpg import _check_pair, as_divergence
 from .policies.base import Policy
 
@@ -360,8 +360,7 @@ def rlhf_reinforce_gradient(policy: Policy, reward, log_a, beta: float, n: int, 
       kl_estimator: "k1" or "k3".  baseline: "none", "mean" or "loo" (batch means of the
         shaped reward; "loo" keeps the estimate unbiased).
     """
-    if not isinstance(policy, Policy):
-        raise ValueError(f"policy={policy!r} must be a Policy")
+    check_instance(policy, Policy, "policy")
     n = check_int(n, "n")
     rng = check_rng(rng)
     beta = check_positive_float(beta, "beta")

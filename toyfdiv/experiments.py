@@ -21,7 +21,7 @@ import numpy as np
 from . import divergences as _divergences
 from . import metrics as _metrics
 from . import tasks as _tasks
-from ._util import check_int
+from ._util import check_instance, check_int
 from .policies import AutoregressivePolicy, TabularPolicy
 from .policies.base import Policy
 from .config import Config, run
@@ -235,9 +235,7 @@ def final_policies(task: _tasks.Task, target: Target, histories: Mapping[str, Hi
 
 
 def _check_target(target) -> Target:
-    if not isinstance(target, Target):
-        raise ValueError(f"target={target!r} must be a Target")
-    return target
+    return check_instance(target, Target, "target")
 
 
 def _betas(betas, name: str = "betas") -> list[float]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._util import BLOCK, as_float_array, check_log_probs, check_positive_float
+from ._util import BLOCK, as_float_array, check_instance, check_log_probs, check_positive_float
 from .divergences import FDivergence
 from .policies.base import Policy
 from .targets import Target
@@ -34,10 +34,8 @@ def as_divergence(divergence) -> FDivergence:
 
 
 def _check_pair(policy: Policy, target: Target) -> None:
-    if not isinstance(policy, Policy):
-        raise ValueError(f"policy={policy!r} must be a Policy")
-    if not isinstance(target, Target):
-        raise ValueError(f"target={target!r} must be a Target")
+    check_instance(policy, Policy, "policy")
+    check_instance(target, Target, "target")
     if target.log_scores.shape != (policy.space.size,):
         raise ValueError(
             f"target has {target.log_scores.shape[0]} sequences but the policy's space has {policy.space.size}"
@@ -116,9 +114,7 @@ def rlhf_gradient(policy: Policy, reward: np.ndarray, log_a: np.ndarray, beta: f
     written from its own objective; equal to β ∇θ KL(π‖p) for p = a exp(r/β)/Z
     (Korbak, Perez, Buckley 2022), i.e. β × the reverse-KL f-DPG gradient.
     """
-    if not isinstance(policy, Policy):
-        raise ValueError(f"policy={policy!r} must be a Policy")
-    log_pi = policy.log_probs()
+    log_pi = check_instance(policy, Policy, "policy").log_probs()
     reward = as_float_array(reward, "reward")
     if reward.shape != log_pi.shape:
         raise ValueError(f"reward has shape {reward.shape}; expected {log_pi.shape}, one entry per sequence")

@@ -11,7 +11,7 @@ import numpy as np
 from scipy.special import xlogy
 
 from . import divergences as _divergences
-from ._util import as_float_array, check_int, check_log_probs, check_positive_float
+from ._util import as_float_array, check_instance, check_int, check_log_probs, check_positive_float
 from .targets import Target
 
 __all__ = ["kl", "entropy", "expected_distinct", "expectation", "rlhf_objective", "alignment", "evaluate"]
@@ -31,9 +31,7 @@ def _log_pi(log_pi, size: int | None = None) -> np.ndarray:
 
 
 def _target(target) -> Target:
-    if not isinstance(target, Target):
-        raise ValueError(f"target={target!r} must be a Target")
-    return target
+    return check_instance(target, Target, "target")
 
 
 def kl(log_p: np.ndarray, log_q: np.ndarray) -> float:

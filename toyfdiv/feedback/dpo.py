@@ -22,7 +22,7 @@ import numpy as np
 from scipy.special import expit, log_expit
 
 from .. import optim, targets as _targets
-from .._util import as_float_array, check_int, check_log_probs, check_positive_float
+from .._util import as_float_array, check_instance, check_int, check_log_probs, check_positive_float
 from ..policies.base import Policy
 from .raters import PreferenceDataset, _check_vector, pair_log_probs
 
@@ -39,15 +39,11 @@ def check_beta(beta) -> float:
 
 
 def _policy(policy) -> Policy:
-    if not isinstance(policy, Policy):
-        raise ValueError(f"policy={policy!r} must be a Policy (the gradient is with respect to its θ)")
-    return policy
+    return check_instance(policy, Policy, "policy", "the gradient is with respect to its θ")
 
 
 def _dataset(dataset) -> PreferenceDataset:
-    if not isinstance(dataset, PreferenceDataset):
-        raise ValueError(f"dataset={type(dataset).__name__} must be a PreferenceDataset")
-    return dataset
+    return check_instance(dataset, PreferenceDataset, "dataset")
 
 
 def _log_pi(policy_or_log_pi, n: int | None = None) -> np.ndarray:
@@ -64,8 +60,7 @@ def _check_common(log_pi, ref_log_probs, dataset) -> np.ndarray:
     if np.isneginf(log_ref).any() or np.isneginf(log_pi).any():
         raise ValueError("DPO needs full support: log π and log π_ref must be finite (a ratio π/π_ref with 0 is undefined)")
     if dataset is not None:
-        if not isinstance(dataset, PreferenceDataset):
-            raise ValueError(f"dataset={type(dataset).__name__} must be a PreferenceDataset")
+        _dataset(dataset)
         if dataset.space_size != log_pi.size:
             raise ValueError(f"the dataset indexes a space of {dataset.space_size} sequences, the policy has {log_pi.size}")
     return log_ref

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 from scipy.special import expit, logsumexp
 
-from .._util import as_float_array, check_finite_float, check_int, check_log_probs, check_positive_float, check_rng, check_space
+from .._util import (as_float_array, check_finite_float, check_instance, check_int, check_log_probs,
+                     check_positive_float, check_rng, check_space)
 from ..policies.base import Policy
 from ..space import SequenceSpace
 
@@ -275,9 +276,7 @@ def _source_log_probs(source, n: int) -> np.ndarray:
 
 
 def _check_rater(rater) -> Rater:
-    if not isinstance(rater, Rater):
-        raise ValueError(f"rater={rater!r} must be a Rater")
-    return rater
+    return check_instance(rater, Rater, "rater")
 
 
 def _sample(log_pi: np.ndarray, n: int, rng) -> np.ndarray:
@@ -360,7 +359,7 @@ def save(path, dataset: PreferenceDataset | ThumbsDataset) -> None:
     elif isinstance(dataset, ThumbsDataset):
         arrays = dict(kind=np.array("thumbs"), items=dataset.items, labels=dataset.labels)
     else:
-        raise ValueError(f"dataset={type(dataset).__name__} must be a PreferenceDataset or ThumbsDataset")
+        check_instance(dataset, (PreferenceDataset, ThumbsDataset), "dataset")
     with open(Path(path), "wb") as fh:  # an open file keeps np.savez from appending ".npz"
         np.savez(fh, format_version=np.array(FORMAT_VERSION), space_size=np.array(dataset.space_size), **arrays)
 

@@ -26,7 +26,7 @@ from scipy.optimize import minimize, minimize_scalar
 from scipy.special import expit, log_expit
 
 from .. import targets as _targets
-from .._util import as_float_array, check_int, check_log_probs, check_positive_float, check_space
+from .._util import as_float_array, check_instance, check_int, check_log_probs, check_positive_float, check_space
 from ..space import SequenceSpace
 from ..targets import ConvergenceWarning
 from .raters import PreferenceDataset, ThumbsDataset, _check_vector
@@ -136,8 +136,7 @@ def fit_reward_model(dataset, features=None, *, l2: float = 1.0, center_log_prob
 
     Solved with scipy's L-BFGS-B on the analytic gradient ∂/∂θ = Jᵀ ∂/∂r + l2·θ.
     """
-    if not isinstance(dataset, (PreferenceDataset, ThumbsDataset)):
-        raise ValueError(f"dataset={type(dataset).__name__} must be a PreferenceDataset or ThumbsDataset")
+    check_instance(dataset, (PreferenceDataset, ThumbsDataset), "dataset")
     l2 = check_positive_float(l2, "l2")
     tol = check_positive_float(tol, "tol")
     max_iter = check_int(max_iter, "max_iter")
@@ -182,17 +181,14 @@ def evaluate(model, dataset) -> Evaluation:
     Thumbs: accuracy of 1[logit > 0] against the label, log-loss of σ(±logit).
     ``model`` is a :class:`RewardModel` or raw scores (N,) (for thumbs read as logits).
     """
-    if not isinstance(dataset, (PreferenceDataset, ThumbsDataset)):
-        raise ValueError(f"dataset={type(dataset).__name__} must be a PreferenceDataset or ThumbsDataset")
+    check_instance(dataset, (PreferenceDataset, ThumbsDataset), "dataset")
     r = model.logits if isinstance(model, RewardModel) else _check_vector(model, "model")
     if r.shape != (dataset.space_size,):
         raise ValueError(f"the model scores {r.size} sequences but the dataset's space has {dataset.space_size}")
     if isinstance(dataset, PreferenceDataset):
         z = r[dataset.winners] - r[dataset.losers]
-    elif isinstance(dataset, ThumbsDataset):
+    else:  # ThumbsDataset, checked above
         z = np.where(dataset.labels, 1.0, -1.0) * r[dataset.items]
-    else:
-        raise ValueError(f"dataset={type(dataset).__name__} must be a PreferenceDataset or ThumbsDataset")
     acc = float(np.mean((z > 0) + 0.5 * (z == 0)))
     return Evaluation(acc, float(-log_expit(z).mean()), int(z.size))
 
