@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
-from .._util import check_space, BLOCK, check_int, check_log_probs, check_positive_float, softmax_rows
+from .._util import check_space, BLOCK, check_log_probs, softmax_rows
 from ..space import SequenceSpace
-from .base import Policy
+from .base import Policy, gaussian_init
 
 __all__ = ["AutoregressivePolicy"]
 
@@ -30,9 +30,7 @@ class AutoregressivePolicy(Policy):
     def __init__(self, space: SequenceSpace, seed: int = 0, *, init_scale: float = 0.1, params=None):
         check_space(space)
         if params is None:
-            check_int(seed, "seed", low=0)
-            init_scale = check_positive_float(init_scale, "init_scale", allow_zero=True)
-            params = init_scale * np.random.default_rng(seed).standard_normal(space.n_logits)
+            params = gaussian_init(space.n_logits, seed, init_scale)
         super().__init__(space, params)
 
     @classmethod

@@ -6,10 +6,18 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from .._util import as_float_array, check_rng, check_sample_size
+from .._util import as_float_array, check_int, check_positive_float, check_rng, check_sample_size, check_space
 from ..space import SequenceSpace
 
-__all__ = ["Policy"]
+__all__ = ["Policy", "gaussian_init"]
+
+
+def gaussian_init(n_params: int, seed: int, init_scale: float) -> np.ndarray:
+    """θ0 ∼ N(0, init_scale²)^P from ``np.random.default_rng(seed)``: the initial logits of
+    every softmax-table policy (init_scale = 0: uniform conditionals)."""
+    check_int(seed, "seed", low=0)
+    init_scale = check_positive_float(init_scale, "init_scale", allow_zero=True)
+    return init_scale * np.random.default_rng(seed).standard_normal(n_params)
 
 
 class Policy(ABC):
@@ -21,8 +29,7 @@ class Policy(ABC):
     """
 
     def __init__(self, space: SequenceSpace, theta: np.ndarray):
-        if not isinstance(space, SequenceSpace):
-            raise ValueError(f"space={space!r} must be a SequenceSpace")
+        check_space(space)
         if theta is None:
             raise ValueError(f"params=None; {type(self).__name__} needs a parameter vector of shape "
                              f"({self.n_params_for(space)},)")

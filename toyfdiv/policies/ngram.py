@@ -6,9 +6,9 @@ import functools
 
 import numpy as np
 
-from .._util import check_space, check_int, check_log_probs, check_positive_float, log_softmax_rows
+from .._util import check_space, check_int, check_log_probs, log_softmax_rows
 from ..space import SequenceSpace
-from .base import Policy
+from .base import Policy, gaussian_init
 
 __all__ = ["NgramPolicy"]
 
@@ -59,15 +59,12 @@ class NgramPolicy(Policy):
 
     def __init__(self, space: SequenceSpace, order: int = 2, seed: int = 0, *, init_scale: float = 0.1,
                  params=None):
-        if not isinstance(space, SequenceSpace):
-            raise ValueError(f"space={space!r} must be a SequenceSpace")
+        check_space(space)
         self._order = check_int(order, "order", low=1)
         # P depends on the order: shadow the classmethod for Policy.__init__'s shape check
         self.n_params_for = functools.partial(type(self).n_params_for, order=self._order)
         if params is None:
-            check_int(seed, "seed", low=0)
-            init_scale = check_positive_float(init_scale, "init_scale", allow_zero=True)
-            params = init_scale * np.random.default_rng(seed).standard_normal(self.n_params_for(space))
+            params = gaussian_init(self.n_params_for(space), seed, init_scale)
         super().__init__(space, params)
         self._rows, self._n_rows = _context_rows(space, self._order)
 

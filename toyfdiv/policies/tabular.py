@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._util import check_space, check_int, check_log_probs, check_positive_float
+from .._util import check_space, check_log_probs
 from ..space import SequenceSpace
-from .base import Policy
+from .base import Policy, gaussian_init
 
 __all__ = ["TabularPolicy"]
 
@@ -24,9 +24,7 @@ class TabularPolicy(Policy):
     def __init__(self, space: SequenceSpace, seed: int = 0, *, init_scale: float = 0.1, params=None):
         check_space(space)
         if params is None:
-            check_int(seed, "seed", low=0)
-            init_scale = check_positive_float(init_scale, "init_scale", allow_zero=True)
-            params = init_scale * np.random.default_rng(seed).standard_normal(space.size)
+            params = gaussian_init(space.size, seed, init_scale)
         super().__init__(space, params)
 
     @classmethod

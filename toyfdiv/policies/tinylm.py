@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._util import (check_int, check_log_probs, check_positive_float, check_rng, check_sample_size, log_softmax_rows,
-                     softmax_rows)
+from .._util import (check_instance, check_int, check_log_probs, check_positive_float, check_rng, check_sample_size,
+                     check_space, log_softmax_rows, softmax_rows)
 from ..space import SequenceSpace
 from .base import Policy
 
@@ -219,12 +219,10 @@ class TinyLM(Policy):
     def __init__(self, space: SequenceSpace, config: TinyLMConfig | None = None, *, params=None,
                  seed: int | None = None):
         config = TinyLMConfig() if config is None else config
-        if not isinstance(config, TinyLMConfig):
-            raise ValueError(f"config={config!r} must be a TinyLMConfig")
+        check_instance(config, TinyLMConfig, "config")
         if seed is not None:
             config = dataclasses.replace(config, seed=seed)  # validated again
-        if not isinstance(space, SequenceSpace):
-            raise ValueError(f"space={space!r} must be a SequenceSpace")
+        check_space(space)
         self._config = config
         self._layout = _layout(space, config)
         H, P = config.n_hidden, sum(int(np.prod(shape)) for _, shape in self._layout)
@@ -264,6 +262,12 @@ class TinyLM(Policy):
     def _inputs(self) -> np.ndarray:
         """X = E W_x + b_x: (V, 3H) input projection of each token, shared by every edge and position."""
         return self._p["E"] @ self._p["Wx"] + self._p["bx"]
+
+    def _inputs_backward(self, d: dict, dX: np.ndarray) -> None:
+        """Accumulate into the gradients ``d`` the backward of X = E W_x + b_x, given dX (V, 3H)."""
+        d["Wx"] += self._p["E"].T @ dX
+        d["E"] += dX @ self._p["Wx"].T
+        d["bx"] += dX.sum(axis=0)
 
     # ------------------------------------------------------------------ over the prefix tree
     def _tree(self) -> dict:
@@ -343,10 +347,7 @@ class TinyLM(Policy):
             # gh = h_{t−1} W_h
             d["Wh"] += tree["hs"][t - 1].T @ dgh
             carry = dh_parent + dgh @ p["Wh"].T
-        # X = E W_x + b_x
-        d["Wx"] += p["E"].T @ dX
-        d["E"] += dX @ p["Wx"].T
-        d["bx"] += dX.sum(axis=0)
+        self._inputs_backward(d, dX)  # X = E W_x + b_x
         return g
 
     # ------------------------------------------------------------------ over given sequences
@@ -410,10 +411,7 @@ class TinyLM(Policy):
             d["bhn"] += dgh[:, 2 * H :].sum(axis=0)
             d["Wh"] += fw["hs"][t - 1].T @ dgh
             dh = dh_prev + dgh @ p["Wh"].T
-        # X = E W_x + b_x
-        d["Wx"] += p["E"].T @ dX
-        d["E"] += dX @ p["Wx"].T
-        d["bx"] += dX.sum(axis=0)
+        self._inputs_backward(d, dX)  # X = E W_x + b_x
         return g
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
