@@ -14,7 +14,7 @@ from functools import lru_cache
 from importlib import import_module
 import math
 
-__all__ = ["Verdict", "right", "wrong", "as_number", "default_task"]
+__all__ = ["Verdict", "right", "wrong", "as_number", "agrees", "default_task"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,12 @@ def as_number(answer, what: str) -> float | Verdict:
     if math.isnan(value):
         return wrong(f"{what} is NaN; compute a number.")
     return value
+
+
+def agrees(value: float, truth: float) -> bool:
+    """Whether a numeric answer equals ``truth`` up to what a student's computation loses:
+    rel 1e-6 (printed digits, float rounding), abs 1e-9 (answers at 0)."""
+    return math.isclose(value, truth, rel_tol=1e-6, abs_tol=1e-9)
 
 
 @lru_cache(maxsize=1)

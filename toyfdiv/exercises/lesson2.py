@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from .. import metrics, tasks, targets
-from . import Verdict, as_number, default_task, right, wrong
+from . import Verdict, agrees, as_number, default_task, right, wrong
 
 __all__ = ["BETA", "KL_BUDGET", "check_optimal_value", "check_beta_zero_limit", "check_kl_budget"]
 
@@ -32,9 +32,9 @@ def check_optimal_value(value: float) -> Verdict:
     if isinstance(v, Verdict):
         return v
     task = default_task()
-    p = targets.rlhf(task.log_a, task.reward.values, BETA)
+    p = task.target("rlhf", beta=BETA)
     truth = BETA * p.log_z
-    close = lambda x: math.isclose(v, x, rel_tol=1e-6, abs_tol=1e-9)  # noqa: E731
+    close = lambda x: agrees(v, x)  # noqa: E731
     if close(truth):
         return right(f"J* = β log Z = {truth:.6g}: the identity J(π) = β log Z − β KL(π‖p) at π = p.")
     reward = float(np.exp(p.log_probs) @ task.reward.values)
@@ -111,7 +111,7 @@ def check_kl_budget(beta: float) -> Verdict:
     if not b > 0 or math.isinf(b):
         return wrong(f"β must be a finite number > 0; got {b}")
     task = default_task()
-    p = targets.rlhf(task.log_a, task.reward.values, b)
+    p = task.target("rlhf", beta=b)
     kl = p.kl_from_base
     if abs(kl - KL_BUDGET) <= _KL_TOL:
         gain = float(np.exp(p.log_probs) @ task.reward.values) - _base_reward(task)
@@ -124,4 +124,4 @@ def check_kl_budget(beta: float) -> Verdict:
 
 def _base_reward(task: tasks.Task) -> float:
     """E_a[r] under the base model."""
-    return metrics.alignment(task.log_a, targets.rlhf(task.log_a, task.reward.values, 1.0))["reward"]
+    return metrics.alignment(task.log_a, task.target("rlhf", beta=1.0))["reward"]

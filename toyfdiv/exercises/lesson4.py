@@ -8,13 +8,12 @@
 
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import numpy as np
 
-from .. import divergences, fdpg, targets
-from . import Verdict, as_number, default_task, right, wrong
+from .. import divergences, fdpg
+from . import Verdict, agrees, as_number, default_task, right, wrong
 from .lesson1 import T_GRID, evaluate
 
 __all__ = ["BETA", "check_pseudo_reward", "check_rlhf_constant", "check_dpg_weights"]
@@ -62,9 +61,9 @@ def check_rlhf_constant(c: float) -> Verdict:
     if isinstance(v, Verdict):
         return v
     task = default_task()
-    p = targets.rlhf(task.log_a, task.reward.values, BETA)
+    p = task.target("rlhf", beta=BETA)
     truth = BETA * (1.0 + p.log_z)
-    close = lambda x: math.isclose(v, x, rel_tol=1e-6, abs_tol=1e-9)  # noqa: E731
+    close = lambda x: agrees(v, x)  # noqa: E731
     if close(truth):
         return right(f"c = β(1 + log Z) = {truth:.6g}: the two rows differ by c·π, and Σ_x c π ∇θ log π = "
                      "c ∇θ Σ_x π = 0, so β ∇KL(π‖p) is exactly the RLHF gradient.")
