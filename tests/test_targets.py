@@ -16,6 +16,7 @@ from scipy.special import log_softmax, logsumexp, rel_entr, softmax
 
 from toyfdiv import targets
 from toyfdiv.targets import ConvergenceWarning, Target
+from conftest import fd_gradient
 
 
 def random_log_a(rng, n, zeros=0):
@@ -34,15 +35,6 @@ def dual(log_base, phi, mu, lam):
     """log Z(λ) − λ·μ̄, Z(λ) = Σ_x base(x) exp(λ·φ(x))."""
     return logsumexp(log_base + phi @ lam) - lam @ mu
 
-
-def fd_grad(fun, x, h=1e-4):
-    """4th-order central differences."""
-    g = np.empty_like(x)
-    for i in range(x.size):
-        e = np.zeros_like(x)
-        e[i] = h
-        g[i] = (-fun(x + 2 * e) + 8 * fun(x + e) - 8 * fun(x - e) + fun(x - 2 * e)) / (12 * h)
-    return g
 
 
 def feasible_problem(rng, n, k, zeros=0):
@@ -240,7 +232,7 @@ def test_distributional_is_the_information_projection(k, zeros):
     assert kl(p, a) == pytest.approx(tgt.lambdas @ mu - tgt.log_z, abs=1e-10)
     # λ* is a stationary point (and the minimum) of the convex dual
     fun = lambda lam: dual(log_a, phi, mu, lam)  # noqa: E731
-    assert np.max(np.abs(fd_grad(fun, tgt.lambdas))) < 1e-7
+    assert np.max(np.abs(fd_gradient(fun, tgt.lambdas))) < 1e-7
     for _ in range(5):
         assert fun(tgt.lambdas) <= fun(tgt.lambdas + 0.1 * rng.normal(size=k)) + 1e-14
     # no distribution meeting the moments is closer to a (and Pythagoras holds exactly)
@@ -318,7 +310,7 @@ def test_hybrid_support_moments_and_kl_identity(k):
     assert np.max(np.abs(p @ phi - mu)) <= 1e-8
     assert kl(p, a) == pytest.approx(tgt.lambdas @ mu - tgt.log_z, abs=1e-10)
     log_ab = np.where(b, log_a, -np.inf)
-    assert np.max(np.abs(fd_grad(lambda lam: dual(log_ab, phi, mu, lam), tgt.lambdas))) < 1e-7
+    assert np.max(np.abs(fd_gradient(lambda lam: dual(log_ab, phi, mu, lam), tgt.lambdas))) < 1e-7
     for q in lp_vertices(rng, phi, mu, allowed):  # the I-projection among q ≪ a·b
         assert kl(q, a) >= kl(p, a) - 1e-10
     assert tgt.kind == "hybrid" and tgt.constraint is not None and tgt.lambdas.shape == (k,)
