@@ -315,6 +315,19 @@ def cmd_sweep(args) -> int:
 MAX_CONFIG_BYTES = 1 << 20
 
 
+def _shared_target(configs):
+    """(task, target) when every Config has the same task and target (so one set of figures
+    can compare them), else None."""
+    from . import experiments
+
+    key = lambda c: (c.task, c.length, c.eos, c.kind, c.target_options)  # noqa: E731
+    if any(key(c) != key(configs[0]) for c in configs):
+        return None
+    c = configs[0]
+    task = experiments.as_task(c.task, length=c.length, eos=c.eos)
+    return task, experiments.make_target(task, c.kind, c.target_options)
+
+
 def cmd_run(args) -> int:
     from . import experiments
     from .config import configs_from_json
@@ -339,13 +352,9 @@ def cmd_run(args) -> int:
     for label, c, h in zip(labels, configs, histories):
         save_run(folder / "runs" / label, c, h)
     write_json_atomic(folder / "summary.json", rows)
-    c = configs[0]
-    same = all((k.task, k.length, k.eos, k.kind, k.target_options) == (c.task, c.length, c.eos, c.kind, c.target_options)
-               for k in configs) and labels == names
-    if not args.no_figures and same:
-        task = experiments.as_task(c.task, length=c.length, eos=c.eos)
-        target = experiments.make_target(task, c.kind, c.target_options)
-        _write_figures(folder, task, target, dict(zip(names, histories)))
+    shared = _shared_target(configs) if labels == names else None
+    if not args.no_figures and shared:
+        _write_figures(folder, *shared, dict(zip(names, histories)))
     elif not args.no_figures:
         print("no figures: the configs have different targets or repeat a divergence (see 'show' per run)")
     print(f"wrote {len(rows)} saved runs to {folder}")
@@ -386,7 +395,6 @@ def cmd_estimators(args) -> int:
 
 
 def cmd_show(args) -> int:
-    from . import experiments
     from .runs import find_runs, load_run
 
     paths = find_runs(args.run)
@@ -395,13 +403,10 @@ def cmd_show(args) -> int:
     rows = [dict(r.summary, run=p.stem) for p, r in zip(paths, loaded)]
     print(format_table(rows, [("run", "run")] + _summary_columns(rows)[1:]))
     if not args.no_figures:
-        c = loaded[0].config
-        same = all((r.config.task, r.config.length, r.config.eos, r.config.kind, r.config.target_options)
-                   == (c.task, c.length, c.eos, c.kind, c.target_options) for r in loaded)
-        if not same:
+        shared = _shared_target([r.config for r in loaded])
+        if not shared:
             raise ValueError("these runs have different tasks or targets; show them one at a time for figures")
-        task = experiments.as_task(c.task, length=c.length, eos=c.eos)
-        target = experiments.make_target(task, c.kind, c.target_options)
+        task, target = shared
         folder = args.out or (Path(args.run) if Path(args.run).is_dir() else paths[0].parent)
         by_div = {r.history.divergence: r.history for r in loaded}
         written = _write_figures(folder, task, target, by_div if len(by_div) == len(loaded) else histories)

@@ -420,24 +420,21 @@ def estimator_stats(rows: Sequence[Mapping]) -> Figure:
         for ax, key, ylabel, log in ((axes[0], "bias", "bias ‖E ĝ − g‖", True),
                                      (axes[1], "variance", "variance tr Cov ĝ", True),
                                      (axes[2], "cosine", "mean cos(ĝ, g)", False)):
+            log = log and any(r[key] > 0 for r in rows)  # all exactly 0 (g = 0): a linear axis at 0
+            shown = (lambda v: np.where(v > 0, v, np.nan)) if log else (lambda v: v)  # noqa: E731  log: no zeros
             for d, b, z in groups:
                 rs = sorted((r for r in rows if key_of(r) == (d, b, z)), key=lambda r: r["n"])
                 ns, ys = np.array([[r["n"], r[key]] for r in rs], dtype=float).T
-                ys = np.where(ys > 0, ys, np.nan) if log else ys  # log axes: drop exact zeros
+                ys = shown(ys)
                 label = ", ".join(s for s in (divergence_label(d) if len(divs) > 1 else "",
                                               f"baseline {b}", f"Z {z}") if s)
                 ax.plot(ns, ys, color=divergence_color(d),
                         ls=_LINESTYLES[baselines.index(b) % 4], marker=_MARKERS[zs.index(z) % 5], ms=7, label=label)
                 if key == "bias" and all("bias_se" in r for r in rs):  # below it, bias is sampling noise
-                    floor = np.array([r["bias_se"] for r in rs], dtype=float)
-                    ax.plot(ns, np.where(floor > 0, floor, np.nan), color=divergence_color(d), lw=1, ls=":",
-                            alpha=0.5)
-            log = log and any(r[key] > 0 for r in rows)  # all exactly 0 (g = 0): a linear axis at 0
+                    floor = shown(np.array([r["bias_se"] for r in rs], dtype=float))
+                    ax.plot(ns, floor, color=divergence_color(d), lw=1, ls=":", alpha=0.5)
             ax.set(xscale="log", yscale="log" if log else "linear", xlabel="samples per gradient estimate n",
                    ylabel=ylabel)
-            if not log and key != "cosine":
-                for line in ax.lines:
-                    line.set_ydata(np.nan_to_num(line.get_ydata(), nan=0.0))
             sizes = sorted({int(r["n"]) for r in rows})  # tick exactly the measured n
             ax.set_xticks(sizes, [str(n) for n in sizes])
             ax.xaxis.set_minor_locator(NullLocator())
