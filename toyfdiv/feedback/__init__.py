@@ -22,6 +22,8 @@ from .dpo import (DPOResult, dpo_gradient, dpo_loss, dpo_optimum, population_dpo
                   population_dpo_loss, train_dpo)
 from .fdpo import (check_divergence, fdpo_gradient, fdpo_lambda, fdpo_loss, fdpo_optimum,
                    implicit_reward, population_fdpo_loss, train_fdpo)
+from .ipo import (bt_preferences, ipo_dataset_optimum, ipo_gradient, ipo_loss, ipo_optimum, ipo_update,
+                  population_ipo_gradient, population_ipo_loss, win_rates)
 from .raters import (FORMAT_VERSION, PreferenceDataset, Rater, ThumbsDataset, bayes_accuracy,
                      collect_preferences, collect_thumbs, load, n_tokens, pair_log_probs, save)
 from .reward_models import (Evaluation, OveroptimisationCurve, RewardModel, centre, evaluate,
@@ -36,4 +38,6 @@ __all__ = [
     "population_dpo_loss", "population_dpo_gradient",
     "check_divergence", "implicit_reward", "fdpo_loss", "fdpo_gradient", "fdpo_lambda",
     "fdpo_optimum", "population_fdpo_loss", "train_fdpo",
+    "ipo_loss", "ipo_gradient", "ipo_update", "bt_preferences", "win_rates", "population_ipo_loss",
+    "population_ipo_gradient", "ipo_optimum", "ipo_dataset_optimum",
 ]
