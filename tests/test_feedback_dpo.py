@@ -36,7 +36,7 @@ def _entropy_bound(r, log_mu):
     """min over π of the population loss: Σ_{x≠y} q(x,y) H(σ(r(x) − r(y))), the noise entropy."""
     q = np.exp(pair_log_probs(log_mu))
     p = expit(r[:, None] - r[None, :])
-    return float(np.sum(q * -(p * np.log(p))))
+    return float(np.sum(q * -(p * np.log(p) + (1 - p) * np.log1p(-p))))
 
 
 # ---------------------------------------------------------------------------- DPO

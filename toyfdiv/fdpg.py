@@ -132,9 +132,11 @@ def rlhf_gradient(policy: Policy, reward: np.ndarray, log_a: np.ndarray, beta: f
 def dpg_gradient(policy: Policy, target: Target) -> np.ndarray:
     """∇θ CE(p, πθ) = −Σ_x p(x) ∇θ log πθ(x); (P,).
 
-    The distributional policy gradient of GDC (Parshakov et al. 2021; Khalifa et al. 2021,
-    eq. 2), written from its own objective, the cross-entropy to p; equal to the
-    forward-KL f-DPG gradient.
+    The distributional policy gradient (DPG: Parshakova, Andreoli, Dymetman, "Global
+    Autoregressive Models for Data-Efficient Sequence Learning", CoNLL 2019; developed in
+    their "Distributional Reinforcement Learning for Energy-Based Sequential Models", 2019),
+    used by GDC (Khalifa et al. 2021, eq. 2), written from its own objective, the
+    cross-entropy to p; equal to the forward-KL f-DPG gradient.
     """
     _check_pair(policy, target)
     return policy.grad_log_prob_weighted(-np.exp(target.log_probs))

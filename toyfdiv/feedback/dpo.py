@@ -78,8 +78,14 @@ def _pair_loss(h: np.ndarray, winners, losers, beta: float, weights=None) -> tup
 
 
 def _population_pair_loss(h: np.ndarray, reward: np.ndarray, log_q: np.ndarray, beta: float):
-    """L = Σ_{x≠y} q(x,y) σ(r(x) − r(y)) · −log σ(β[h(x) − h(y)]) and ∂L/∂h (N,)."""
-    m = np.exp(log_q) * expit(reward[:, None] - reward[None, :])  # (N, N) mass of "x beats y"
+    """L = Σ_{x≠y} [q(x,y) + q(y,x)] σ(r(x) − r(y)) · −log σ(β[h(x) − h(y)]) and ∂L/∂h (N,).
+
+    A pair drawn as (x, y) or as (y, x) is labelled "x ≻ y" with probability σ(r(x) − r(y)),
+    so m(x, y) = [q(x,y) + q(y,x)] σ(r(x) − r(y)) is the probability that a dataset pair is
+    (winner x, loser y): Σ m = 1, and L is the expected per-pair DPO loss.
+    """
+    q = np.exp(log_q)  # (N, N) ordered pair draws
+    m = (q + q.T) * expit(reward[:, None] - reward[None, :])  # (N, N) mass of "x beats y"
     d = beta * (h[:, None] - h[None, :])  # (N, N)
     s = m * expit(-d)
     return float(-(m * log_expit(d)).sum()), beta * (s.sum(axis=0) - s.sum(axis=1))
@@ -130,12 +136,15 @@ def dpo_optimum(ref_log_probs, reward, beta: float) -> np.ndarray:
 
 # ---------------------------------------------------------------------------- population DPO
 def population_dpo_loss(policy, ref_log_probs, reward, beta: float, sampling_log_probs=None) -> float:
-    """L(π) = Σ_{x≠y} q(x,y) σ(r(x) − r(y)) · −log σ(β[h(x) − h(y)]),  h = log π − log π_ref.
+    """L(π) = Σ_{x≠y} [q(x,y) + q(y,x)] σ(r(x) − r(y)) · −log σ(β[h(x) − h(y)]),  h = log π − log π_ref.
 
-    The expected DPO loss on infinitely many Bradley–Terry pairs from reward r (in BT units,
-    e.g. ``rater.reward``), drawn as x, y ∼ μ i.i.d. with x ≠ y (q = :func:`pair_log_probs`),
-    summed exactly over all N² ordered pairs.  Its minimum, Σ q·H(σ(r(x) − r(y))), is reached
-    at π* = π_ref·exp(r/β)/Z when μ has full support (:func:`dpo_optimum`).
+    The expected per-pair DPO loss on infinitely many Bradley–Terry pairs from reward r (in
+    BT units, e.g. ``rater.reward``), drawn as x, y ∼ μ i.i.d. with x ≠ y (q =
+    :func:`pair_log_probs`) and labelled x ≻ y with probability σ(r(x) − r(y)): the limit
+    of :func:`dpo_loss` on a dataset of n such pairs as n → ∞, on the same axis.  Summed
+    exactly over all N² ordered pairs (for symmetric q, 2 Σ q σ(Δr)·(−log σ)).  Its minimum,
+    the noise entropy Σ_{x≠y} q(x,y) H(σ(r(x) − r(y))) (H the binary entropy), is reached at
+    π* = π_ref·exp(r/β)/Z when μ has full support (:func:`dpo_optimum`).
 
     Shapes: policy or log π (N,); ref_log_probs (N,); reward (N,); sampling_log_probs μ
     (N,) or None (uniform).  Reference: Rafailov et al. (2023), eq. 2 and 7.

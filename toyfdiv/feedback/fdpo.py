@@ -40,7 +40,8 @@ def check_divergence(divergence):
 
     f-DPO needs f'(t) → −∞ as t → 0⁺ (Wang et al. 2023, Thm 1): then π* > 0 everywhere and
     r = β f'(π/π_ref) + λ can be read off the policy.  If f'(0⁺) is finite (TV: −½,
-    Pearson χ²: −2, α ≥ 1; every other registered divergence qualifies) the optimum of E_π[r] − β D_f(π‖π_ref) sets π(x) = 0 on
+    Pearson χ²: −2, alpha(α) with α > 1: −1/(α − 1); alpha(1) is reverse KL and qualifies, as
+    does every other registered divergence) the optimum of E_π[r] − β D_f(π‖π_ref) sets π(x) = 0 on
     low-reward sequences, where the constraint π ≥ 0 is active and the stationarity
     condition fails; there r < λ + β f'(0⁺) for a whole range of rewards that all give
     π = 0, so the reward is not a function of the policy and the loss is not a
@@ -54,7 +55,7 @@ def check_divergence(divergence):
             f"divergence {div.name!r} is not allowed in f-DPO: its f'(t) stays bounded as t → 0 "
             f"(f'(0⁺) ≈ {at0:.3g}), so the regularised optimum is not interior (π* = 0 on low-reward "
             "sequences) and the reward parametrisation r = β f'(π/π_ref) + c is not invertible. "
-            f"f-DPO needs f'(0⁺) = −∞: use one of {_allowed()}, alpha(α) with α < 1, or gjsd(β)"
+            f"f-DPO needs f'(0⁺) = −∞: use one of {_allowed()}, alpha(α) with α ≤ 1, or gjsd(β)"
         )
     return div
 
@@ -188,10 +189,12 @@ def fdpo_optimum(ref_log_probs, reward, beta: float, divergence="reverse_kl") ->
 
 def population_fdpo_loss(policy, ref_log_probs, reward, beta: float, divergence="reverse_kl",
                          sampling_log_probs=None) -> float:
-    """L_f(π) = Σ_{x≠y} q(x,y) σ(r(x) − r(y)) · −log σ(β[f'(t(x)) − f'(t(y))]),  t = π/π_ref.
+    """L_f(π) = Σ_{x≠y} [q(x,y) + q(y,x)] σ(r(x) − r(y)) · −log σ(β[f'(t(x)) − f'(t(y))]),  t = π/π_ref.
 
-    Minimised, when μ has full support, by :func:`fdpo_optimum` for the same r and β, where
-    it equals the noise entropy Σ q·H(σ(r(x) − r(y))).  Shapes as in
+    The expected per-pair f-DPO loss on infinitely many Bradley–Terry pairs (the n → ∞ limit
+    of :func:`fdpo_loss`, on the same axis).  Minimised, when μ has full support, by
+    :func:`fdpo_optimum` for the same r and β, where it equals the noise entropy
+    Σ_{x≠y} q(x,y) H(σ(r(x) − r(y))).  Shapes as in
     :func:`toyfdiv.feedback.dpo.population_dpo_loss`.
     """
     beta = check_beta(beta)
