@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -69,7 +70,7 @@ def test_default_run(default_run):
     assert len(folders) == 1 and str(folders[0].relative_to(cwd)) in res.stdout
     out = folders[0]
     names = [d.name for d in divergences.registered()]
-    assert sorted(p.stem for p in (out / "runs").glob("*.json")) == sorted(names)
+    assert sorted(p.parent.name for p in (out / "runs").glob("*/run.json")) == sorted(names)
     for fig in ("training_curves", "distributions", "divergence_zoo", "simplex"):
         assert (out / f"{fig}.png").read_bytes()[:4] == b"\x89PNG"
     rows = table(res.stdout)
@@ -90,7 +91,7 @@ def test_compare(tmp_path):
         hist = run(Config(divergence=name, steps=12, beta=0.5, seed=1, policy="tabular"))
         assert_row(rows[name], experiments.summary_table({name: hist})[0])
     assert not list((tmp_path / "out").glob("*.png"))
-    assert (tmp_path / "out" / "runs" / "alpha(0.3).npz").is_file()
+    assert (tmp_path / "out" / "runs" / "alpha(0.3)" / "arrays.npz").is_file()
 
 
 def test_sweep_two_processes(tmp_path):
@@ -104,7 +105,7 @@ def test_sweep_two_processes(tmp_path):
         hist = run(Config(divergence=r["divergence"], beta=r["beta"], steps=10, policy="ngram"))
         assert r["final_divergence"] == experiments.summary_table({r["divergence"]: hist})[0]["final_divergence"]
     assert (tmp_path / "sw" / "frontier.png").read_bytes()[:4] == b"\x89PNG"
-    assert len(list((tmp_path / "sw" / "runs").glob("*.json"))) == 4
+    assert len(list((tmp_path / "sw" / "runs").glob("*/run.json"))) == 4
 
 
 def test_run_settings_from_the_app(tmp_path):
@@ -169,17 +170,43 @@ def test_show(default_run, tmp_path):
     for name, cells in rows.items():
         assert_row(cells, saved[name])
     assert len(list((tmp_path / "figs").glob("*.png"))) == 4
-    one = cli("show", folder / "runs" / "js.json", "--no-figures", cwd=tmp_path)
+    one = cli("show", folder / "runs" / "js" / "run.json", "--no-figures", cwd=tmp_path)
     assert one.returncode == 0 and list(table(one.stdout)) == ["js"]
 
 
 @pytest.mark.parametrize("args", [["--bogus"], ["compare", "--divergences", "nope"], ["sweep", "--betas", "x"],
-                                  ["show"], ["estimators", "--baselines", "ema"], ["estimators", "--trials", "1"]],
-                         ids=["option", "divergence", "betas", "no-run", "lab-baseline", "lab-trials"])
+                                  ["show"], ["estimators", "--baselines", "ema"], ["estimators", "--trials", "1"],
+                                  ["estimators", "--n", "0,8"], ["--lr", "nan"], ["--lr", "inf"], ["--beta", "0"],
+                                  ["sweep", "--betas", "0"], ["sweep", "--seeds", "0,-1"], ["--seed", "-1"],
+                                  ["--epsilon", "1"], ["--steps", "1e3"]],
+                         ids=["option", "divergence", "betas", "no-run", "lab-baseline", "lab-trials", "lab-n",
+                              "lr-nan", "lr-inf", "beta-0", "betas-0", "seeds-negative", "seed-negative",
+                              "epsilon-1", "steps-float"])
 def test_usage_errors_exit_2(tmp_path, args):
     res = cli(*args, cwd=tmp_path)
     assert res.returncode == 2
-    assert "usage:" in res.stderr
+    assert "usage:" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_seed_range_is_stated_as_accepted(tmp_path):
+    """--seed 0 is accepted, so the refusal of -1 says ≥ 0 (not > 0)."""
+    from toyfdiv.__main__ import build_parser
+
+    assert build_parser().parse_args(["compare", "--seed", "0"]).seed == 0
+    res = cli("compare", "--seed", "-1", cwd=tmp_path)
+    assert res.returncode == 2 and "allowed: finite, ≥ 0" in res.stderr
+
+
+def test_sigint_exits_130(monkeypatch, capsys):
+    """Ctrl-C during a command: exit code 130 (128 + SIGINT), one line on stderr, as documented."""
+    import toyfdiv.__main__ as cli_main
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli_main, "cmd_show", interrupted)
+    assert cli_main.main(["show", "anything"]) == 130
+    assert capsys.readouterr().err.strip() == "toyfdiv: interrupted"
+    assert "130" in cli_main.__doc__ and "130" in cli_main.build_parser().epilog
 
 
 @pytest.mark.parametrize("args, match", [
@@ -188,8 +215,7 @@ def test_usage_errors_exit_2(tmp_path, args):
     (["run", "missing.json"], "is not a file"),
     (["run", "bad.json"], "unknown config keys"),
     (["run", "nan.json"], "numbers must be finite"),
-    (["estimators", "--n", "0,8"], "must be ≥ 1"),
-], ids=["missing-run", "sweep-kind", "run-missing", "run-unknown-key", "run-nan", "lab-n"])
+], ids=["missing-run", "sweep-kind", "run-missing", "run-unknown-key", "run-nan"])
 def test_runtime_errors_exit_1_with_one_line(tmp_path, args, match):
     (tmp_path / "bad.json").write_text('{"divergence": "js", "stepz": 5}')
     (tmp_path / "nan.json").write_text('{"lr": NaN}')
@@ -202,9 +228,10 @@ def test_runtime_errors_exit_1_with_one_line(tmp_path, args, match):
 
 def test_corrupt_run_is_a_runtime_error(default_run, tmp_path):
     cwd, _ = default_run
-    src = next((cwd / "toyfdiv-runs").iterdir()) / "runs" / "tv.json"
-    bad = tmp_path / "tv.json"
-    bad.write_text(src.read_text()[:50])
+    src = next((cwd / "toyfdiv-runs").iterdir()) / "runs" / "tv"
+    bad = tmp_path / "tv"
+    shutil.copytree(src, bad)
+    (bad / "run.json").write_text((src / "run.json").read_text()[:50])
     res = cli("show", bad, cwd=tmp_path)
     assert res.returncode == 1 and "corrupt" in res.stderr and "Traceback" not in res.stderr
 

@@ -3,13 +3,24 @@
 No arguments runs the default comparison — every registered divergence on the default
 task, from the base model, exact gradients — prints the table and writes figures and the
 saved runs into a folder it names.  ``run FILE`` runs the Config JSON that the app's
-"Download settings" button (or :func:`toyfdiv.config.configs_to_json`) wrote.  Exit codes: 0 ok, 2 usage error, 1 runtime error
-(one line on stderr, no traceback for bad values).
+"Download settings" button (or :func:`toyfdiv.config.configs_to_json`) wrote.  ``show RUN``
+prints saved runs (every one validated in full first) and writes their figures.
+
+Exit codes (one line on stderr, no traceback, for every failure but a bug):
+
+- 0: done;
+- 1: the command line was valid but the work failed: a file that is missing, corrupt or
+  not a valid Config / saved run, a run whose training diverged, an unwritable folder;
+- 2: the command line itself is invalid (unknown option, a value that is not a number or
+  out of its range — every range is checked by the parser, e.g. ``--lr nan`` and
+  ``--lr inf`` alike);
+- 130: interrupted by SIGINT (Ctrl-C), as shells report 128 + 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -89,27 +100,35 @@ def _divergence_list(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
-def _number_list(kind):
+def _check_value(kind, text: str, low, strict: bool, high=None):
+    """``kind(text)`` if it is finite and in range, else the ArgumentTypeError that makes it a usage error (exit 2)."""
+    try:
+        v = kind(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+    ok = math.isfinite(v) and (v > low if strict else v >= low) and (high is None or v < high)
+    if not ok:
+        allowed = f"{'>' if strict else '≥'} {low:g}" + (f" and < {high:g}" if high is not None else "")
+        raise argparse.ArgumentTypeError(f"{text.strip()!r} is out of range; allowed: finite, {allowed}")
+    return v
+
+
+def _number(kind, low, *, strict: bool = False, high=None):
+    """An argparse type: one number of ``kind`` in [low, high) (or (low, high) with ``strict``)."""
     def parse(text: str):
-        try:
-            values = [kind(t) for t in text.split(",") if t.strip()]
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of {kind.__name__}s") from None
-        if not values:
-            raise argparse.ArgumentTypeError("the list is empty")
-        return values
+        return _check_value(kind, text, low, strict, high)
+    parse.__name__ = kind.__name__
     return parse
 
 
-def _positive(kind, low):
+def _number_list(kind, low, *, strict: bool = False):
+    """An argparse type: a non-empty comma-separated list of numbers, each checked as by :func:`_number`."""
     def parse(text: str):
-        try:
-            v = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
-        if not v >= low or (kind is float and v == 0 and low == 0):
-            raise argparse.ArgumentTypeError(f"{text!r} must be {'> 0' if low == 0 else f'≥ {low}'}")
-        return v
+        items = [t for t in text.split(",") if t.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError(f"{text!r}: the list is empty")
+        return [_check_value(kind, t, low, strict) for t in items]
+    parse.__name__ = f"list of {kind.__name__}"
     return parse
 
 
@@ -122,13 +141,13 @@ def _common(p: argparse.ArgumentParser, *, divergences_default: str = "all") -> 
     default = None if divergences_default == "all" else _divergence_list(divergences_default)
     p.add_argument("--divergences", type=_divergence_list, default=default,
                    help="comma-separated names, e.g. forward_kl,reverse_kl,alpha(0.3); 'all' = every registered one")
-    p.add_argument("--steps", type=_positive(int, 1), default=300, help="updates per run (default: %(default)s)")
-    p.add_argument("--lr", type=_positive(float, 0), default=0.1, help="learning rate (default: %(default)s)")
+    p.add_argument("--steps", type=_number(int, 1), default=300, help="updates per run (default: %(default)s)")
+    p.add_argument("--lr", type=_number(float, 0, strict=True), default=0.1, help="learning rate (default: %(default)s)")
     p.add_argument("--optimizer", default="adam", choices=["adam", "sgd"], help="(default: %(default)s)")
     p.add_argument("--policy", default="autoregressive", choices=POLICIES,
                    help="policy family, started from the base model (default: %(default)s)")
     p.add_argument("--estimator", default="exact", choices=["exact", "sampled"], help="(default: %(default)s)")
-    p.add_argument("--samples", type=_positive(int, 1), default=None, help="samples per step (sampled estimator)")
+    p.add_argument("--samples", type=_number(int, 1), default=None, help="samples per step (sampled estimator)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: toyfdiv-runs/<timestamp>)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
 
@@ -150,29 +169,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m toyfdiv",
         description="toyfdiv: RLHF and GDC as f-divergence minimisation, exact on toy spaces. "
-                    "Without a command: the default comparison (same options as 'compare').")
+                    "Without a command: the default comparison (same options as 'compare').",
+        epilog="exit codes: 0 done; 1 the work failed (missing or corrupt file, invalid Config or saved run, "
+               "diverged training); 2 invalid command line; 130 interrupted (Ctrl-C).")
     sub = parser.add_subparsers(dest="command", metavar="{compare,sweep,run,estimators,show}")
     cmp_ = sub.add_parser("compare", help="train one policy per divergence and compare them",
                           description="Train one policy per divergence from the base model; print the table, "
                                       "write figures and the saved runs.")
     _common(cmp_)
-    cmp_.add_argument("--beta", type=_positive(float, 0), default=None, help="RLHF KL coefficient β (default: the task's)")
-    cmp_.add_argument("--epsilon", type=float, default=None, help="pointwise smoothing ε in [0, 1)")
-    cmp_.add_argument("--seed", type=_positive(int, 0), default=0, help="(default: %(default)s)")
+    cmp_.add_argument("--beta", type=_number(float, 0, strict=True), default=None, help="RLHF KL coefficient β (default: the task's)")
+    cmp_.add_argument("--epsilon", type=_number(float, 0, high=1), default=None, help="pointwise smoothing ε in [0, 1)")
+    cmp_.add_argument("--seed", type=_number(int, 0), default=0, help="(default: %(default)s)")
     sw = sub.add_parser("sweep", help="a grid of divergences × β × seeds over processes",
                         description="Run the grid divergences × β × seeds (RLHF targets) over --workers processes; "
                                     "print the table, write the frontier figure and the saved runs.")
     _common(sw, divergences_default="forward_kl,reverse_kl,js,tv")
     sw.set_defaults(policy="ngram")
-    sw.add_argument("--betas", type=_number_list(float), default=[0.2, 0.5, 1.0, 2.0], help="comma-separated β values")
-    sw.add_argument("--seeds", type=_number_list(int), default=[0], help="comma-separated seeds")
-    sw.add_argument("--workers", type=_positive(int, 1), default=min(4, os.cpu_count() or 1),
+    sw.add_argument("--betas", type=_number_list(float, 0, strict=True), default=[0.2, 0.5, 1.0, 2.0], help="comma-separated β values")
+    sw.add_argument("--seeds", type=_number_list(int, 0), default=[0], help="comma-separated seeds")
+    sw.add_argument("--workers", type=_number(int, 1), default=min(4, os.cpu_count() or 1),
                     help="processes (default: %(default)s)")
     rn = sub.add_parser("run", help="run the Config JSON that the app's 'Download settings' wrote",
                         description="Run every Config in a JSON file (one object, or an array as the app's "
                                     "'Download settings' writes); print the table, write figures and the saved runs.")
     rn.add_argument("config", type=Path, help="a Config JSON file (one object or an array of objects)")
-    rn.add_argument("--workers", type=_positive(int, 1), default=1, help="processes (default: %(default)s)")
+    rn.add_argument("--workers", type=_number(int, 1), default=1, help="processes (default: %(default)s)")
     rn.add_argument("--out", type=Path, default=None, help="output folder (default: toyfdiv-runs/<timestamp>)")
     rn.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     es = sub.add_parser("estimators", help="bias, variance and cosine of the sampled gradient against the exact one",
@@ -182,24 +203,24 @@ def build_parser() -> argparse.ArgumentParser:
                                     "baseline and Z estimate; print the table, write the figure.")
     es.add_argument("--task", default=tasks.names()[0], choices=tasks.names(), help="catalogue task (default: %(default)s)")
     es.add_argument("--kind", default="rlhf", choices=tasks.TARGET_KINDS, help="target kind (default: %(default)s)")
-    es.add_argument("--beta", type=_positive(float, 0), default=None, help="RLHF KL coefficient β (default: the task's)")
+    es.add_argument("--beta", type=_number(float, 0, strict=True), default=None, help="RLHF KL coefficient β (default: the task's)")
     es.add_argument("--divergences", type=_divergence_list, default=_divergence_list("forward_kl,reverse_kl,js,tv"),
                     help="comma-separated names (default: forward_kl,reverse_kl,js,tv)")
-    es.add_argument("--n", type=_number_list(int), default=[64, 256, 1024], help="comma-separated sample sizes "
+    es.add_argument("--n", type=_number_list(int, 1), default=[64, 256, 1024], help="comma-separated sample sizes "
                     "(default: 64,256,1024)")
-    es.add_argument("--trials", type=_positive(int, 2), default=2000, help="independent estimates per cell "
+    es.add_argument("--trials", type=_number(int, 2), default=2000, help="independent estimates per cell "
                     "(default: %(default)s)")
     es.add_argument("--baselines", type=_name_list(LAB_BASELINES), default=["none", "mean"],
                     help=f"comma-separated, from {','.join(LAB_BASELINES)} (default: none,mean)")
     es.add_argument("--z", type=_name_list(LAB_Z), default=["exact", "batch"],
                     help=f"comma-separated Z options, from {','.join(LAB_Z)} (default: exact,batch)")
-    es.add_argument("--seed", type=_positive(int, 0), default=0, help="(default: %(default)s)")
+    es.add_argument("--seed", type=_number(int, 0), default=0, help="(default: %(default)s)")
     es.add_argument("--out", type=Path, default=None, help="output folder (default: toyfdiv-runs/<timestamp>)")
     es.add_argument("--no-figures", action="store_true", help="skip the PNG figure")
     sh = sub.add_parser("show", help="print a saved run's table and write its figures",
                         description="Load saved runs (a run path, or a folder written by compare/sweep); print "
                                     "their table and write their figures.")
-    sh.add_argument("run", type=Path, help="a saved run (path without suffix, .json or .npz) or a folder of runs")
+    sh.add_argument("run", type=Path, help="a saved run (its directory, or its run.json) or a folder of runs")
     sh.add_argument("--out", type=Path, default=None, help="figure folder (default: next to the runs)")
     sh.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     return parser
@@ -398,16 +419,17 @@ def cmd_show(args) -> int:
     from .runs import find_runs, load_run
 
     paths = find_runs(args.run)
-    loaded = [load_run(p) for p in paths]
-    histories = {p.stem: r.history for p, r in zip(paths, loaded)}
-    rows = [dict(r.summary, run=p.stem) for p, r in zip(paths, loaded)]
+    loaded = [load_run(p) for p in paths]  # every run validated in full before anything is printed
+    histories = {p.name: r.history for p, r in zip(paths, loaded)}
+    rows = [dict(r.summary, run=p.name) for p, r in zip(paths, loaded)]
     print(format_table(rows, [("run", "run")] + _summary_columns(rows)[1:]))
     if not args.no_figures:
         shared = _shared_target([r.config for r in loaded])
         if not shared:
             raise ValueError("these runs have different tasks or targets; show them one at a time for figures")
         task, target = shared
-        folder = args.out or (Path(args.run) if Path(args.run).is_dir() else paths[0].parent)
+        given = Path(args.run).parent if Path(args.run).name == "run.json" else Path(args.run)
+        folder = args.out or (given.parent if paths == [given] else given)  # beside one run, or the folder
         by_div = {r.history.divergence: r.history for r in loaded}
         written = _write_figures(folder, task, target, by_div if len(by_div) == len(loaded) else histories)
         print(f"wrote {len(written)} figures to {folder}")
@@ -415,7 +437,7 @@ def cmd_show(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit code (0 ok, 1 runtime error, 2 usage error)."""
+    """Entry point; returns the exit code: 0 ok, 1 the work failed, 2 usage error, 130 SIGINT (module docstring)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["compare", *argv]  # no command: the default comparison
