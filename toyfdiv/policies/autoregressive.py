@@ -141,3 +141,25 @@ class AutoregressivePolicy(Policy):
                 if to_eos is not None:
                     g_t[b, V] += to_eos[b]
         return g
+
+    def grad_log_cond_weighted(self, masses) -> np.ndarray:
+        """Σ_t Σ_{u,v} W_t[u, v] ∇θ log πθ(v | u); one (nodes_t, choices_t) array W_t per depth → (P,).
+
+        The per-token gradient: ∂/∂θ_{u,v'} = W[u, v'] − (Σ_v W[u, v]) πθ(v' | u).  With
+        W = :meth:`SequenceSpace.child_mass` of w it equals :meth:`grad_log_prob_weighted` (w);
+        token-level losses (per-token KL estimates, per-token ratios) give other W.
+        """
+        levels = self.space.levels
+        if not isinstance(masses, (list, tuple)) or len(masses) != len(levels):
+            raise ValueError(f"masses must be a list of {len(levels)} arrays, one (nodes_t, choices_t) per depth")
+        g = np.empty(self.n_params)
+        g_rows = g.reshape(self._rows().shape)  # (R, K) view, θ order
+        for lv, W, pi_t, g_t in zip(levels, masses, self._per_level(self._softmax()[1]), self._per_level(g_rows)):
+            W = np.asarray(W, dtype=float)
+            if W.shape != (lv.nodes, lv.choices):
+                raise ValueError(f"masses[{lv.depth}] has shape {W.shape}; expected {(lv.nodes, lv.choices)}")
+            if g_t is None:
+                continue
+            np.multiply(pi_t, -W.sum(axis=1, keepdims=True), out=g_t)  # −W(u) π(v | u)
+            g_t += W
+        return g

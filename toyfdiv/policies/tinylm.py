@@ -316,13 +316,35 @@ class TinyLM(Policy):
         summed into their parent.  O(N·H²).
         """
         w = self._check_w(w)
+        return self._backward_edges(self.space.edge_masses(w))
+
+    def grad_log_cond_weighted(self, masses) -> np.ndarray:
+        """Σ_t Σ_{u,v} W_t[u, v] ∇θ log πθ(v | u); one (nodes_t, choices_t) array W_t per depth → (P,).
+
+        The per-token gradient (token-level losses); with W = child_mass(w) it equals
+        :meth:`grad_log_prob_weighted` (w).
+        """
+        levels, V = self.space.levels, self.space.n_vocab
+        if not isinstance(masses, (list, tuple)) or len(masses) != len(levels):
+            raise ValueError(f"masses must be a list of {len(levels)} arrays, one (nodes_t, choices_t) per depth")
+        edges = []
+        for lv, W in zip(levels, masses):
+            W = np.asarray(W, dtype=float)
+            if W.shape != (lv.nodes, lv.choices):
+                raise ValueError(f"masses[{lv.depth}] has shape {W.shape}; expected {(lv.nodes, lv.choices)}")
+            eos = self.space.eos is not None
+            edges.append((W[:, :V] if lv.choices > 1 else None, W[:, -1] if eos else None, W.sum(axis=1)))
+        return self._backward_edges(edges)
+
+    def _backward_edges(self, edges) -> np.ndarray:
+        """Backprop of Σ C(u, v) log πθ(v | u) given per-depth (to_vocab, to_eos, total) edge weights."""
         tree, p = self._tree(), self._p
         V, H = self.space.n_vocab, self._config.n_hidden
         g = np.zeros(self.n_params)
         d = _unpack(g, self._layout)  # views into g
         dX = np.zeros((V, 3 * H))
         carry = None  # dL/dh_t from the children
-        for lv, (to_vocab, to_eos, total) in reversed(list(zip(self.space.levels, self.space.edge_masses(w)))):
+        for lv, (to_vocab, to_eos, total) in reversed(list(zip(self.space.levels, edges))):
             t, h = lv.depth, tree["hs"][lv.depth]
             if t > self._last:
                 continue

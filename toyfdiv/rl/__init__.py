@@ -1,0 +1,29 @@
+"""RLHF as practised — PPO, GRPO, Dr. GRPO, RLOO, REINFORCE++, ReMax, DAPO — held against the exact gradient.
+
+An algorithm is a composition of named parts (:class:`Algorithm`): the advantage
+(:func:`group_advantages`), the loss aggregation, the KL estimator k1/k2/k3 × placement ×
+level (:func:`expected_kl_gradient`), and PPO's ratio, clipping and epochs.  Its expected
+update is computed exactly where the batch space is small (else by Monte Carlo with its
+noise floor), and its fixed point is compared with the RLHF target and the closed forms.
+
+>>> from toyfdiv import rl
+>>> rl.group_advantages([[1.0, 0.0, 0.0, 0.0]], "rloo")
+array([[ 1.        , -0.33333333, -0.33333333, -0.33333333]])
+"""
+
+from .advantages import ADVANTAGES, GROUP_ADVANTAGES, GRPO_EPS, effective_weight, group_advantages
+from .aggregation import AGGREGATIONS, scales
+from .algorithms import PRESETS, Algorithm, names, preset
+from .expected import MODES, Update, expected_update, greedy_index, reference_gradient
+from .fixed_points import FixedPoint, fixed_point, k3_target, rlhf_target
+from .kl import ESTIMATORS, LEVELS, PLACEMENTS, estimate, expected_kl_gradient, kl_loss_gradient, kl_values
+from .ppo import clip_entropy_study, clipped_gradient, ppo_epochs, sample_batch, sampled_update
+from .drift import length_drift
+
+__all__ = [
+    "ADVANTAGES", "GROUP_ADVANTAGES", "GRPO_EPS", "group_advantages", "effective_weight", "AGGREGATIONS", "scales",
+    "Algorithm", "PRESETS", "preset", "names", "MODES", "Update", "expected_update", "reference_gradient",
+    "greedy_index", "FixedPoint", "fixed_point", "rlhf_target", "k3_target", "ESTIMATORS", "PLACEMENTS", "LEVELS",
+    "estimate", "expected_kl_gradient", "kl_loss_gradient", "kl_values", "clip_entropy_study", "clipped_gradient",
+    "ppo_epochs", "sample_batch", "sampled_update", "length_drift",
+]

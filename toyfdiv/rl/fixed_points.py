@@ -1,0 +1,98 @@
+"""Where each algorithm ends: the fixed point of its exact expected update, and the closed forms.
+
+Training on the expected update until it stops moving finds θ* with E[∇L(θ*)] = 0.  The
+closed forms it is compared with (per prompt, π over the responses):
+
+- the RLHF target, p = a e^{r/β} / Z, the maximiser of E_π[r] − β KL(π‖a)
+  (REINFORCE with k1 in the reward ends here);
+- k3 in the loss: E_π[r] − β KL(a‖π) is maximised at π = β a / (Λ − r), Λ > max r the
+  unique constant that normalises it (stationarity: r + β a/π = Λ) — the forward-KL f-DPO
+  closed form (Wang et al. 2023);
+- with GRPO's advantage and binary rewards the policy-gradient part is w(p) ∇p
+  (:func:`effective_weight`), so GRPO with k3 in the loss ends at β a / (Λ − w(p*) r): the
+  k3 form with the reward rescaled by w at the fixed point's own success rate p*.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import brentq
+from scipy.special import logsumexp
+
+from .. import optim
+from .._util import as_float_array, check_int, check_positive_float, check_log_probs
+from .algorithms import Algorithm
+from .expected import expected_update, policies_of
+
+__all__ = ["FixedPoint", "fixed_point", "rlhf_target", "k3_target"]
+
+
+@dataclass(frozen=True)
+class FixedPoint:
+    """The end of training on the exact expected update: policies, log π (C, N), steps, ‖update‖, converged."""
+
+    policies: tuple
+    log_probs: np.ndarray
+    steps: int
+    grad_norm: float
+    converged: bool
+
+
+def fixed_point(alg: Algorithm, task, G: int, *, start=None, steps: int = 5000, lr: float = 1.0,
+                tol: float = 1e-10, optimizer: str = "sgd") -> FixedPoint:
+    """Iterate θ ← opt(θ, E[∇L(θ)]) (exact expected update) until ‖E[∇L]‖ < tol or ``steps``.
+
+    Warns (and returns converged=False) if it did not converge.
+    """
+    steps = check_int(steps, "steps")
+    lr = check_positive_float(lr, "lr")
+    pols = policies_of(task.base_policies() if start is None else start)
+    sizes = np.cumsum([0] + [p.n_params for p in pols])
+    opt = optim.get(optimizer, lr)
+    theta = np.concatenate([p.params for p in pols])
+    state = opt.init(theta)
+    norm = np.inf
+    for k in range(steps):
+        g = expected_update(alg, pols, task, G, mode="exact").gradient
+        norm = float(np.linalg.norm(g))
+        if norm < tol:
+            break
+        theta, state = opt.step(theta, g, state)
+        if not np.all(np.isfinite(theta)):
+            raise ValueError(f"parameters became non-finite at step {k + 1} (lr={lr:g}); lower the learning rate")
+        pols = tuple(p.with_params(theta[a:b]) for p, a, b in zip(pols, sizes[:-1], sizes[1:]))
+    else:
+        warnings.warn(f"fixed_point({alg.name}) did not converge in {steps} steps: ‖E[∇L]‖ = {norm:.2e} > "
+                      f"tol = {tol:.0e}; raise steps or lr", RuntimeWarning, stacklevel=2)
+    return FixedPoint(pols, np.stack([p.log_probs() for p in pols]), k + 1, norm, norm < tol)
+
+
+def rlhf_target(log_a, reward, beta: float) -> np.ndarray:
+    """log p = log a + r/β − log Z, normalised along the last axis; (…, N)."""
+    log_a, r = as_float_array(log_a, "log_a"), as_float_array(reward, "reward")
+    beta = check_positive_float(beta, "beta")
+    s = log_a + r / beta
+    return s - logsumexp(s, axis=-1, keepdims=True)
+
+
+def k3_target(log_a, reward, beta: float) -> np.ndarray:
+    """log π = log β + log a − log(Λ − r), with Λ ∈ (max r, max r + β] solving Σ β a/(Λ − r) = 1; (N,).
+
+    The maximiser of E_π[r] − β KL(a‖π) over the simplex (k3 as a loss, in expectation).
+    """
+    r = as_float_array(reward, "reward")
+    log_a = check_log_probs(log_a, r.size, "log_a")
+    beta = check_positive_float(beta, "beta")
+    below = r.max() - r  # ≥ 0, exact: Λ − r = below + gap, gap = Λ − max r
+
+    def excess(gap):  # log Σ β a / (below + gap), decreasing in gap; 0 at the root
+        return logsumexp(np.log(beta) + log_a - np.log(below + gap))
+
+    if excess(1e-300) < 0:
+        raise ValueError("a gives (almost) no mass to the best responses: Λ − max r < 1e-300; cannot resolve it")
+    gap = brentq(excess, 1e-300, beta, xtol=1e-300, rtol=4 * np.finfo(float).eps)
+    out = np.log(beta) + log_a - np.log(below + gap)
+    return out - logsumexp(out)

@@ -1,0 +1,202 @@
+"""PPO's importance ratio, clipping and epochs; the sampled update on a batch; the clip study.
+
+Per token, with ρ_t = π(y_t|y_<t)/π_old(y_t|y_<t) (Schulman et al. 2017, eq. 7; DAPO's
+clip-higher: Yu et al. 2025, eq. 10):
+
+    ℓ_t = −min(ρ_t A, clip(ρ_t, 1 − ε_low, 1 + ε_high) A),
+    ∇ℓ_t = −A ρ_t ∇ log π(y_t|y_<t) · 1[A > 0, ρ_t ≤ 1 + ε_high  or  A < 0, ρ_t ≥ 1 − ε_low].
+
+At θ = θ_old every ρ_t = 1, nothing is clipped and Σ_t ∇ℓ_t = −A ∇ log π(y): the first
+epoch is the on-policy policy gradient exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._util import check_int, check_positive_float, check_rng, as_float_array
+from ..policies.base import Policy
+from . import expected as _expected
+from .advantages import group_advantages
+from .aggregation import scales
+from .algorithms import Algorithm, check_epsilon
+
+__all__ = ["clipped_gradient", "Batch", "sample_batch", "batch_masses", "sampled_update", "ppo_epochs",
+           "clipped_surrogate", "ClipStudy", "clip_entropy_study"]
+
+
+def _ratios(policy: Policy, old_policy: Policy) -> list[np.ndarray]:
+    for p in (policy, old_policy):
+        if not hasattr(p, "grad_log_cond_weighted"):
+            raise ValueError(f"per-token ratios need per-token log-probabilities: {type(p).__name__} has none; "
+                             "allowed: AutoregressivePolicy, TinyLM")
+    return [np.exp(a - b) for a, b in zip(policy.log_conditionals(), old_policy.log_conditionals())]
+
+
+def clipped_gradient(policy: Policy, old_policy: Policy, m_pos, m_neg, clip_low, clip_high) -> np.ndarray:
+    """−Σ_{t,u,v} ρ_t[u,v] (M⁺_t[u,v] 1[ρ ≤ 1 + ε_high] + M⁻_t[u,v] 1[ρ ≥ 1 − ε_low]) ∇ log π(v|u); (P,).
+
+    M± = child_mass(m±): the positive and negative parts of the per-response masses s·A
+    (sampled counts, or expectations under π_old), carried to every edge of the tree.
+    """
+    lo, hi = check_epsilon(clip_low, "clip_low"), check_epsilon(clip_high, "clip_high")
+    space = policy.space
+    W = []
+    for rho, Mp, Mn in zip(_ratios(policy, old_policy), space.child_mass(m_pos), space.child_mass(m_neg)):
+        keep_p = np.ones_like(rho) if hi is None else (rho <= 1 + hi)
+        keep_n = np.ones_like(rho) if lo is None else (rho >= 1 - lo)
+        W.append(-rho * (Mp * keep_p + Mn * keep_n))
+    return policy.grad_log_cond_weighted(W)
+
+
+def clipped_surrogate(policy: Policy, old_policy: Policy, idx, sA, clip_low, clip_high) -> float:
+    """L = −Σ_i Σ_t min(ρ_it sA_i, clip(ρ_it) sA_i) on sampled responses ``idx`` (n,) with weights sA (n,).
+
+    Its value, for finite-difference checks of :func:`clipped_gradient` (s > 0, so sA has A's sign).
+    """
+    lo, hi = check_epsilon(clip_low, "clip_low"), check_epsilon(clip_high, "clip_high")
+    space = policy.space
+    toks = space.tokens[np.asarray(idx)]  # (n, T)
+    lp_new, lp_old = policy.log_conditionals(), old_policy.log_conditionals()
+    V, total = space.n_vocab, 0.0
+    node = np.zeros(len(toks), dtype=np.int64)
+    alive = np.ones(len(toks), dtype=bool)
+    for t, lv in enumerate(space.levels):
+        v = toks[:, t]
+        alive &= v >= 0
+        if not alive.any():
+            break
+        col = np.where(v[alive] == V, lv.choices - 1, v[alive])
+        rho = np.exp(lp_new[t][node[alive], col] - lp_old[t][node[alive], col])
+        a = sA[alive]
+        clipped = np.clip(rho, 1 - (lo if lo is not None else np.inf), 1 + (hi if hi is not None else np.inf))
+        total -= np.minimum(rho * a, clipped * a).sum()
+        node = np.where(alive & (v < V), node * V + np.maximum(v, 0), node)
+    return float(total)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One sampled batch: idx (C, G) responses, R (C, G) rewards at sampling time, A, s (C, G)."""
+
+    idx: np.ndarray
+    R: np.ndarray
+    A: np.ndarray
+    s: np.ndarray
+
+
+def sample_batch(alg: Algorithm, policy, task, G: int, rng: np.random.Generator) -> Batch:
+    """y_{c,i} ∼ π_old(·|c), i ≤ G, one group per prompt; rewards, advantages and weights as ``alg`` makes them."""
+    rng = check_rng(rng)
+    G = check_int(G, "G")
+    pols = _expected.policies_of(policy)
+    idx = np.stack([p.sample(G, rng) for p in pols])  # (C, G)
+    R = np.stack([_expected.rewards_with_kl(alg, p, task.reward[c], task.log_a[c])[idx[c]]
+                  for c, p in enumerate(pols)])
+    if alg.advantage == "reinforce_pp":
+        A = group_advantages(R, "reinforce_pp")
+    elif alg.advantage == "remax":
+        b = np.array([_expected.rewards_with_kl(alg, p, task.reward[c], task.log_a[c])[_expected.greedy_index(p)]
+                      for c, p in enumerate(pols)])
+        A = group_advantages(R, "remax", baseline=b)
+    else:
+        A = group_advantages(R, alg.advantage)
+    s = scales(task.space.lengths[idx], alg.aggregation, task.space.length)
+    return Batch(idx, R, A, s)
+
+
+def batch_masses(batch: Batch, N: int) -> list[_expected.Masses]:
+    """The batch's per-response masses (sums over its samples), one :class:`Masses` per prompt."""
+    out = []
+    for c in range(batch.idx.shape[0]):
+        def mass(v):
+            return np.bincount(batch.idx[c], weights=v[c], minlength=N)
+        sA = batch.s * batch.A
+        out.append(_expected.Masses(mass(sA), mass(np.maximum(sA, 0)), mass(np.minimum(sA, 0)), mass(batch.s)))
+    return out
+
+
+def sampled_update(alg: Algorithm, policy, task, batch: Batch, old_policy=None) -> np.ndarray:
+    """∇θ L on one batch (prompts weighted by ρ, as in :func:`expected.expected_update`); (P,)."""
+    pols = _expected.policies_of(policy)
+    olds = pols if old_policy is None else _expected.policies_of(old_policy)
+    rho = np.exp(task.log_rho)
+    ms = batch_masses(batch, task.space.size)
+    return np.concatenate([rho[c] * _expected.gradient_from_masses(
+        alg, pols[c], ms[c], task.log_a[c], None if old_policy is None else olds[c]) for c in range(len(pols))])
+
+
+def ppo_epochs(alg: Algorithm, policy, task, batch: Batch, lr: float) -> list:
+    """θ_{k+1} = θ_k − lr ∇L(θ_k; batch, π_old), k < alg.epochs (plain SGD); the policies θ_0 … θ_K."""
+    lr = check_positive_float(lr, "lr")
+    pols = list(_expected.policies_of(policy))
+    old = tuple(pols)
+    out = [old]
+    for k in range(alg.epochs):
+        g = sampled_update(alg, out[-1], task, batch, None if k == 0 else old)
+        theta = np.concatenate([p.params for p in out[-1]]) - lr * g
+        sizes = np.cumsum([0] + [p.n_params for p in old])
+        out.append(tuple(p.with_params(theta[a:b]) for p, a, b in zip(old, sizes[:-1], sizes[1:])))
+    return out
+
+
+@dataclass(frozen=True)
+class ClipStudy:
+    """Final entropies (seeds,) per variant, and ΔH = variant − unclipped control with its standard error."""
+
+    entropy: dict
+    delta: dict
+    stderr: dict
+
+
+def clip_entropy_study(log_pi0, *, G: int = 8, epochs: int = 4, steps: int = 20, lr: float = 1.0,
+                       seeds: int = 400, eps_low: float = 0.2, eps_high: float = 0.2, p_reward: float = 0.5,
+                       seed: int = 0) -> ClipStudy:
+    """Entropy after ``steps`` PPO rounds with *random* rewards, clip-low only / clip-high only / both,
+    each against an unclipped control with the same steps and the same random numbers.
+
+    The policy is a softmax over the N responses of a one-token space (where the tabular and
+    the autoregressive policy coincide), vectorised over ``seeds`` runs; rewards are
+    Bernoulli(p_reward) independent of the response, GRPO advantages, seq_sum aggregation,
+    SGD with rate ``lr`` on the logits.  Under random rewards the expected first-epoch
+    update is zero, so any entropy drift is the clipping's (Park et al. 2025; Shao et al.
+    2025, "Spurious rewards").
+    """
+    log_pi0 = as_float_array(log_pi0, "log_pi0")
+    lo, hi = check_epsilon(eps_low, "eps_low"), check_epsilon(eps_high, "eps_high")
+    variants = {"none": (None, None), "clip_low": (lo, None), "clip_high": (None, hi), "both": (lo, hi)}
+    H = {}
+    for name, (l, h) in variants.items():
+        rng = np.random.default_rng(seed)  # common random numbers across the variants
+        z = np.tile(log_pi0 - log_pi0.max(), (seeds, 1))  # (S, N) logits
+        rows = np.arange(seeds)[:, None]
+        for _ in range(steps):
+            pi_old = np.exp(z - np.logaddexp.reduce(z, axis=1, keepdims=True))
+            u = rng.random((seeds, G))
+            y = (np.cumsum(pi_old, axis=1)[:, None, :] < u[:, :, None]).sum(axis=2).clip(max=len(log_pi0) - 1)
+            A = group_advantages((rng.random((seeds, G)) < p_reward).astype(float), "grpo")
+            for _ in range(epochs):
+                pi = np.exp(z - np.logaddexp.reduce(z, axis=1, keepdims=True))
+                rho = pi[rows, y] / pi_old[rows, y]  # (S, G)
+                keep = np.ones_like(rho, dtype=bool)
+                if h is not None:
+                    keep &= ~((A > 0) & (rho > 1 + h))
+                if l is not None:
+                    keep &= ~((A < 0) & (rho < 1 - l))
+                c = A * rho * keep / G  # (S, G) weight on ∇ log π(y_i) = e_{y_i} − π
+                grad = -(_scatter(c, y, z.shape) - c.sum(axis=1, keepdims=True) * pi)  # (S, N)
+                z = z - lr * grad
+        logp = z - np.logaddexp.reduce(z, axis=1, keepdims=True)
+        H[name] = -(np.exp(logp) * logp).sum(axis=1)
+    delta = {k: float((H[k] - H["none"]).mean()) for k in variants if k != "none"}
+    se = {k: float((H[k] - H["none"]).std(ddof=1) / np.sqrt(seeds)) for k in variants if k != "none"}
+    return ClipStudy(H, delta, se)
+
+
+def _scatter(c: np.ndarray, y: np.ndarray, shape) -> np.ndarray:
+    """out[s, n] = Σ_i c[s, i] 1[y[s, i] = n]."""
+    out = np.zeros(shape)
+    np.add.at(out, (np.repeat(np.arange(shape[0]), y.shape[1]), y.ravel()), c.ravel())
+    return out
