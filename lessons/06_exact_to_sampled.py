@@ -190,16 +190,20 @@ assert row["js", "exact", "none"]["bias"] < 3 * row["js", "exact", "none"]["bias
 # %% [markdown]
 # Two lessons hide in these rows. First, with the *exact* Z every estimator is unbiased (its bias
 # is within its noise floor) — the bias comes from Ẑ. Second, the self-normalised forward-KL
-# estimate trades bias for a much smaller variance; it is the usual choice in DPG (Khalifa et
-# al. 2021 keep a running Ẑ over all samples seen, `z="running"` in `train`, which shrinks the
-# bias as training goes on).
+# estimate trades bias for variance (compare its rows). Plugging p̂ = P/Ẑ into f' is f-DPG and
+# disco practice (Go et al. 2023, Algorithm 1), with a running Ẑ over all samples seen
+# (`z="running"` in `train`, which shrinks the bias as training goes on). Khalifa et al.'s DPG
+# (GDC, 2021) is different: its update weights ∇ log π by P/q with no Ẑ at all — an unbiased
+# estimate of Z times the gradient, a constant factor the learning rate absorbs; their running
+# Ẑ serves only the test that decides whether to replace the proposal q.
 #
 # ## 4. Baselines and variance
 #
 # Subtracting $B_i$ from $R(x_i)$ does not move the expectation when $B_i$ does not depend on $x_i$:
 # $$ \mathbb E_{q}\big[\rho\,B\,\nabla_\theta\log\pi_\theta\big] = B\sum_x \nabla_\theta\pi_\theta(x) = B\,\nabla_\theta 1 = 0, $$
 # yet it can shrink the variance a lot. The options of `toyfdiv`: `none`, the batch `mean`,
-# the leave-one-out `loo`, a moving average `ema` over past batches, and `dpg`, the constant
+# the leave-one-out `loo`, a moving average `ema` over past batches (on the very first step,
+# with no past, it is the batch mean, below), and `dpg`, the constant
 # $-f'(1)$ (for forward KL: B = 1, the advantage $p/\pi - 1$ of Korbak et al. 2022).
 #
 # The batch mean contains $R_i$ itself. On-policy,
@@ -306,9 +310,10 @@ assert res["q = a (fixed)"]["ESS of P/q"] < 0.5 * res["KL-adaptive"]["ESS of P/q
 # * **Variance → more steps.** A sampled run follows a noisy gradient: at equal steps it ends
 #   further from p than the exact run (table above). The cure — more samples, better baselines,
 #   smaller learning rates — costs compute.
-# * **Bias from Ẑ.** Except for forward KL (direction kept) and reverse KL (shift removed by a
-#   baseline), an estimated Z biases the gradient by O(1/n); a running Ẑ over all past samples
-#   shrinks it.
+# * **Bias from Ẑ.** An estimated Z biases the gradient by O(1/n) for every f but reverse KL with
+#   a leave-one-out baseline (a shift, removed exactly). Forward KL keeps the direction of each
+#   estimate (a rescaling by Z/Ẑ) but is still biased in length — section 3 measured it; the
+#   other f are distorted. A running Ẑ over all past samples shrinks the bias.
 # * **Off-policy samples are only as good as the proposal.** Reusing a fixed q saves sampling from
 #   πθ, but the ESS of π/q falls as πθ learns, and when q samples p poorly (the ESS of P/q is
 #   small) learning slows; the KL-adaptive rule hands sampling over to πθ once πθ is closer to p,
@@ -317,7 +322,8 @@ assert res["q = a (fixed)"]["ESS of P/q"] < 0.5 * res["KL-adaptive"]["ESS of P/q
 # On our space none of this is needed — which is exactly why we can measure what it costs.
 #
 # **Takeaway.** Sampled f-DPG replaces sums by importance-weighted batch means: Ẑ is unbiased
-# but p̂ = P/Ẑ biases every non-linear f (forward KL only rescales, reverse KL only shifts),
+# but p̂ = P/Ẑ biases the gradient (forward KL only rescales: same direction, biased length;
+# reverse KL only shifts: unbiased with "loo"; every other f distorts),
 # baselines buy variance for free when they ignore the sample they correct, and an off-policy
 # proposal is only as good as it samples p — GDC's KL-adaptive rule replaces it by πθ once πθ is
 # closer to p.
@@ -335,7 +341,7 @@ print(lesson6.check_z_variance(my_var))
 
 # %% [markdown]
 # **6.2 Unbiased baselines.** Which of the baselines `"none", "mean", "loo", "ema", "dpg"` keep the sampled gradient
-# exactly unbiased when Z is known? Answer with a set.
+# exactly unbiased at every step, the first included, when Z is known? Answer with a set.
 
 # %%
 my_baselines = set()  # your answer

@@ -131,9 +131,36 @@ assert not fb.overoptimisation_curve(task.log_a, models["linear"], u).is_overopt
 
 # %% [markdown]
 # This is Goodhart's law in one figure (Gao, Schulman, Hilton 2022): the proxy keeps rising, the
-# truth peaks at β* and falls. β is the brake: it keeps p_β close to a, where the proxy was
-# fitted and is reliable. With the fair rater's reward model there is no turning point here —
-# the error that turns is a *systematic* one.
+# truth peaks at β* and falls. The error that turns here is *systematic*: +2 per film mention
+# holds wherever the rater looks, so p_β staying close to a does not make r̂ right there. β is
+# still the brake — it bounds how far p_β moves from a (KL(p_β‖a) on the x-axis), and with it
+# how much of the bias can be exploited. (The fair rater's reward model of section 2, fitted on
+# 750 pairs, has no turning point.)
+#
+# A systematic error is not needed. **Statistical error alone** can turn a proxy: the same fair
+# rater (τ = 1, no bias), only 300 pairs, ten seeds, the two reward-model families of section 2.
+# The rater's own reward r = u/τ never turns — E_{p_β}[u] rises all the way as β falls.
+
+# %%
+assert not fb.overoptimisation_curve(task.log_a, fair.reward, u).is_overoptimised  # the truth itself: no turn
+turned = {"linear": [], "tabular": []}
+for seed in range(100, 110):
+    few = fb.collect_preferences(fair, task.base, 300, np.random.default_rng(seed))
+    for name, feats in (("linear", phi), ("tabular", None)):
+        c = fb.overoptimisation_curve(task.log_a, fb.fit_reward_model(few, feats, center_log_probs=task.log_a), u)
+        if c.is_overoptimised:
+            turned[name].append((seed, c.turning_beta, c.true[c.turning_index] - c.true[-1]))
+for name, rows in turned.items():
+    print(f"{name:8s} r̂ turned in {len(rows)} of 10 seeds: " + ", ".join(
+        f"seed {s} (β* = {b:.3f}, E[u] then falls by {d:.3f})" for s, b, d in rows))
+assert len(turned["linear"]) >= 1 and len(turned["tabular"]) >= 1   # a fair rater is enough to turn
+
+# %% [markdown]
+# So both causes turn a proxy: a systematic bias (the rater perceives something other than u) and
+# plain sampling noise in the fit (too few pairs for what the family must learn; the tabular r̂,
+# with one free value per sequence, turns more often than the linear one). For a statistical
+# error the proxy is most reliable where a put its compared samples, and staying close to a is
+# the right reading of β; for a bias that is equally wrong everywhere, β only limits the damage.
 #
 # ## 4. DPO: skip the reward model
 #

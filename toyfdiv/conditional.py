@@ -169,7 +169,10 @@ def sampled_gradient(policy: ConditionalPolicy, target: ConditionalTarget, diver
                      rng: np.random.Generator, z: str = "batch", baseline: str = "mean") -> np.ndarray:
     """ĝ = concat_c (n_c/n) ĝ_c: prompts c ∼ ρ (counts n_c), responses y ∼ π(·|c), and each
     ĝ_c the sampled f-DPG estimate (:func:`toyfdiv.fdpg.sampled_estimate`) with its own Ẑ(c)
-    from that prompt's n_c samples.  E[n_c/n] = ρ(c), so with z="exact" it is unbiased."""
+    from that prompt's n_c samples.  E[n_c/n] = ρ(c), so with z="exact" and a baseline
+    independent of the sample ("none", "loo", "dpg") it is unbiased.  The default batch
+    "mean" is not: given n_c it shrinks ĝ_c by (1 − 1/n_c) (a prompt drawn once contributes
+    0), so E[block c] = [1 − (1 − (1 − ρ_c)^n)/(n ρ_c)] ρ(c) ∇θ D_f(π_c ‖ p_c)."""
     from .estimators import sampled_estimate
 
     _check(policy, target)

@@ -168,8 +168,10 @@ def baseline_values(name: str, div, rho: np.ndarray, R: np.ndarray, ema: float |
 
     "none": 0.  "mean": the ρ-weighted batch mean Σρ_j R_j / Σρ_j (on-policy: mean R).
     "loo": the same mean without sample i — on-policy, "mean" = (1 − 1/n) × "loo" exactly, so
-    the batch mean shrinks the estimate by 1/n (a bias of ‖g‖/n) and "loo" is unbiased.  "ema": the moving average of past batch means
-    (``ema``; the batch mean on the first step).  "dpg": −f'(1), the pseudo-reward at
+    the batch mean shrinks the estimate by 1/n (a bias of ‖g‖/n) and "loo" is unbiased.  "ema": the
+    moving average of past batch means (``ema``), independent of this batch from the second
+    step on; on the first step it is the batch mean, so that step's estimate is "mean"'s,
+    (1 − 1/n) g in expectation.  "dpg": −f'(1), the pseudo-reward at
     π = p — for forward KL B = 1, i.e. Korbak et al.'s Ẑπ/q in the P/q scale, which makes
     the on-policy advantage p̂/π − 1 (and E_π[p/π] = 1 exactly for every π).
     """
@@ -191,10 +193,13 @@ def coefficients(div, log_pi_x, log_q_x, log_scores_x, log_z_hat, baseline: str,
     """c_i = −ρ_i (R_i − B_i)/n, so that ĝ = Σ_i c_i ∇θ log πθ(x_i); arrays (…, n).
 
     Returns (c, rho, R, B).  Unbiasedness: with exact Z, a baseline B_i that does not depend
-    on x_i ("none", "loo", "ema", "dpg") keeps E_q[ĝ] = ∇θ D_f exactly, because
-    E_q[ρ B ∇ log π] = B Σ_x ∇π(x) = 0; the batch "mean" uses x_i itself: on-policy
+    on x_i ("none", "loo", "dpg", and "ema" once it holds a past batch) keeps
+    E_q[ĝ] = ∇θ D_f exactly, because E_q[ρ B ∇ log π] = B Σ_x ∇π(x) = 0; the batch "mean"
+    (and "ema" on its first step, where it is the batch mean) uses x_i itself: on-policy
     R_i − mean(R) = (1 − 1/n)(R_i − mean_{j≠i} R), so E[ĝ] = (1 − 1/n) ∇θ D_f.  An
-    estimated Ẑ adds an O(1/n) bias (for forward KL it only rescales each ĝ by Z/Ẑ).
+    estimated Ẑ adds an O(1/n) bias.  For forward KL, R = p̂/π = (Z/Ẑ) p/π, so with "none",
+    "mean" or "loo" (which scale with R) each ĝ is the exact-Z estimate times Z/Ẑ; with
+    "dpg" (B = 1) or a carried "ema" it is not a rescaling.
     """
     log_rho = log_pi_x - log_q_x
     rho = np.exp(np.where(np.isfinite(log_pi_x), log_rho, -np.inf))  # (…, n)
@@ -251,12 +256,15 @@ def sampled_estimate(
         importance sampling, KL(p‖π) − KL(p‖q) ≈ Σ w_i log(q/π)(x_i) / Σ w_i, w = P/q.
     Returns:
       an :class:`Estimate` (gradient (P,), state, diagnostics).
-    Unbiasedness: with z="exact" and a baseline independent of x_i ("none", "loo", "ema",
-    "dpg") E[ĝ] = ∇θ D_f for any covering q.  The batch "mean" gives (1 − 1/n) ∇θ D_f
-    on-policy.  An estimated Ẑ (correlated with the batch) enters f' non-linearly and adds
-    an O(1/n) bias; for forward KL R = p̂/π, so each ĝ is the exact-Z estimate of the same
-    batch times Z/Ẑ > 0: the same direction batch by batch, a self-normalised estimate
-    whose mean is still biased O(1/n) in length.
+    Unbiasedness: with z="exact" and a baseline independent of x_i ("none", "loo", "dpg",
+    and "ema" from its second step on) E[ĝ] = ∇θ D_f for any covering q.  The batch "mean"
+    — and "ema" on its first step, which is the batch mean — gives (1 − 1/n) ∇θ D_f
+    on-policy.  An estimated Ẑ (correlated with the batch) adds an O(1/n) bias: forward KL
+    takes it multiplicatively (R = p̂/π, so with "none", "mean" or "loo" each ĝ is the
+    exact-Z estimate of the same batch times Z/Ẑ > 0: the same direction batch by batch, a
+    self-normalised estimate whose mean is biased O(1/n) in length; not so with "dpg" or
+    "ema", whose B does not scale with Ẑ); reverse KL additively (R = log(p̂/π) − 1 shifts
+    by −log Ẑ, which "loo" removes exactly); every other f is distorted.
     """
     _check_pair(policy, target)
     div = as_divergence(divergence)
@@ -332,7 +340,9 @@ def sampled_gradient(policy: Policy, target, divergence, n: int = 256, *, rng: n
 def kl_per_sample(log_pi_x: np.ndarray, log_a_x: np.ndarray, kl_estimator: str) -> np.ndarray:
     """k(x) with E_π[k] = KL(π ‖ a): k1 = log(π/a), k3 = (a/π − 1) − log(a/π) (Schulman 2020).
 
-    k3 ≥ 0 always and has lower variance as an estimate of the KL *value*.
+    k3 ≥ 0 always, and when a/π stays near 1 it often has lower variance than k1 as an
+    estimate of the KL *value* — not in general: for π = (.99, .01), a = (.01, .99),
+    Var_π k1 ≈ 0.84 but Var_π k3 ≈ 80 (a/π = 99 on the rare sample).
     """
     log_ratio = log_a_x - log_pi_x  # log(a/π)
     if kl_estimator == "k1":
