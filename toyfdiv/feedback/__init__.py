@@ -7,6 +7,10 @@
                                                                            (Rafailov et al. 2023)
     f-DPO:         −log σ(β f'(π/π_ref)(w) − β f'(π/π_ref)(l)), optimum π_ref (f')⁻¹((r − λ)/β)
                                                                            (Wang et al. 2023)
+    IPO:           (h(w) − h(l) − 1/(2τ))², optimum π_ref exp(P(y ≻ μ)/τ)/Z  (Azar et al. 2023)
+    χ²PO:          DPO with the link z + log z; optimum z + log z = (r − λ)/β (Huang et al. 2024)
+    KTO:           λ_y − v(x), v = λ σ(±β(h − z₀)), z₀ = KL(π‖π_ref)      (Ethayarajh et al. 2024)
+    coverage:      DPO's minimiser set when pairs cover only part of the space  (Xu et al. 2024)
 
 >>> import numpy as np
 >>> from toyfdiv import tasks, targets
@@ -22,8 +26,14 @@ from .dpo import (DPOResult, dpo_gradient, dpo_loss, dpo_optimum, population_dpo
                   population_dpo_loss, train_dpo)
 from .fdpo import (check_divergence, fdpo_gradient, fdpo_lambda, fdpo_loss, fdpo_optimum,
                    implicit_reward, population_fdpo_loss, train_fdpo)
+from .chipo import chipo_gradient, chipo_lambda, chipo_link, chipo_loss, chipo_optimum, chipo_update
+from .coverage import MinimiserSet, dpo_minimiser_set, seen_outputs, unseen_mass
+from .gold import GoldCurve, gold_utility_curves, ml_implicit_reward
 from .ipo import (bt_preferences, ipo_dataset_optimum, ipo_gradient, ipo_loss, ipo_optimum, ipo_update,
                   population_ipo_gradient, population_ipo_loss, win_rates)
+from .kto import (KTOFixedPoint, kto_fixed_point, kto_gradient, kto_loss, kto_reference_point,
+                  kto_reference_point_estimate, kto_threshold, kto_update, kto_weights, population_kto_gradient,
+                  population_kto_loss)
 from .raters import (FORMAT_VERSION, PreferenceDataset, Rater, ThumbsDataset, bayes_accuracy,
                      collect_preferences, collect_thumbs, load, n_tokens, pair_log_probs, save)
 from .reward_models import (Evaluation, OveroptimisationCurve, RewardModel, centre, evaluate,
@@ -40,4 +50,9 @@ __all__ = [
     "fdpo_optimum", "population_fdpo_loss", "train_fdpo",
     "ipo_loss", "ipo_gradient", "ipo_update", "bt_preferences", "win_rates", "population_ipo_loss",
     "population_ipo_gradient", "ipo_optimum", "ipo_dataset_optimum",
+    "chipo_link", "chipo_loss", "chipo_gradient", "chipo_update", "chipo_lambda", "chipo_optimum",
+    "kto_reference_point", "kto_reference_point_estimate", "kto_loss", "kto_gradient", "kto_update", "kto_weights",
+    "kto_threshold", "population_kto_loss", "population_kto_gradient", "KTOFixedPoint", "kto_fixed_point",
+    "seen_outputs", "unseen_mass", "MinimiserSet", "dpo_minimiser_set",
+    "ml_implicit_reward", "GoldCurve", "gold_utility_curves",
 ]

@@ -1,0 +1,143 @@
+"""χ²PO (χPO): DPO with the link φ(z) = z + log z, and its mixed χ² + KL target.
+
+    L_χPO(πθ; π_ref) = −E_{(w,l)}[ log σ(clip_{2R}[β φ(πθ(w)/π_ref(w)) − β φ(πθ(l)/π_ref(l))]) ]
+
+The one-line change to DPO: DPO's link is φ(z) = log z.  φ(z) = z + log z = f'(z) for
+f(z) = ½(z − 1)² + z log z, the generator of ½χ²(π‖π_ref) + KL(π‖π_ref), so χPO is f-DPO
+for that f, and its population optimum is the maximiser of
+
+    E_π[r] − β [½ χ²(π ‖ π_ref) + KL(π ‖ π_ref)]:   z + log z = (r − λ)/β,  z = π*/π_ref
+
+i.e. z = ω((r − λ)/β) with ω the Wright omega function (ω + log ω = y), λ fixing Σ π* = 1.
+The χ² term caps π*/π_ref at about (r − λ)/β instead of KL's exp((r − λ)/β): the policy
+cannot move much mass to outputs the reference (and hence the data) rarely covers, which is
+what protects it from over-optimisation.  ``clip`` (R) bounds the margin as in the paper; None
+leaves it unclipped.
+
+Reference: Huang, Zhan, Xie, Lee, Sun, Krishnamurthy, Foster (2024), "Correcting the Mythos of
+KL-Regularization: Direct Alignment without Overoptimization via χ²-Preference
+Optimization", §3 (eq. 7, the χPO objective; the link φ; Alg. 1).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import brentq
+from scipy.special import expit, log_expit, logsumexp, wrightomega
+
+from .._util import check_positive_float
+from ..policies.base import Policy
+from .dpo import _check_common, _dataset, _log_pi, _policy, check_beta
+from .raters import PreferenceDataset, _check_vector
+
+__all__ = ["chipo_link", "chipo_loss", "chipo_gradient", "chipo_update", "chipo_lambda", "chipo_optimum",
+           "log_omega"]
+
+
+def chipo_link(log_z) -> np.ndarray:
+    """φ(z) = z + log z, evaluated from log z (any shape): exp(log z) + log z."""
+    log_z = np.asarray(log_z, dtype=float)
+    return np.exp(log_z) + log_z
+
+
+def log_omega(y) -> np.ndarray:
+    """log ω(y), ω the Wright omega function (ω + log ω = y), any shape.
+
+    log ω = y − ω for y < 1 (exact in the tail y → −∞, where ω ≈ e^y underflows), log(ω)
+    for y ≥ 1 (where y − ω would cancel).
+    """
+    y = np.asarray(y, dtype=float)
+    w = np.real(wrightomega(y))
+    with np.errstate(divide="ignore"):
+        return np.where(y < 1, y - w, np.log(np.maximum(w, 1e-300)))
+
+
+def _clip(clip) -> float | None:
+    return None if clip is None else check_positive_float(clip, "clip")
+
+
+def _pair_loss(h, dh, winners, losers, beta, clip):
+    """L = −mean log σ(clip(β[h(w) − h(l)])) and ∂L/∂log π (N,), h = φ(π/π_ref), dh = ∂h/∂log π."""
+    d = beta * (h[winners] - h[losers])  # (n,) margins
+    active = np.ones_like(d, dtype=bool) if clip is None else np.abs(d) < 2 * clip
+    dc = d if clip is None else np.clip(d, -2 * clip, 2 * clip)
+    s = np.where(active, expit(-dc), 0.0) / d.size
+    n = h.size
+    g_h = beta * (np.bincount(losers, s, n) - np.bincount(winners, s, n))
+    return float(-log_expit(dc).mean()), g_h * dh
+
+
+def _h(log_pi, ref_log_probs, dataset):
+    log_t = log_pi - _check_common(log_pi, ref_log_probs, dataset)
+    t = np.exp(log_t)
+    return t + log_t, t + 1.0  # φ(t), ∂φ(t)/∂log t = t + 1
+
+
+def chipo_loss(policy, ref_log_probs, dataset: PreferenceDataset, beta: float, clip: float | None = None) -> float:
+    """L_χPO = −(1/n) Σ_i log σ(clip_{2R}[β φ(t(w_i)) − β φ(t(l_i))]),  t = π/π_ref, φ(z) = z + log z.
+
+    Shapes: policy a Policy or log π (N,); ref_log_probs (N,); n pairs.  Reference: Huang et
+    al. (2024), Alg. 1.
+    """
+    beta = check_beta(beta)
+    dataset = _dataset(dataset)
+    log_pi = _log_pi(policy)
+    h, dh = _h(log_pi, ref_log_probs, dataset)
+    return _pair_loss(h, dh, dataset.winners, dataset.losers, beta, _clip(clip))[0]
+
+
+def chipo_gradient(policy: Policy, ref_log_probs, dataset: PreferenceDataset, beta: float,
+                   clip: float | None = None) -> np.ndarray:
+    """∇θ L_χPO = Σ_x (∂L/∂φ(x)) (1 + t(x)) ∇θ log π(x): DPO's per-pair weights times φ'(t) t = 1 + t; (P,)."""
+    beta = check_beta(beta)
+    dataset = _dataset(dataset)
+    log_pi = _policy(policy).log_probs()
+    h, dh = _h(log_pi, ref_log_probs, dataset)
+    return policy.grad_log_prob_weighted(_pair_loss(h, dh, dataset.winners, dataset.losers, beta, _clip(clip))[1])
+
+
+def chipo_update(ref_log_probs, dataset: PreferenceDataset, beta: float, clip: float | None = None):
+    """update(policy, rng) → (∇θ L_χPO, {"loss": L_χPO}) for ``toyfdiv.training.optimise``."""
+    beta = check_beta(beta)
+    dataset = _dataset(dataset)
+    clip = _clip(clip)
+
+    def update(policy, rng):
+        log_pi = _policy(policy).log_probs()
+        h, dh = _h(log_pi, ref_log_probs, dataset)
+        loss, g = _pair_loss(h, dh, dataset.winners, dataset.losers, beta, clip)
+        return policy.grad_log_prob_weighted(g), {"loss": loss}
+
+    return update
+
+
+# ---------------------------------------------------------------------------- closed form
+def chipo_lambda(ref_log_probs, reward, beta: float) -> float:
+    """λ solving Σ_x π_ref(x) ω((r(x) − λ)/β) = 1 (brentq; the sum decreases in λ).
+
+    Bracket: ω(1) = 1, so λ = max r − β gives every z ≤ 1 (sum ≤ 1) and λ = min r − β every
+    z ≥ 1 (sum ≥ 1).
+    """
+    beta = check_beta(beta)
+    log_ref = np.asarray(ref_log_probs, dtype=float)
+    _check_common(log_ref, log_ref, None)
+    r = _check_vector(reward, "reward", log_ref.size)
+
+    def g(lam):  # log Σ π_ref ω − 0, in log space
+        return float(logsumexp(log_ref + log_omega((r - lam) / beta)))
+
+    lo, hi = r.min() - beta, r.max() - beta
+    if hi - lo < 1e-300 or abs(g(lo)) < 1e-15:
+        return lo
+    return float(brentq(g, lo, hi, xtol=1e-14 * max(1.0, abs(hi)), rtol=4 * np.finfo(float).eps, maxiter=500))
+
+
+def chipo_optimum(ref_log_probs, reward, beta: float) -> np.ndarray:
+    """log π*(x) = log π_ref(x) + log ω((r(x) − λ)/β): argmax E_π[r] − β[½χ²(π‖π_ref) + KL(π‖π_ref)], (N,).
+
+    ω(y) + log ω(y) = y is the stationarity condition z + log z = (r − λ)/β, z = π*/π_ref.
+    O(N) per root-finder step.
+    """
+    lam = chipo_lambda(ref_log_probs, reward, beta)
+    out = np.asarray(ref_log_probs, dtype=float) + log_omega((np.asarray(reward, dtype=float) - lam) / beta)
+    return out - logsumexp(out)  # removes the root-finder's last rounding

@@ -1,0 +1,280 @@
+"""KTO on thumbs data, exact: the loss, the reference point z₀, and the loss's fixed point.
+
+    L_KTO(πθ; π_ref) = E_{(x, y)∼D}[ λ_y − v(x) ],   h = log πθ/π_ref,  z₀ = KL(πθ ‖ π_ref)
+    v(x) = λ_D σ(β (h(x) − z₀))   if x got a thumbs-up (desirable)
+           λ_U σ(β (z₀ − h(x)))   if x got a thumbs-down (undesirable)
+
+z₀ is the reference point of prospect theory; no gradient flows through it.  In practice
+it is estimated on the batch, ẑ₀ = max(0, mean_j log πθ(y_j)/π_ref(y_j)) over outputs y_j
+that were not rated together with x (mismatched pairs); with y_j ∼ πθ this mean is unbiased
+for KL(πθ‖π_ref), with y_j from the data it estimates E_μ[log πθ/π_ref]
+(:func:`kto_reference_point` takes either).
+
+**Fixed point (population, tabular policy).**  With thumbs on x ∼ μ, s(x) = P(👍 | x),
+desirable fraction ρ and weights λ_D, λ_U, the loss is Σ_x A(x)(1 − σ(β(h − z₀))) +
+B(x)(1 − σ(β(z₀ − h))), A = ρ λ_D μ s/E_μ[s], B = (1 − ρ) λ_U μ (1 − s)/E_μ[1 − s].  Its
+derivative in h(x) is −β σ'(β(h − z₀)) (A − B)(x): one sign per x.  For β < 1 the stationary
+points of the softmax policy therefore put π = 0 wherever A ≤ B — a hard filter on the
+thumbs-up odds,
+
+    supp π = { x : s(x)/(1 − s(x)) > [(1 − ρ) λ_U E_μ[s]] / [ρ λ_D E_μ[1 − s]] }
+
+— and on that set solve β σ'(β(h − z₀))(A − B) = κ π_ref e^h with κ fixed by Σ π = 1 and z₀ =
+KL(π‖π_ref) (:func:`kto_fixed_point`).  RLHF and DPO, with the same logistic reward
+r = logit s, target π_ref e^{r/β}/Z instead: full support, no filter.
+
+Reference: Ethayarajh, Xu, Muennighoff, Jurafsky, Kiela (2024), "KTO: Model Alignment as
+Prospect Theoretic Optimization", §4 (eq. 8, the loss; z₀ and its batch estimate).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import brentq
+from scipy.special import expit, log_expit, logsumexp
+
+from .._util import check_finite_float, check_log_probs, check_positive_float
+from ..policies.base import Policy
+from .dpo import _check_common, _log_pi, _policy, check_beta
+from .raters import ThumbsDataset, _check_vector
+
+__all__ = ["kto_reference_point", "kto_reference_point_estimate", "kto_loss", "kto_gradient", "kto_update",
+           "kto_weights", "kto_threshold", "population_kto_loss", "population_kto_gradient", "KTOFixedPoint", "kto_fixed_point"]
+
+
+def _thumbs(dataset) -> ThumbsDataset:
+    if not isinstance(dataset, ThumbsDataset):
+        raise ValueError(f"dataset={dataset!r} must be a ThumbsDataset (KTO learns from thumbs up/down)")
+    return dataset
+
+
+def _lambda(value, name: str) -> float:
+    return check_positive_float(value, name)
+
+
+def kto_reference_point(log_pi, ref_log_probs, sampling_log_probs=None) -> float:
+    """z₀ = KL(π ‖ π_ref) = E_π[log π/π_ref]; or E_μ[log π/π_ref] with μ = exp(sampling_log_probs).
+
+    The first is the reference point KTO defines; the second is what its batch estimate
+    converges to when the mismatched outputs come from the data distribution μ.
+    """
+    log_pi = _log_pi(log_pi)
+    h = log_pi - _check_common(log_pi, ref_log_probs, None)
+    w = np.exp(log_pi) if sampling_log_probs is None else np.exp(check_log_probs(sampling_log_probs, h.size, "sampling_log_probs"))
+    return float(w @ h)
+
+
+def kto_reference_point_estimate(log_pi, ref_log_probs, samples, clamp: bool = True) -> float:
+    """ẑ₀ = max(0, (1/m) Σ_j log π(y_j)/π_ref(y_j)) for output indices ``samples`` (m,).
+
+    ``clamp=False`` returns the plain mean (unbiased for :func:`kto_reference_point` when
+    the y_j are i.i.d. from the matching distribution).  Reference: Ethayarajh et al. (2024), §4.
+    """
+    log_pi = _log_pi(log_pi)
+    h = log_pi - _check_common(log_pi, ref_log_probs, None)
+    idx = np.asarray(samples)
+    if idx.ndim != 1 or idx.size == 0 or not np.issubdtype(idx.dtype, np.integer) or idx.min() < 0 or idx.max() >= h.size:
+        raise ValueError(f"samples must be a non-empty 1-d array of output indices in 0 … {h.size - 1}")
+    m = float(h[idx].mean())
+    return max(0.0, m) if clamp else m
+
+
+def _terms(h, z0, beta, up_weight, down_weight):
+    """Σ_x up(x)(1 − σ(β(h − z₀))) + down(x)(1 − σ(β(z₀ − h))) and ∂/∂h (N,); h may be −inf."""
+    s = beta * (h - z0)  # (N,)
+    with np.errstate(invalid="ignore"):
+        loss = up_weight @ expit(-s) + down_weight @ expit(s)
+        dsig = np.exp(log_expit(s) + log_expit(-s))  # σ'(s), 0 at s = ±inf
+    return float(loss), -beta * dsig * (up_weight - down_weight)
+
+
+def _dataset_weights(dataset: ThumbsDataset, lambda_d, lambda_u):
+    n, N = len(dataset), dataset.space_size
+    up = np.bincount(dataset.items[dataset.labels], minlength=N) * (lambda_d / n)
+    down = np.bincount(dataset.items[~dataset.labels], minlength=N) * (lambda_u / n)
+    return up, down
+
+
+def kto_loss(policy, ref_log_probs, dataset: ThumbsDataset, beta: float, lambda_d: float = 1.0,
+             lambda_u: float = 1.0, z0: float | None = None) -> float:
+    """L_KTO = (1/n) Σ_i λ_{y_i} − v(x_i), z₀ = KL(π‖π_ref) exactly unless given; (float)."""
+    beta = check_beta(beta)
+    dataset = _thumbs(dataset)
+    lambda_d, lambda_u = _lambda(lambda_d, "lambda_d"), _lambda(lambda_u, "lambda_u")
+    log_pi = _log_pi(policy)
+    h = log_pi - _check_common(log_pi, ref_log_probs, None)
+    if dataset.space_size != h.size:
+        raise ValueError(f"the dataset indexes {dataset.space_size} outputs, the policy {h.size}")
+    z0 = kto_reference_point(log_pi, ref_log_probs) if z0 is None else check_finite_float(z0, "z0")
+    return _terms(h, z0, beta, *_dataset_weights(dataset, lambda_d, lambda_u))[0]
+
+
+def kto_gradient(policy: Policy, ref_log_probs, dataset: ThumbsDataset, beta: float, lambda_d: float = 1.0,
+                 lambda_u: float = 1.0, z0: float | None = None) -> np.ndarray:
+    """∇θ L_KTO with z₀ held fixed (stop-gradient): Σ_x ∂L/∂h(x) ∇θ log π(x), (P,)."""
+    beta = check_beta(beta)
+    dataset = _thumbs(dataset)
+    lambda_d, lambda_u = _lambda(lambda_d, "lambda_d"), _lambda(lambda_u, "lambda_u")
+    log_pi = _policy(policy).log_probs()
+    h = log_pi - _check_common(log_pi, ref_log_probs, None)
+    z0 = kto_reference_point(log_pi, ref_log_probs) if z0 is None else check_finite_float(z0, "z0")
+    return policy.grad_log_prob_weighted(_terms(h, z0, beta, *_dataset_weights(dataset, lambda_d, lambda_u))[1])
+
+
+def kto_update(ref_log_probs, dataset: ThumbsDataset, beta: float, lambda_d: float = 1.0, lambda_u: float = 1.0):
+    """update(policy, rng) → (∇θ L_KTO, {"loss", "z0"}), z₀ exact and detached, for ``training.optimise``."""
+    beta = check_beta(beta)
+    dataset = _thumbs(dataset)
+    weights = _dataset_weights(dataset, _lambda(lambda_d, "lambda_d"), _lambda(lambda_u, "lambda_u"))
+
+    def update(policy, rng):
+        log_pi = _policy(policy).log_probs()
+        h = log_pi - _check_common(log_pi, ref_log_probs, None)
+        z0 = float(np.exp(log_pi) @ h)
+        loss, g = _terms(h, z0, beta, *weights)
+        return policy.grad_log_prob_weighted(g), {"loss": loss, "z0": z0}
+
+    return update
+
+
+# ---------------------------------------------------------------------------- population
+def _balance(p_up, sampling_log_probs, desirable_fraction):
+    """(s, μ, E_μ[s], ρ), validated."""
+    s = _check_vector(p_up, "p_up")
+    if np.any((s < 0) | (s > 1)):
+        raise ValueError("p_up must hold probabilities P(👍 | x) in [0, 1]")
+    mu = np.full(s.size, 1.0 / s.size) if sampling_log_probs is None else np.exp(
+        check_log_probs(sampling_log_probs, s.size, "sampling_log_probs"))
+    up = float(mu @ s)
+    if not 0 < up < 1:
+        raise ValueError("p_up gives no desirable or no undesirable examples under μ; KTO needs both classes")
+    rho = up if desirable_fraction is None else float(desirable_fraction)
+    if not 0 < rho < 1:
+        raise ValueError(f"desirable_fraction={desirable_fraction!r} must be in (0, 1)")
+    return s, mu, up, rho
+
+
+def kto_weights(p_up, sampling_log_probs=None, lambda_d: float = 1.0, lambda_u: float = 1.0,
+                desirable_fraction: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(A, B) (N,) each: A = ρ λ_D μ s/E_μ[s], B = (1 − ρ) λ_U μ (1 − s)/E_μ[1 − s].
+
+    s = P(👍 | x) (N,), μ the distribution of rated outputs (uniform if None), ρ the fraction
+    of desirable examples in the data (default: the natural E_μ[s]).
+    """
+    s, mu, up, rho = _balance(p_up, sampling_log_probs, desirable_fraction)
+    return (rho * _lambda(lambda_d, "lambda_d") * mu * s / up,
+            (1 - rho) * _lambda(lambda_u, "lambda_u") * mu * (1 - s) / (1 - up))
+
+
+def kto_threshold(p_up, sampling_log_probs=None, lambda_d: float = 1.0, lambda_u: float = 1.0,
+                  desirable_fraction: float | None = None) -> float:
+    """log[(1 − ρ) λ_U E_μ[s]] − log[ρ λ_D E_μ[1 − s]]: A(x) > B(x) ⇔ logit s(x) exceeds it.
+
+    With the natural class balance ρ = E_μ[s] it is log(λ_U/λ_D): equal weights keep the
+    outputs more likely up than down.
+    """
+    _, _, up, rho = _balance(p_up, sampling_log_probs, desirable_fraction)
+    return float(np.log((1 - rho) * _lambda(lambda_u, "lambda_u") * up)
+                 - np.log(rho * _lambda(lambda_d, "lambda_d") * (1 - up)))
+
+
+def population_kto_loss(log_pi, ref_log_probs, weights, beta: float, z0: float | None = None) -> float:
+    """L(π) = Σ_x A(x)(1 − σ(β(h − z₀))) + B(x)(1 − σ(β(z₀ − h))), (A, B) = ``weights``; π may have zeros."""
+    beta = check_beta(beta)
+    log_pi = check_log_probs(log_pi, np.size(log_pi), "log_pi")
+    log_ref = check_log_probs(ref_log_probs, log_pi.size, "ref_log_probs")
+    h = log_pi - log_ref
+    m = np.isfinite(log_pi)
+    z = float(np.exp(log_pi[m]) @ h[m]) if z0 is None else check_finite_float(z0, "z0")
+    return _terms(h, z, beta, *weights)[0]
+
+
+def population_kto_gradient(log_pi, ref_log_probs, weights, beta: float, z0: float | None = None) -> np.ndarray:
+    """∂L/∂θ for the tabular softmax policy, z₀ held fixed: g − π Σ_x g(x), g = ∂L/∂h (N,)."""
+    beta = check_beta(beta)
+    log_pi = check_log_probs(log_pi, np.size(log_pi), "log_pi")
+    h = log_pi - check_log_probs(ref_log_probs, log_pi.size, "ref_log_probs")
+    m = np.isfinite(log_pi)
+    pi = np.exp(log_pi)
+    z = float(pi[m] @ h[m]) if z0 is None else check_finite_float(z0, "z0")
+    g = _terms(h, z, beta, *weights)[1]
+    return g - pi * g.sum()
+
+
+@dataclass(frozen=True, eq=False)
+class KTOFixedPoint:
+    """KTO's stationary policy: log_probs (N,) (−inf off the support), z0 = KL(π‖π_ref), support (N,) bool."""
+
+    log_probs: np.ndarray
+    z0: float
+    support: np.ndarray
+    threshold: float  # log odds s/(1 − s) an output must exceed to stay in the support
+
+
+def _solve_h(c: np.ndarray, z0: float, beta: float) -> np.ndarray:
+    """h with log σ'(β(h − z₀)) − h = c, elementwise: Newton from the right on a concave, decreasing φ."""
+    h = -np.log(4.0) - c  # φ(h) ≤ −log 4 − h, so φ(h₀) ≤ c: start right of the root
+    for _ in range(200):
+        s = beta * (h - z0)
+        phi = log_expit(s) + log_expit(-s) - h
+        slope = beta * (1 - 2 * expit(s)) - 1.0  # ≤ β − 1 < 0
+        step = (phi - c) / slope
+        h = h - step
+        if np.all(np.abs(step) <= 1e-13 * np.maximum(1.0, np.abs(h))):
+            break
+    return h
+
+
+def kto_fixed_point(ref_log_probs, p_up, beta: float, *, sampling_log_probs=None, lambda_d: float = 1.0,
+                    lambda_u: float = 1.0, desirable_fraction: float | None = None) -> KTOFixedPoint:
+    """The stationary point of population KTO over a tabular softmax policy, z₀ = KL(π‖π_ref); β ∈ (0, 1).
+
+    Support: A > B (:func:`kto_weights`).  On it, h = log π/π_ref solves
+    log σ'(β(h − z₀)) − h = log(κ π_ref/(β (A − B))) (strictly decreasing in h for β < 1, so
+    one root), κ > 0 by Σ π = 1 (brentq in log κ), and z₀ by z₀ = KL(π‖π_ref) (brentq on
+    [0, max_supp log 1/π_ref]).  For β ≥ 1 the per-output equation can have two roots or
+    none and the fixed point is not unique; that case is refused.
+    """
+    beta = check_beta(beta)
+    if beta >= 1:
+        raise ValueError(f"beta={beta!r}: the exact KTO fixed point is computed for β < 1 only (for β ≥ 1 "
+                         "log σ'(β(h − z₀)) − h is not monotone and the stationary point need not be unique)")
+    log_ref = check_log_probs(ref_log_probs, np.size(ref_log_probs), "ref_log_probs")
+    A, B = kto_weights(p_up, sampling_log_probs, lambda_d, lambda_u, desirable_fraction)
+    if A.size != log_ref.size:
+        raise ValueError(f"p_up has {A.size} entries, ref_log_probs {log_ref.size}")
+    support = A > B
+    if not support.any():
+        raise ValueError("no output has A > B: the weights and class balance make every output net-undesirable")
+    base = log_ref[support] - np.log(beta * (A - B)[support])  # (S,) log(π_ref/(β(A − B)))
+
+    def h_of(log_kappa, z0):
+        return _solve_h(log_kappa + base, z0, beta)
+
+    def log_mass(log_kappa, z0):
+        return float(logsumexp(log_ref[support] + h_of(log_kappa, z0)))
+
+    def policy(z0):
+        lo, hi = -10.0, 10.0
+        while log_mass(lo, z0) < 0:
+            lo -= 20.0
+        while log_mass(hi, z0) > 0:
+            hi += 20.0
+        lk = brentq(lambda k: log_mass(k, z0), lo, hi, xtol=1e-14, rtol=4 * np.finfo(float).eps)
+        h = h_of(lk, z0)
+        lp = log_ref[support] + h
+        return lp - logsumexp(lp), h
+
+    def gap(z0):
+        lp, h = policy(z0)
+        return float(np.exp(lp) @ (lp - log_ref[support])) - z0
+
+    z_hi = float(np.max(-log_ref[support]))
+    z0 = 0.0 if gap(0.0) <= 0 else (z_hi if gap(z_hi) >= 0 else
+                                    brentq(gap, 0.0, z_hi, xtol=1e-13, rtol=4 * np.finfo(float).eps))
+    lp = np.full(log_ref.size, -np.inf)
+    lp[support] = policy(z0)[0]
+    thr = kto_threshold(p_up, sampling_log_probs, lambda_d, lambda_u, desirable_fraction)
+    return KTOFixedPoint(lp, float(z0), support, thr)
