@@ -145,3 +145,36 @@ def test_bad_input_is_refused():
         dv.mara_reward(np.log([0.5, 0.5]), [0.0, 1.0], 1.0, 2.0)
     with pytest.raises(ValueError, match="n_correct"):
         dv.pass_at_k_estimate(np.array([11]), 10, 2)
+
+
+def test_shared_head_gradient_matches_finite_differences(prompts):
+    from conftest import fd_gradient
+
+    log_a, correct, reward = prompts
+    log_p = np.stack([dv.regularised_target(log_a[c], reward[c], 0.5, "reverse_kl") for c in range(4)])
+    phi = np.random.default_rng(3).normal(size=(12, 3))
+    log_rho = np.log([0.1, 0.2, 0.3, 0.4])
+    th = np.array([0.3, -0.2, 0.5])
+    for name in ("reverse_kl", "forward_kl", "js"):
+        fd = fd_gradient(lambda t: dv.shared_head_objective(t, log_a, log_p, phi, name, log_rho)[0], th)
+        np.testing.assert_allclose(dv.shared_head_objective(th, log_a, log_p, phi, name, log_rho)[1], fd, atol=1e-8)
+
+
+def test_a_shared_parameter_policy_loses_pass_at_k_on_a_minority_prompt():
+    """Two prompts sharing one head: the exact targets raise P(correct) on both (0.30 → 0.923), but the
+    shared optimum trades the rarer prompt away — below the base model's 0.30 under reverse and forward KL."""
+    la = np.log(np.array([[0.3, 0.3, 0.4], [0.3, 0.3, 0.4]]))
+    correct = np.array([[1, 0, 0], [0, 1, 0]], dtype=bool)
+    log_p = np.stack([dv.regularised_target(la[c], correct[c].astype(float), 0.3, "reverse_kl") for c in range(2)])
+    np.testing.assert_allclose(dv.p_correct(log_p, correct), 0.3 * np.exp(1 / 0.3) / (0.3 * np.exp(1 / 0.3) + 0.7))
+    lost = {}
+    for name in ("reverse_kl", "forward_kl"):
+        lpi = dv.shared_head_optimum(la, log_p, np.eye(3), name, np.log([0.75, 0.25]))
+        theta = lpi[0] - la[0]  # π ∝ a e^θ with one-hot features: θ = log π/a up to a constant
+        _, g = dv.shared_head_objective(theta, la, log_p, np.eye(3), name, np.log([0.75, 0.25]))
+        assert np.abs(g).max() < 1e-6  # stationary
+        pc = dv.p_correct(lpi, correct)
+        assert pc[0] > 0.3 and pc[1] < 0.3, (name, pc)
+        assert dv.pass_at_k_policy(lpi, correct, 4)[1] < dv.pass_at_k_policy(la, correct, 4)[1]
+        lost[name] = pc[1]
+    assert lost["reverse_kl"] < lost["forward_kl"]  # mode seeking trades more of the minority prompt away

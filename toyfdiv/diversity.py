@@ -30,13 +30,13 @@ and its unbiased estimator, eq. 1); GX-Chen, Prakash, Guo, Fergus, Ranganath (20
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import brentq
+from scipy.optimize import brentq, minimize
 from scipy.special import gammaln, logsumexp
 
 from ._util import as_float_array, check_int, check_log_probs, check_positive_float
 from .fdpg import as_divergence
 
-__all__ = ["p_correct", "pass_at_k", "pass_at_k_policy", "pass_at_k_estimate", "expected_distinct_correct",
+__all__ = ["shared_head_objective", "shared_head_optimum", "p_correct", "pass_at_k", "pass_at_k_policy", "pass_at_k_estimate", "expected_distinct_correct",
            "regularised_target", "mara_reward", "mara_target", "diversity_rows"]
 
 
@@ -227,3 +227,44 @@ def diversity_rows(log_a, reward, correct, betas, divergences, k: int = 8) -> li
                              pass_at_k=pass_at_k_policy(lp, correct, k),
                              distinct_correct=expected_distinct_correct(lp, correct, k), **base))
     return rows
+
+
+# ---------------------------------------------------------------------------- where training loses it
+def _shared_head_setup(log_a, features, log_rho):
+    la = _rows(log_a, "log_a")
+    phi = as_float_array(features, "features")
+    if phi.ndim != 2 or phi.shape[0] != la.shape[1] or not np.all(np.isfinite(phi)):
+        raise ValueError(f"features has shape {phi.shape}; expected finite ({la.shape[1]}, K), one row per answer")
+    rho = np.full(la.shape[0], 1.0 / la.shape[0]) if log_rho is None else np.exp(
+        check_log_probs(log_rho, la.shape[0], "log_rho"))
+    return la, phi, rho
+
+
+def shared_head_objective(theta, log_a, log_p, features, divergence, log_rho=None) -> tuple[float, np.ndarray]:
+    """(Σ_c ρ(c) D_f(π_θ(·|c) ‖ p(·|c)), its gradient (K,)),  π_θ(y|c) ∝ a(y|c) exp(θ·φ(y)).
+
+    One parameter vector θ (K,) shared by every prompt: a fine-tuning head on features of the
+    answer.  The gradient is the exact f-DPG one, Σ_c ρ(c) Σ_y w_c(y) (φ(y) − E_{π_c}[φ]),
+    w = π f'(π/p).  Shapes: log_a, log_p (C, N); features (N, K); log_rho (C,) or None (uniform).
+    """
+    div = as_divergence(divergence)
+    la, phi, rho = _shared_head_setup(log_a, features, log_rho)
+    lp = _rows(log_p, "log_p")
+    theta = as_float_array(theta, "theta")
+    s = la + phi @ theta  # (C, N)
+    lpi = s - logsumexp(s, axis=1, keepdims=True)
+    value, grad = 0.0, np.zeros(phi.shape[1])
+    for c in range(la.shape[0]):
+        value += rho[c] * div.value(lpi[c], lp[c])
+        w = np.asarray(div.weights(lpi[c], lp[c]), dtype=float)  # (N,) π f'(π/p)
+        grad += rho[c] * (w @ phi - w.sum() * (np.exp(lpi[c]) @ phi))
+    return float(value), grad
+
+
+def shared_head_optimum(log_a, log_p, features, divergence="reverse_kl", log_rho=None) -> np.ndarray:
+    """log π_θ* (C, N) for θ* = argmin :func:`shared_head_objective` (L-BFGS on the exact gradient), from θ = 0 (π = a)."""
+    la, phi, _ = _shared_head_setup(log_a, features, log_rho)
+    res = minimize(lambda th: shared_head_objective(th, la, log_p, phi, divergence, log_rho), np.zeros(phi.shape[1]),
+                   jac=True, method="L-BFGS-B", options=dict(ftol=1e-15, gtol=1e-10, maxiter=5000))
+    s = la + phi @ res.x
+    return s - logsumexp(s, axis=1, keepdims=True)
