@@ -227,10 +227,23 @@ fig
 # parameter. Each divergence's exact f-DPG gradient flow (`simplex.restricted_flow`) runs from
 # the same start $\mu_0 = 1.2$; where it stops is that divergence's best unimodal fit.
 # Forward KL (and Neyman χ², also $f(0^+) = \infty$) park the mass in the valley $x_2$, between
-# the two modes; reverse KL, Pearson χ² ($f'(\infty) = \infty$) and, here, JS pick one mode.
+# the two modes; reverse KL and Pearson χ² ($f'(\infty) = \infty$) pick one mode — and here so
+# do JS and Hellinger, whose $f'(\infty)$ is finite: with this family and target they seek too.
+# Which f seeks depends on the family and the target, not on f alone. The cell below reads it
+# off the end points: "one mode" = more than 60 % on $x_1$ or on $x_3$, "valley" = more than
+# 60 % on $x_2$.
 
 # %%
-plots.mode_seeking(divergences=["forward_kl", "neyman", "tv", "hellinger", "js", "reverse_kl", "pearson"])
+MODE_SHARE = 0.6
+ends = {k: simplex.restricted_flow(simplex.BIMODAL_TARGET, k)[-1]
+        for k in ["forward_kl", "neyman", "tv", "hellinger", "js", "reverse_kl", "pearson"]}
+kind = {k: "valley" if e[1] > MODE_SHARE else "one mode" if max(e[0], e[2]) > MODE_SHARE else "in between"
+        for k, e in ends.items()}
+for k, e in ends.items():
+    print(f"{k:11s} π = {e.round(3)}  → {kind[k]}")
+assert {k for k, v in kind.items() if v == "valley"} == {"forward_kl", "neyman"}
+assert {k for k, v in kind.items() if v == "one mode"} == {"hellinger", "js", "reverse_kl", "pearson"}
+plots.mode_seeking(divergences=list(ends))
 
 # %% [markdown]
 # **Takeaway.** An f-divergence is $\mathbb{E}_p[f(\pi/p)]$ for a convex $f$ with $f(1) = 0$;

@@ -60,7 +60,8 @@ def show(rows, keys, digits=3):
 #
 # Maximum likelihood gives the closest TinyLM in forward KL,
 # $\min_\theta \mathrm{KL}(p\|\pi_\theta) = \min_\theta -\sum_x p(x)\log\pi_\theta(x) - H(p)$.
-# If even a careful fit stays far from 0, p lies outside the family.
+# If even a careful fit stays far from 0, that is evidence — not proof — that p lies outside the
+# family: the fit is non-convex in θ, so a local minimum could also stop it.
 
 # %%
 task = tasks.get("reviews")

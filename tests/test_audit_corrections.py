@@ -239,3 +239,25 @@ def test_statistical_error_alone_can_over_optimise():
     assert curve.is_overoptimised and curve.true[curve.turning_index] - curve.true[-1] > 0.1
     assert curve.proxy[-1] > curve.proxy[curve.turning_index]
     assert not fb.overoptimisation_curve(task.log_a, fair.reward, u).is_overoptimised
+
+
+# ---------------------------------------------------------------------------- items 12, 13
+def test_gdc_expansion_accepts_both_spellings():
+    from toyfdiv.exercises import lesson3
+
+    for text in ("Generation with Distributional Control", "Generative Distributional Control"):
+        assert lesson3.check_gdc_name(text), text
+    assert not lesson3.check_gdc_name("Gradient Consistency Distillation")
+
+
+def test_the_exact_proxy_never_turns_and_its_slope_is_the_variance():
+    """p_λ ∝ a e^{λ u/τ}: dE_{p_λ}[u]/dλ = Var_{p_λ}[u]/τ ≥ 0 (central differences in λ = 1/β)."""
+    rng = np.random.default_rng(0)
+    log_a, u, tau, lam, h = _random_log_probs(rng, 30), rng.standard_normal(30), 2.0, 1.3, 1e-5
+
+    def mean_u(lam_):
+        return float(np.exp(targets.rlhf(log_a, u / tau, 1 / lam_).log_probs) @ u)
+
+    p = np.exp(targets.rlhf(log_a, u / tau, 1 / lam).log_probs)
+    slope = (mean_u(lam + h) - mean_u(lam - h)) / (2 * h)
+    assert slope == pytest.approx((p @ u**2 - (p @ u) ** 2) / tau, rel=1e-6)

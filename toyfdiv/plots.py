@@ -482,7 +482,8 @@ def overoptimisation(curve) -> Figure:
             best_beta = curve.turning_beta
             best_x = curve.turning_kl if has_kl else 1.0 / curve.turning_beta
         ax.axvline(best_x, color="k", ls=":", lw=1.5, label=f"best true utility (β* ≈ {best_beta:.3g})")
-        ax.set(xscale="linear" if has_kl else "log", ylabel="expected reward (reward units)",
+        ax.set(xscale="linear" if has_kl else "log",
+               ylabel="E[u]: utility units · E[r̂]: Bradley–Terry units (ũ/τ)",
                xlabel="KL(p_β‖a) from the base model (nats)" if has_kl else "optimisation pressure 1/β")
         ax.set_title("Reward over-optimisation: RLHF targets p_β = a·exp(r̂/β)/Z on a learned proxy r̂")
         ax.legend(loc="best")

@@ -166,8 +166,10 @@ def check_mode_seeking(names: Iterable[str]) -> Verdict:
     truth = {n for n, m in valley.items() if m < VALLEY_MASS}
     shown = lambda ns: ", ".join(sorted(keys.get(n, n) for n in ns)) or "none"  # noqa: E731
     if given == truth:
-        return right(f"{shown(truth)}: exactly the rows with lim f(t)/t = ∞, which forbid π > 0 where p ≈ 0 "
-                     "(zero forcing); the others keep mass on the valley to cover both modes.")
+        return right(f"{shown(truth)}: exactly the rows with lim f(t)/t = ∞: mass where π ≫ p costs them without "
+                     "bound, so they keep the valley (p(x2) = 0.02: small, not zero) nearly empty; in this family the "
+                     "others keep mass there to cover both modes. That is not a law of f alone: in the lesson's "
+                     "Gaussian example JS and Hellinger (finite f'(∞)) pick one mode too.")
     missing, extra = truth - given, given - truth
     parts = []
     if missing:

@@ -85,21 +85,27 @@ def check_kl_from_base(value: float) -> Verdict:
 
 # ---------------------------------------------------------------------------- exercise 3
 _WRONG_WORDS = ("gradient", "compression", "distillation", "consistency")
+_RIGHT = ("GDC = Generation with Distributional Control (Khalifa, Elsahar, Dymetman, ICLR 2021); the f-DPG "
+          "paper (Go et al. 2023) writes 'Generative Distributional Control'.")
 
 
 def check_gdc_name(text: str) -> Verdict:
-    """Does ``text`` expand GDC as Generation with Distributional Control?"""
+    """Does ``text`` expand GDC as Generation with Distributional Control?
+
+    Khalifa et al. (2021) write "Generation with Distributional Control"; the f-DPG abstract
+    (Go et al. 2023) writes "Generative Distributional Control": both are accepted.
+    """
     if not isinstance(text, str):
         return wrong(f"give the expansion as a string, got {type(text).__name__}")
     words = re.sub(r"[^a-z ]", " ", text.lower()).split()
-    if re.search(r"\bgeneration (with )?distributional control\b", " ".join(words)):
-        return right("GDC = Generation with Distributional Control (Khalifa, Elsahar, Dymetman, ICLR 2021).")
+    if re.search(r"\bgenerati(on|ve) (with )?distributional control\b", " ".join(words)):
+        return right(_RIGHT)
     bad = [w for w in _WRONG_WORDS if w in words]
     if bad:
         return wrong(f"'{' '.join(bad)}' is a misreading found in some secondary write-ups. GDC is the method of "
                      "Khalifa, Elsahar and Dymetman (ICLR 2021): an explicit energy-based target, approached "
                      "with DPG by minimising the forward KL. Nothing is compressed or distilled.")
-    if {"generation", "distributional", "control"} <= set(words):
-        return right("GDC = Generation with Distributional Control (Khalifa, Elsahar, Dymetman, ICLR 2021).")
+    if {"distributional", "control"} <= set(words) and {"generation", "generative"} & set(words):
+        return right(_RIGHT)
     return wrong("not quite: G, D and C stand for three words from the title of Khalifa, Elsahar and Dymetman "
                  "(ICLR 2021), 'A distributional approach to controlled text generation'.")

@@ -121,7 +121,8 @@ def check_diversity_ranking(answer) -> Verdict:
     table = ", ".join(f"H({n}) = {h[n]:.3f}" for n in truth)
     if answer == truth:
         return right(f"{table} nats. Forward KL covers (it pays ∞ for π → 0 where p > 0), reverse KL "
-                     "seeks modes (it pays ∞ for mass where p is small), JS sits in between.")
+                     "seeks modes (it pays ∞ only for mass where p = 0, and a price growing like log(π/p) "
+                     "for mass where p is small), JS sits in between.")
     if answer == truth[::-1]:
         return wrong("That is the order from least to most diverse — or the order by reward. Rank by "
                      "the entropy H(π) of each final policy, largest first.")
