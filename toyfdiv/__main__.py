@@ -1,4 +1,4 @@
-"""The command line: ``python -m toyfdiv [compare|sweep|run|estimators|show] …`` (``--help`` on each).
+"""The command line: ``python -m toyfdiv [compare|sweep|run|estimators|show|rl] …`` (``--help`` on each).
 
 No arguments runs the default comparison — every registered divergence on the default
 task, from the base model, exact gradients — prints the table and writes figures and the
@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "Without a command: the default comparison (same options as 'compare').",
         epilog="exit codes: 0 done; 1 the work failed (missing or corrupt file, invalid Config or saved run, "
                "diverged training); 2 invalid command line; 130 interrupted (Ctrl-C).")
-    sub = parser.add_subparsers(dest="command", metavar="{compare,sweep,run,estimators,show}")
+    sub = parser.add_subparsers(dest="command", metavar="{compare,sweep,run,estimators,show,rl}")
     cmp_ = sub.add_parser("compare", help="train one policy per divergence and compare them",
                           description="Train one policy per divergence from the base model; print the table, "
                                       "write figures and the saved runs.")
@@ -223,7 +223,44 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("run", type=Path, help="a saved run (its directory, or its run.json) or a folder of runs")
     sh.add_argument("--out", type=Path, default=None, help="figure folder (default: next to the runs)")
     sh.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    _rl_parser(sub)
     return parser
+
+
+def _rl_parser(sub) -> None:
+    """The ``rl`` subcommand: the expected-update table of the RLHF algorithms (issue 16)."""
+    from .rl import MODES, names as rl_names
+
+    rl_ = sub.add_parser("rl", help="the expected update of PPO, GRPO, RLOO, … against the exact RLHF gradient",
+                         description="For every RLHF algorithm preset on the prompted verifiable-reward task: its "
+                                     "expected update (exact where the batch space is small, else Monte Carlo with "
+                                     "its noise floor) against the exact gradient of E[r] − β KL(π‖a).")
+    rl_.add_argument("--G", type=_number(int, 2), default=8, help="responses per prompt (default: %(default)s)")
+    rl_.add_argument("--trials", type=_number(int, 20), default=10_000, help="Monte-Carlo batches per algorithm "
+                     "(default: %(default)s)")
+    rl_.add_argument("--mode", choices=MODES, default="auto", help="exact, mc or auto (default: %(default)s)")
+    rl_.add_argument("--algorithms", type=_name_list(rl_names()), default=rl_names(),
+                     help=f"comma-separated, from {','.join(rl_names())} (default: all)")
+    rl_.add_argument("--reward", choices=("binary", "graded", "prefix"), default="binary",
+                     help="the task's reward (default: %(default)s)")
+    rl_.add_argument("--seed", type=_number(int, 0), default=0, help="(default: %(default)s)")
+
+
+def cmd_rl(args) -> int:
+    from . import rl, rl_tasks
+
+    task = rl_tasks.prompted(reward=args.reward)
+    rows = rl.update_table(task, args.G, algorithms=args.algorithms, mode=args.mode, trials=args.trials,
+                           seed=args.seed)
+    print(f"Expected update u of each algorithm against the exact gradient g of E[r] − β KL(π‖a) "
+          f"({len(task.prompts)} prompts, base success {', '.join(f'{p:g}' for p in task.base_success)}; G = {args.G})")
+    print(format_table(rows, [("algorithm", "algorithm"), ("mode", "mode"), ("trials", "trials"),
+                              ("cosine", "cos(u, g)"), ("scale", "⟨u,g⟩/‖g‖²"), ("residual", "‖u − scale·g‖/‖g‖"),
+                              ("noise", "noise/‖g‖"), ("follows", "follows g")]))
+    follow = [r["algorithm"] for r in rows if r["follows"]]
+    print(f"Follow the exact gradient up to a step size (residual < {rl.FOLLOWS_THRESHOLD:g} noise floors, "
+          f"or < 1e-9 when exact): {', '.join(follow) if follow else 'none'}; the others reweight it.")
+    return 0
 
 
 # ---------------------------------------------------------------------------- commands
@@ -443,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["compare", *argv]  # no command: the default comparison
     args = build_parser().parse_args(argv)
     commands = {"compare": cmd_compare, "sweep": cmd_sweep, "run": cmd_run, "estimators": cmd_estimators,
-                "show": cmd_show}
+                "show": cmd_show, "rl": cmd_rl}
     try:
         return commands[args.command](args)
     except (ValueError, OSError) as err:

@@ -27,7 +27,7 @@ from .._util import as_float_array, check_int, check_positive_float, check_log_p
 from .algorithms import Algorithm
 from .expected import expected_update, policies_of
 
-__all__ = ["FixedPoint", "fixed_point", "rlhf_target", "k3_target"]
+__all__ = ["FixedPoint", "fixed_point", "rlhf_target", "k3_target", "atlas"]
 
 
 @dataclass(frozen=True)
@@ -96,3 +96,16 @@ def k3_target(log_a, reward, beta: float) -> np.ndarray:
     gap = brentq(excess, 1e-300, beta, xtol=1e-300, rtol=4 * np.finfo(float).eps)
     out = np.log(beta) + log_a - np.log(below + gap)
     return out - logsumexp(out)
+
+
+def atlas(task, algorithms, G: int = 4, beta: float = 0.5, **options) -> dict[str, np.ndarray]:
+    """{label: log π (N,)} for a one-prompt task: the RLHF target, the k3 form β a/(Λ − r), and the fixed
+    point of each algorithm (its KL coefficient set to β); options go to :func:`fixed_point`."""
+    if len(task.prompts) != 1:
+        raise ValueError(f"atlas takes a one-prompt task (task.single(c)); got {len(task.prompts)} prompts")
+    out = {"RLHF target a·exp(r/β)/Z": rlhf_target(task.log_a[0], task.reward[0], beta),
+           "k3 form β·a/(Λ − r)": k3_target(task.log_a[0], task.reward[0], beta)}
+    for alg in algorithms:
+        alg = alg.with_(beta=beta) if alg.kl is not None else alg
+        out[alg.name] = fixed_point(alg, task, G, **options).log_probs[0]
+    return out

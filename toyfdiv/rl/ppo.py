@@ -24,7 +24,7 @@ from .aggregation import scales
 from .algorithms import Algorithm, check_epsilon
 
 __all__ = ["clipped_gradient", "Batch", "sample_batch", "batch_masses", "sampled_update", "ppo_epochs",
-           "clipped_surrogate", "ClipStudy", "clip_entropy_study"]
+           "clipped_surrogate", "clipped_objective", "ClipStudy", "clip_entropy_study"]
 
 
 def _ratios(policy: Policy, old_policy: Policy) -> list[np.ndarray]:
@@ -200,3 +200,11 @@ def _scatter(c: np.ndarray, y: np.ndarray, shape) -> np.ndarray:
     out = np.zeros(shape)
     np.add.at(out, (np.repeat(np.arange(shape[0]), y.shape[1]), y.ravel()), c.ravel())
     return out
+
+
+def clipped_objective(rho, advantage: float, clip_low=None, clip_high=None) -> np.ndarray:
+    """min(ρ A, clip(ρ, 1 − ε_low, 1 + ε_high) A) for an array of ratios ρ (the per-token PPO objective)."""
+    rho = as_float_array(rho, "rho")
+    lo, hi = check_epsilon(clip_low, "clip_low"), check_epsilon(clip_high, "clip_high")
+    clipped = np.clip(rho, 1 - lo if lo is not None else -np.inf, 1 + hi if hi is not None else np.inf)
+    return np.minimum(rho * advantage, clipped * advantage)
