@@ -59,6 +59,13 @@ def check_finite_float(value, name: str) -> float:
     return float(value)
 
 
+def check_choice(value, name: str, allowed) -> str:
+    """``value`` if it is one of the strings ``allowed``, else a ValueError naming the choices."""
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"{name}={value!r} is unknown; allowed: {list(allowed)}")
+    return value
+
+
 def check_instance(value, types, name: str, why: str = ""):
     """Return ``value`` if it is an instance of ``types`` (a class or a tuple of classes);
     otherwise a ValueError naming the argument, its (shortened) value and what is allowed."""

@@ -13,20 +13,20 @@ Sampled estimates draw prompts from ρ and estimate each Ẑ(c) from that prompt
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from scipy.special import logsumexp
 
-from . import metrics, optim
+from . import metrics
 from . import targets as _targets
-from ._util import as_float_array, check_int, check_log_probs, check_positive_float, check_rng
+from ._util import as_float_array, check_choice, check_int, check_log_probs, check_rng
 from .fdpg import as_divergence, exact_gradient
 from .policies.base import Policy
 from .space import SequenceSpace
-from .training import History
+from .estimators import BASELINES, Z_OPTIONS, sampled_estimate
+from .training import History, optimise
 
 __all__ = ["ConditionalTarget", "ConditionalPolicy", "rlhf", "pointwise", "value", "exact_gradient_conditional",
            "sampled_gradient", "evaluate", "train", "reviews_task", "ConditionalTask"]
@@ -173,8 +173,6 @@ def sampled_gradient(policy: ConditionalPolicy, target: ConditionalTarget, diver
     independent of the sample ("none", "loo", "dpg") it is unbiased.  The default batch
     "mean" is not: given n_c it shrinks ĝ_c by (1 − 1/n_c) (a prompt drawn once contributes
     0), so E[block c] = [1 − (1 − (1 − ρ_c)^n)/(n ρ_c)] ρ(c) ∇θ D_f(π_c ‖ p_c)."""
-    from .estimators import sampled_estimate
-
     _check(policy, target)
     n = check_int(n, "n")
     rng = check_rng(rng)
@@ -199,45 +197,38 @@ def evaluate(policy: ConditionalPolicy, target: ConditionalTarget) -> dict[str, 
 
 def train(policy: ConditionalPolicy, target: ConditionalTarget, divergence, steps: int = 300, lr: float = 0.1,
           optimizer: str = "adam", estimator: str = "exact", seed: int = 0, *, n: int = 256,
-          z: str = "batch", baseline: str = "mean", record_every: int = 1) -> History:
-    """Minimise E_ρ[D_f(π(·|c) ‖ p(·|c))]; metrics in the History are averaged over prompts."""
+          z: str = "batch", baseline: str = "mean", record_every: int = 1, schedule: str = "constant",
+          lr_final: float | None = None, callback: Callable[[int, int], None] | None = None) -> History:
+    """Minimise E_ρ[D_f(π(·|c) ‖ p(·|c))] by :func:`toyfdiv.training.optimise`; metrics in the
+    History are averaged over prompts.
+
+    ``estimator="exact"`` uses :func:`exact_gradient_conditional`; ``"sampled"``
+    :func:`sampled_gradient` with ``n``, ``z`` and ``baseline``.  ``schedule``, ``lr_final``,
+    ``record_every`` and ``callback(k, steps)`` as in :func:`toyfdiv.train`.
+    """
     _check(policy, target)
     div = as_divergence(divergence)
-    steps = check_int(steps, "steps", low=0)
-    record_every = check_int(record_every, "record_every")
-    check_positive_float(lr, "lr")
-    from .estimators import BASELINES, Z_OPTIONS, _choice
-
     check_int(n, "n")  # checked for every estimator, so that a typo is not silently ignored
-    _choice(z, "z", Z_OPTIONS)
-    _choice(baseline, "baseline", BASELINES)
-    if estimator not in ("exact", "sampled"):
-        raise ValueError(f"estimator={estimator!r} is unknown; allowed: ['exact', 'sampled']")
-    opt = optim.get(optimizer, lr)
-    rng = np.random.default_rng(check_int(seed, "seed", low=0))
-    theta, state = policy.params, None
-    state = opt.init(theta)
-    records: dict[str, list[float]] = {}
-    recorded: list[int] = []
-    start = time.perf_counter()
-    for k in range(steps + 1):
-        if k % record_every == 0 or k == steps:
-            row = evaluate(policy, target)
-            row[f"divergence/{div.name}"] = value(policy, target, div)
-            for key, v in row.items():
-                records.setdefault(key, []).append(v)
-            recorded.append(k)
-        if k == steps:
-            break
-        grad = (exact_gradient_conditional(policy, target, div) if estimator == "exact"
-                else sampled_gradient(policy, target, div, n=n, rng=rng, z=z, baseline=baseline))
-        theta, state = opt.step(theta, grad, state)
-        if not np.all(np.isfinite(theta)):
-            raise ValueError(f"parameters became non-finite at step {k + 1}; lower the learning rate")
-        policy = policy.with_params(theta)
+    check_choice(z, "z", Z_OPTIONS)
+    check_choice(baseline, "baseline", BASELINES)
+    check_choice(estimator, "estimator", ("exact", "sampled"))
+    if callback is not None and not callable(callback):
+        raise ValueError(f"callback={callback!r} must be a function callback(k, steps), or None")
+
+    def record(pol):
+        row = evaluate(pol, target)
+        row[f"divergence/{div.name}"] = value(pol, target, div)
+        return row
+
+    def update(pol, rng):
+        if estimator == "exact":
+            return exact_gradient_conditional(pol, target, div), {}
+        return sampled_gradient(pol, target, div, n=n, rng=rng, z=z, baseline=baseline), {}
+
     config = dict(divergence=div.name, steps=steps, lr=lr, optimizer=optimizer, estimator=estimator, seed=seed)
-    return History({k: np.asarray(v) for k, v in records.items()}, np.asarray(recorded), policy, div.name,
-                   config, time.perf_counter() - start)
+    return optimise(policy, update, steps=steps, lr=lr, optimizer=optimizer, schedule=schedule, lr_final=lr_final,
+                    record=record, record_every=record_every, callbacks=() if callback is None else (callback,),
+                    seed=seed, label=div.name, config=config, loss_key=f"divergence/{div.name}")
 
 
 @dataclass(frozen=True)

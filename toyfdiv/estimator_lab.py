@@ -24,10 +24,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._util import check_int, check_rng
-from .estimators import (BASELINES, Z_OPTIONS, _choice, check_proposal, coefficients, draw, ess,
+from ._util import check_choice, check_int, check_rng
+from .estimators import (BASELINES, Z_OPTIONS, check_proposal, coefficients, draw, ess,
                          log_mean_exp)
-from .fdpg import _check_pair, as_divergence, exact_gradient
+from .fdpg import check_pair, as_divergence, exact_gradient
 from .policies.base import Policy
 
 __all__ = ["Trials", "sample_estimates", "estimator_stats", "format_stats", "LAB_Z", "LAB_BASELINES"]
@@ -62,12 +62,12 @@ def _check_options(z_options, baselines) -> tuple[tuple[str, ...], tuple[str, ..
         if z == "running":
             raise ValueError(f"z={z!r} needs a history of steps; the laboratory compares independent "
                              f"batches; allowed: {list(LAB_Z)}")
-        _choice(z, "z", LAB_Z)
+        check_choice(z, "z", LAB_Z)
     for b in baselines:
         if b == "ema":
             raise ValueError(f"baseline={b!r} needs a history of steps; the laboratory compares "
                              f"independent batches; allowed: {list(LAB_BASELINES)}")
-        _choice(b, "baseline", LAB_BASELINES)
+        check_choice(b, "baseline", LAB_BASELINES)
     if not z_options or not baselines:
         raise ValueError("give at least one z option and one baseline")
     return z_options, baselines
@@ -128,7 +128,7 @@ def sample_estimates(policy: Policy, target, divergence, *, n: int, trials: int,
     (z "exact" or "batch"; baseline "none", "mean", "loo" or "dpg"; proposal q as there),
     computed vectorised.  Returns :class:`Trials`.
     """
-    _check_pair(policy, target)
+    check_pair(policy, target)
     div = as_divergence(divergence)
     n, trials, rng = check_int(n, "n"), check_int(trials, "trials"), check_rng(rng)
     for name, value, allowed in (("z", z, LAB_Z), ("baseline", baseline, LAB_BASELINES)):
@@ -159,7 +159,7 @@ def estimator_stats(policy: Policy, target, divergence, *, n: int, trials: int, 
       measured bias), "relative_bias", "variance", "mse" (E‖ĝ − g‖²), "cosine",
       "grad_norm" (‖g‖) and "log_z_bias" (E log Ẑ − log Z; 0 for exact Z).
     """
-    _check_pair(policy, target)
+    check_pair(policy, target)
     div = as_divergence(divergence)
     n, rng = check_int(n, "n"), check_rng(rng)
     trials = check_int(trials, "trials", low=2)

@@ -30,8 +30,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import logsumexp
 
-from ._util import as_float_array, check_instance, check_int, check_log_probs, check_positive_float, check_rng
-from .fdpg import _check_pair, as_divergence
+from ._util import as_float_array, check_choice, check_instance, check_int, check_log_probs, check_positive_float, check_rng
+from .fdpg import check_pair, as_divergence
 from .policies.base import Policy
 
 __all__ = [
@@ -80,12 +80,6 @@ class Estimate(NamedTuple):
 
 
 # ---------------------------------------------------------------------------- checks
-def _choice(value, name: str, allowed: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in allowed:
-        raise ValueError(f"{name}={value!r} is unknown; allowed: {list(allowed)}")
-    return value
-
-
 def check_proposal(policy: Policy, proposal) -> Policy | np.ndarray | None:
     """Validate q: None (on-policy), a Policy on the same space, or log q (N,), normalised.
 
@@ -266,16 +260,16 @@ def sampled_estimate(
     "ema", whose B does not scale with Ẑ); reverse KL additively (R = log(p̂/π) − 1 shifts
     by −log Ẑ, which "loo" removes exactly); every other f is distorted.
     """
-    _check_pair(policy, target)
+    check_pair(policy, target)
     div = as_divergence(divergence)
     n = check_int(n, "n")
     rng = check_rng(rng)
-    z = _choice(z, "z", Z_OPTIONS)
-    baseline = _choice(baseline, "baseline", BASELINES)
+    z = check_choice(z, "z", Z_OPTIONS)
+    baseline = check_choice(baseline, "baseline", BASELINES)
     ema_decay = check_positive_float(ema_decay, "ema_decay", allow_zero=True)
     if ema_decay >= 1:
         raise ValueError(f"ema_decay={ema_decay!r} is out of range; allowed: [0, 1)")
-    adaptive_kl = _choice(adaptive_kl, "adaptive_kl", ADAPTIVE_KL)
+    adaptive_kl = check_choice(adaptive_kl, "adaptive_kl", ADAPTIVE_KL)
     if adaptive_every is not None:
         adaptive_every = check_int(adaptive_every, "adaptive_every")
     if state is None:
@@ -374,8 +368,8 @@ def rlhf_reinforce_gradient(policy: Policy, reward, log_a, beta: float, n: int, 
     n = check_int(n, "n")
     rng = check_rng(rng)
     beta = check_positive_float(beta, "beta")
-    kl_estimator = _choice(kl_estimator, "kl_estimator", KL_ESTIMATORS)
-    baseline = _choice(baseline, "baseline", ("none", "mean", "loo"))
+    kl_estimator = check_choice(kl_estimator, "kl_estimator", KL_ESTIMATORS)
+    baseline = check_choice(baseline, "baseline", ("none", "mean", "loo"))
     reward = as_float_array(reward, "reward")
     log_a = check_log_probs(log_a, policy.space.size, "log_a")
     if reward.shape != (policy.space.size,):

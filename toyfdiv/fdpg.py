@@ -33,7 +33,7 @@ def as_divergence(divergence) -> FDivergence:
     raise ValueError(f"divergence={divergence!r} must be an FDivergence or a name from {_divergences.names()}")
 
 
-def _check_pair(policy: Policy, target: Target) -> None:
+def check_pair(policy: Policy, target: Target) -> None:
     check_instance(policy, Policy, "policy")
     check_instance(target, Target, "target")
     if target.log_scores.shape != (policy.space.size,):
@@ -102,7 +102,7 @@ def exact_gradient(policy: Policy, target: Target, divergence) -> np.ndarray:
     References: Go et al., "Aligning Language Models with Preferences through
     f-divergence Minimization", ICML 2023, eq. (4) (the f-DPG theorem).
     """
-    _check_pair(policy, target)
+    check_pair(policy, target)
     w = gradient_weights(policy.log_probs(), target.log_probs, divergence)
     return policy.grad_log_prob_weighted(w)
 
@@ -138,7 +138,7 @@ def dpg_gradient(policy: Policy, target: Target) -> np.ndarray:
     used by GDC (Khalifa et al. 2021, eq. 2), written from its own objective, the
     cross-entropy to p; equal to the forward-KL f-DPG gradient.
     """
-    _check_pair(policy, target)
+    check_pair(policy, target)
     return policy.grad_log_prob_weighted(-np.exp(target.log_probs))
 
 

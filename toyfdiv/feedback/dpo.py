@@ -15,15 +15,13 @@ Optimization: Your Language Model is Secretly a Reward Model", eq. 7 (the loss),
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Mapping
-
 import numpy as np
 from scipy.special import expit, log_expit
 
-from .. import optim, targets as _targets
-from .._util import as_float_array, check_instance, check_int, check_log_probs, check_positive_float
+from .. import metrics, targets as _targets
+from .._util import as_float_array, check_instance, check_log_probs, check_positive_float
 from ..policies.base import Policy
+from ..training import History, optimise
 from .raters import PreferenceDataset, _check_vector, pair_log_probs
 
 __all__ = ["DPOResult", "dpo_loss", "dpo_gradient", "dpo_optimum", "train_dpo",
@@ -167,72 +165,54 @@ def population_dpo_gradient(policy: Policy, ref_log_probs, reward, beta: float, 
 
 
 # ---------------------------------------------------------------------------- training
-@dataclass(frozen=True, eq=False)
-class DPOResult:
-    """A finished DPO run: loss per recorded step and the final policy.
-
-    Attributes:
-      policy: the trained policy.
-      step: (R,) update counts of the records (first = before any update).
-      loss: (R,) the dataset loss at those steps.
-      metrics: extra (R,) series, e.g. "kl_to_target" = KL(πθ ‖ p) when a target was given.
-      config: the run's arguments.
-    """
-
-    policy: Policy
-    step: np.ndarray
-    loss: np.ndarray
-    metrics: Mapping[str, np.ndarray] = field(default_factory=dict)
-    config: Mapping[str, object] = field(default_factory=dict)
+#: Deprecated: DPO training returns a :class:`toyfdiv.training.History` (``.loss`` is
+#: ``metrics["loss"]``); the old result type's name is kept as an alias for one release.
+DPOResult = History
 
 
 def train_dpo(policy: Policy, ref_log_probs, dataset: PreferenceDataset, beta: float, steps: int = 300,
               lr: float = 0.05, optimizer: str = "adam", *, record_every: int = 10,
-              target_log_probs=None, loss=None) -> DPOResult:
-    """θ_{k+1} = opt(θ_k, ∇θ L_DPO(πθ_k)): full-batch DPO with an exact gradient.
+              target_log_probs=None, loss=None, schedule: str = "constant", lr_final: float | None = None,
+              callback=None, label: str = "dpo") -> History:
+    """θ_{k+1} = opt(θ_k, ∇θ L_DPO(πθ_k)): full-batch DPO with an exact gradient, by
+    :func:`toyfdiv.training.optimise`.
 
     Args:
       policy: the starting policy (usually π_ref itself, any Policy subclass).
       ref_log_probs: log π_ref (N,).
       dataset: the preference pairs; beta: β > 0.
-      steps, lr, optimizer: ``toyfdiv.optim`` settings ("adam" or "sgd").
+      steps, lr, optimizer, schedule, lr_final: ``toyfdiv.optim`` settings ("adam" or "sgd").
       record_every: record the loss every k updates (and at the end).
       target_log_probs: optional log p (N,); records "kl_to_target" = KL(πθ ‖ p) and
         "tv_to_target" = ½ Σ|πθ − p| (e.g. p the RLHF target for the true reward).
       loss: (loss, gradient) functions of the policy to use instead of DPO's (f-DPO passes
         its own); default :func:`dpo_loss`, :func:`dpo_gradient`.
+      callback: called as callback(k, steps) after each update; label: the History's name.
     Returns:
-      a :class:`DPOResult`.
+      a :class:`toyfdiv.training.History` with metrics "loss" (also ``.loss``), "lr" and,
+      given a target, "kl_to_target" and "tv_to_target".
     """
     beta = check_beta(beta)
-    steps = check_int(steps, "steps", low=0)
-    record_every = check_int(record_every, "record_every")
     _check_common(_policy(policy).log_probs(), ref_log_probs, _dataset(dataset))
     if loss is not None and not (isinstance(loss, (tuple, list)) and len(loss) == 2 and all(map(callable, loss))):
         raise ValueError(f"loss={loss!r} must be a pair (loss function, gradient function), or None")
     log_p = None if target_log_probs is None else check_log_probs(target_log_probs, policy.space.size, "target_log_probs")
+    if callback is not None and not callable(callback):
+        raise ValueError(f"callback={callback!r} must be a function callback(k, steps), or None")
     f_loss, f_grad = (dpo_loss, dpo_gradient) if loss is None else loss
-    opt = optim.get(optimizer, check_positive_float(lr, "lr"))
-    theta = policy.params
-    state = opt.init(theta)
-    rec: dict[str, list[float]] = {"loss": []}
-    rec_steps = []
-    for k in range(steps + 1):
-        if k % record_every == 0 or k == steps:
-            rec_steps.append(k)
-            rec["loss"].append(f_loss(policy, ref_log_probs, dataset, beta))
-            if log_p is not None:
-                lp = policy.log_probs()
-                pi, p = np.exp(lp), np.exp(log_p)
-                m = pi > 0
-                rec.setdefault("kl_to_target", []).append(float(pi[m] @ (lp[m] - log_p[m])))
-                rec.setdefault("tv_to_target", []).append(float(0.5 * np.abs(pi - p).sum()))
-        if k == steps:
-            break
-        theta, state = opt.step(theta, f_grad(policy, ref_log_probs, dataset, beta), state)
-        if not np.all(np.isfinite(theta)):
-            raise ValueError(f"parameters became non-finite at step {k + 1} (lr={lr:g}); lower the learning rate")
-        policy = policy.with_params(theta)
-    out = {k: np.asarray(v) for k, v in rec.items()}
+
+    def record(pol):
+        row = {"loss": f_loss(pol, ref_log_probs, dataset, beta)}
+        if log_p is not None:
+            lp = pol.log_probs()
+            row["kl_to_target"] = metrics.kl(lp, log_p)
+            row["tv_to_target"] = float(0.5 * np.abs(np.exp(lp) - np.exp(log_p)).sum())
+        return row
+
+    def update(pol, rng):
+        return f_grad(pol, ref_log_probs, dataset, beta), {}
+
     config = dict(beta=beta, steps=steps, lr=lr, optimizer=optimizer, n_pairs=len(dataset))
-    return DPOResult(policy, np.asarray(rec_steps), out.pop("loss"), out, config)
+    return optimise(policy, update, steps=steps, lr=lr, optimizer=optimizer, schedule=schedule, lr_final=lr_final,
+                    record=record, record_every=record_every, callbacks=() if callback is None else (callback,),
+                    label=label, config=config)

@@ -27,7 +27,8 @@ from scipy.optimize import brentq
 
 from ..fdpg import as_divergence
 from ..policies.base import Policy
-from .dpo import (DPOResult, _check_common, _dataset, _log_pi, _pair_loss, _policy, _population_pair_loss,
+from ..training import History
+from .dpo import (_check_common, _dataset, _log_pi, _pair_loss, _policy, _population_pair_loss,
                   _sampling_log_q, check_beta, train_dpo)
 from .raters import PreferenceDataset, _check_vector
 
@@ -120,10 +121,13 @@ def fdpo_gradient(policy: Policy, ref_log_probs, dataset: PreferenceDataset, bet
 
 def train_fdpo(policy: Policy, ref_log_probs, dataset: PreferenceDataset, beta: float,
                divergence="reverse_kl", steps: int = 300, lr: float = 0.05, optimizer: str = "adam",
-               **options) -> DPOResult:
-    """θ_{k+1} = opt(θ_k, ∇θ L_f(πθ_k)): :func:`toyfdiv.feedback.dpo.train_dpo` with the f-DPO loss."""
+               **options) -> History:
+    """θ_{k+1} = opt(θ_k, ∇θ L_f(πθ_k)): :func:`toyfdiv.feedback.dpo.train_dpo` with the f-DPO loss.
+
+    Returns a :class:`toyfdiv.training.History` labelled "fdpo(<f>)"."""
     div = check_divergence(divergence)
     loss = (lambda p, r, d, b: fdpo_loss(p, r, d, b, div), lambda p, r, d, b: fdpo_gradient(p, r, d, b, div))
+    options.setdefault("label", f"fdpo({div.name})")
     return train_dpo(policy, ref_log_probs, dataset, beta, steps, lr, optimizer, loss=loss, **options)
 
 

@@ -23,9 +23,14 @@ import numpy as np
 from .._util import (check_instance, check_int, check_log_probs, check_positive_float, check_rng, check_sample_size,
                      check_space, log_softmax_rows, softmax_rows)
 from ..space import SequenceSpace
+from ..loop import optimise
 from .base import Policy
 
-__all__ = ["TinyLMConfig", "TinyLM", "pretrain_tinylm"]
+__all__ = ["TinyLMConfig", "TinyLM", "pretrain_tinylm", "FIT_STEPS", "FIT_LR"]
+
+#: The defaults of TinyLM pretraining (:meth:`TinyLM.fit`), used everywhere a TinyLM is fitted.
+FIT_STEPS = 400
+FIT_LR = 0.03
 
 
 @dataclass(frozen=True)
@@ -462,40 +467,37 @@ class TinyLM(Policy):
     # ------------------------------------------------------------------ pretraining
     @classmethod
     def fit(cls, space: SequenceSpace, log_p: np.ndarray, config: TinyLMConfig | None = None, *,
-            steps: int = 400, lr: float = 0.03, method: str = "exact", n: int = 64, seed: int = 0) -> "TinyLM":
+            steps: int = FIT_STEPS, lr: float = FIT_LR, method: str = "exact", n: int = 64, seed: int = 0,
+            schedule: str = "constant", lr_final: float | None = None, callback=None) -> "TinyLM":
         """θ ≈ argmin_θ H(p, πθ) = −Σ_x p(x) log πθ(x): maximum likelihood, by Adam from the config's init.
 
         ``method="exact"``: ∇ = −Σ_x p(x) ∇θ log πθ(x) over the space; ``"sampled"``:
         ∇ ≈ −(1/n) Σ_i ∇θ log πθ(x_i) with a fresh minibatch x_i ∼ p each step (``seed``).
-        H(p, πθ) − H(p) = KL(p ‖ πθ) is what remains; p may have zeros.
+        H(p, πθ) − H(p) = KL(p ‖ πθ) is what remains; p may have zeros.  The loop is
+        :func:`toyfdiv.training.optimise` (``schedule``, ``lr_final``, ``callback(k, steps)``;
+        a non-finite gradient stops it naming the step and the learning rate).
         """
-        from ..optim import adam
-
         log_p = check_log_probs(log_p, space.size, "log_p")
-        steps = check_int(steps, "steps")
         n = check_int(n, "n")
         if method not in ("exact", "sampled"):
             raise ValueError(f"method={method!r} is unknown; allowed: 'exact', 'sampled'")
-        pol = cls(space, config)
         p = np.exp(log_p)
         cdf = np.cumsum(p)
-        rng = np.random.default_rng(check_int(seed, "seed", low=0))
-        opt = adam(check_positive_float(lr, "lr"))
-        theta, state = pol.params, opt.init(pol.params)
-        for _ in range(steps):
+
+        def update(pol, rng):  # the gradient of H(p, πθ)
             if method == "exact":
-                grad = -pol.grad_log_prob_weighted(p)
-            else:
-                idx = np.minimum(np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right"), space.size - 1)
-                grad = -pol.grad_log_prob_at(idx, np.full(n, 1.0 / n))
-            theta, state = opt.step(theta, grad, state)
-            pol = pol.with_params(theta)
-        return pol
+                return -pol.grad_log_prob_weighted(p), {}
+            idx = np.minimum(np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right"), space.size - 1)
+            return -pol.grad_log_prob_at(idx, np.full(n, 1.0 / n)), {}
+
+        return optimise(cls(space, config), update, steps=check_int(steps, "steps"), lr=lr, optimizer="adam",
+                        schedule=schedule, lr_final=lr_final, callbacks=() if callback is None else (callback,),
+                        seed=seed, label="TinyLM pretraining (cross-entropy to p)").policy
 
 
 def pretrain_tinylm(space: SequenceSpace, corpus, config: TinyLMConfig | None = None, *,
-                    target: str = "ngram", order: int = 2, smoothing: float = 0.5, steps: int = 400,
-                    lr: float = 0.03, method: str = "exact", n: int = 64, seed: int = 0) -> TinyLM:
+                    target: str = "ngram", order: int = 2, smoothing: float = 0.5, steps: int = FIT_STEPS,
+                    lr: float = FIT_LR, method: str = "exact", n: int = 64, seed: int = 0) -> TinyLM:
     """θ ≈ argmin_θ −Σ_x p(x) log πθ(x) for p built from ``corpus``: a TinyLM base model.
 
     ``target="ngram"``: p = the smoothed n-gram fit of the corpus (:func:`toyfdiv.tasks.pretrain`
