@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from toyfdiv import Config, conditional, load_run, run, save_run, tasks
+from toyfdiv.runs import find_runs
 from toyfdiv.feedback import Rater, collect_preferences, train_dpo, train_fdpo
 from toyfdiv.policies import AutoregressivePolicy, TabularPolicy, TinyLM, TinyLMConfig
 
@@ -68,7 +69,8 @@ def cli_compare(tmp: Path, divergences=None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert main(argv) == 0
-    return {p.stem: load_run(p).history for p in sorted((tmp / "cli" / "runs").glob("*.json"))}
+    runs = [load_run(p) for p in find_runs(tmp / "cli")]
+    return {r.history.divergence: r.history for r in runs}
 
 
 def config_runs(tmp: Path):
