@@ -91,7 +91,8 @@ if section == SECTIONS[0]:
         common.table(common.frame(value_rows(names, t), {"divergence": "divergence", "f": "f(t)",
                                                          "f_prime": "f′(t)", "pseudo_reward": "R = −f′(t)"}),
                      key=f"{P}_values")
-        st.markdown("**The generators** (Go et al. 2023, Table 1):")
+        st.markdown("**The generators** (each row's origin and its factor against disco, TRL and TFP: "
+                    "docs/conventions.md):")
         # two per row; the parametrised generators (long formulas) get a row each, so none is cut off
         short = [n for n in names if "(" not in n]
         long = [n for n in names if "(" in n]  # alpha(α), gjsd(β): formulas with their parameter

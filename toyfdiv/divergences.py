@@ -8,7 +8,24 @@ p(x) = 0 < π(x) it is π(x)·lim_{t→∞} f(t)/t (``slope_at_infinity``, +∞ 
 Adding c(t − 1) to f leaves D_f unchanged and shifts f' by c: pseudo-rewards
 R = −f'(π/p) are defined up to a constant, which a baseline absorbs.
 
-Scaling: TV and JS are the textbook ones (naver/disco's ``JSLoss`` is 2×JS, its old TV 2×TV).
+Scaling: TV and JS are the textbook ones (naver/disco's ``JSLoss`` is 2×JS, its old TV 2×TV);
+the registry's "alpha" is alpha(½) = 2 × "hellinger", the same divergence twice.  Every
+factor against disco, TRL, TFP and Wang et al.: docs/conventions.md.
+
+References, each row from its origin:
+  f-divergences: Csiszár (1963, 1967); Ali & Silvey (1966), J. R. Stat. Soc. B 28.
+  f-DPG (the pseudo-reward −f'(π/p)): Go, Korbak, Kruszewski, Rozen, Ryu, Dymetman, ICML
+    2023 — its Table 1 gives forward KL, reverse KL, TV and JS.
+  KL: Kullback & Leibler (1951), Ann. Math. Stat. 22.   TV: ½ the L¹ distance (classical).
+  JS, and the skew (β-weighted) JS behind ``gjsd``: Lin (1991), "Divergence measures based on
+    the Shannon entropy", IEEE Trans. Inf. Theory 37(1); as GKD's JSD(β): Agarwal, Vieillard,
+    Zhou, Stanczyk, Ramos, Geist, Bachem, "On-Policy Distillation of Language Models:
+    Learning from Self-Generated Mistakes", ICLR 2024.
+  Squared Hellinger: Hellinger (1909), J. reine angew. Math. 136.
+  Pearson χ²: Pearson (1900), Phil. Mag. 50.   Neyman χ²: Neyman (1949), Proc. Berkeley Symp. 1.
+  α: Amari (1985), Differential-Geometrical Methods in Statistics; the form used here,
+    (t^α − αt − (1 − α))/(α(α − 1)): Cichocki & Amari (2010), "Families of Alpha- Beta- and
+    Gamma-Divergences", Entropy 12; Amari (2009), IEEE Trans. Inf. Theory 55.
 """
 
 from __future__ import annotations
@@ -102,7 +119,8 @@ class FDivergence:
         """R = −f'(t) at log t = log π − log p, any shape, stable for log t ∈ [−inf, +inf].
 
         Computed from log t without forming t (e.g. JS: ½(log(1 + e^{−log t}) − log 2)); it is
-        ±inf only where −f'(t) is (or exceeds the float range).  Go et al. 2023, Table 1.
+        ±inf only where −f'(t) is (or exceeds the float range).  Go et al. 2023 (f-DPG's
+        pseudo-reward; their Table 1 for forward KL, reverse KL, TV and JS).
         """
         u = _log_t(log_t)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -172,7 +190,7 @@ class FDivergence:
         Equals ``value_terms(log_pi, log_p).sum()`` up to rounding (it is summed relative to the
         largest max(π(x), p(x)), so unnormalised inputs cannot give inf − inf).  Never NaN; +inf
         where the divergence is infinite.  Normalisation is not required.
-        Reference: Go et al. 2023, eq. 1 and Table 1.
+        Reference: Go et al. 2023, eq. 1; Csiszár (1967).
         """
         inner, m = self._scaled_terms(log_pi, log_p)
         if np.isposinf(inner).any():
@@ -359,7 +377,8 @@ def alpha(a: float) -> FDivergence:
     ½ Neyman χ².  With u = log t and δ = α − 1 it is computed as
     [expm1(αu)/α − expm1(u)]/(α − 1) for α ≤ ½ and [t expm1(δu)/δ − (t − 1)]/α for α > ½.
     f(0+) = 1/α (α > 0, else +inf); f'(∞) = 1/(1 − α) (α < 1, else +inf).
-    References: Amari 2009 (α-divergence); Go et al. 2023, Table 1.
+    References: Amari (1985; 2009); Cichocki & Amari (2010), Entropy 12 (this form).  Other
+    libraries parametrise it differently (TRL, Wang et al., TFP): docs/conventions.md.
     """
     if isinstance(a, bool) or not isinstance(a, numbers.Real) or not math.isfinite(a):
         raise ValueError(f"a={a!r} must be a finite real number (the α of alpha(a))")
@@ -403,7 +422,9 @@ def gjsd(beta: float) -> FDivergence:
     """β KL(p‖M) + (1 − β) KL(π‖M), M = βp + (1 − β)π: the generalised JS, 0 < β < 1.
 
     f(t) = −β log(β + (1−β)t) + (1−β) t log(t/(β + (1−β)t)), f'(t) = (1−β) log(t/(β + (1−β)t));
-    gjsd(½) = js.  f(0+) = −β log β, f'(∞) = −(1−β) log(1−β).  Go et al. 2023, Table 1.
+    gjsd(½) = js.  f(0+) = −β log β, f'(∞) = −(1−β) log(1−β).  References: Lin (1991), the
+    weighted JS; GKD's JSD(β) (Agarwal et al., ICLR 2024) — whose β → 0, 1 endpoints are the
+    limits of JSD(β)/β and JSD(β)/(1 − β) (docs/conventions.md).
     """
     if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not 0 < beta < 1:
         raise ValueError(f"beta={beta!r} is out of range; allowed: 0 < beta < 1 (open interval)")
@@ -435,7 +456,7 @@ _PARAM = re.compile(r"^(alpha|gjsd)\(\s*([^()]+?)\s*\)$")
 
 
 def names() -> list[str]:
-    """The registry keys, in the f-DPG table's order (Go et al. 2023, Table 1)."""
+    """The registry keys, in the order of the project's divergence table (DESIGN.md §1)."""
     return list(_REGISTRY)
 
 
