@@ -170,6 +170,9 @@ def regularised_target(log_a, reward, beta: float, divergence="reverse_kl") -> n
     if div.name == "tv":
         raise ValueError("divergence 'tv' has a step-function f', so argmax E_π[r] − β TV(π, a) is not unique; "
                          "use any other registered divergence")
+    if div.name == "reverse_kl":  # a·exp(r/β)/Z in closed form
+        s = log_a + r / beta
+        return s - logsumexp(s)
     if div.f_prime_to_minus_inf_at_zero:
         return fdpo_optimum(log_a, r, beta, div)
     ref = np.exp(log_a)

@@ -113,23 +113,37 @@ def chipo_update(ref_log_probs, dataset: PreferenceDataset, beta: float, clip: f
 
 # ---------------------------------------------------------------------------- closed form
 def chipo_lambda(ref_log_probs, reward, beta: float) -> float:
-    """λ solving Σ_x π_ref(x) ω((r(x) − λ)/β) = 1 (brentq; the sum decreases in λ).
+    """λ solving Σ_x π_ref(x) ω((r(x) − λ)/β) = 1: Newton from the left, brentq as a fallback.
 
-    Bracket: ω(1) = 1, so λ = max r − β gives every z ≤ 1 (sum ≤ 1) and λ = min r − β every
-    z ≥ 1 (sum ≥ 1).
+    g(λ) = Σ π_ref ω((r − λ)/β) − 1 is decreasing and convex in λ (ω' = ω/(1 + ω) > 0,
+    ω'' > 0), so Newton's iterates from a point with g ≥ 0 increase monotonically to the root.
+    Bracket: ω(1) = 1, so λ = max r − β gives every z ≤ 1 (g ≤ 0) and λ = min r − β every
+    z ≥ 1 (g ≥ 0).
     """
     beta = check_beta(beta)
     log_ref = np.asarray(ref_log_probs, dtype=float)
     _check_common(log_ref, log_ref, None)
     r = _check_vector(reward, "reward", log_ref.size)
+    ref = np.exp(log_ref)
+    lo, hi = r.min() - beta, r.max() - beta
+    if hi - lo < 1e-300:
+        return lo
+    lam = lo
+    for _ in range(100):
+        w = np.real(wrightomega((r - lam) / beta))  # (N,) z = ω(y)
+        g = float(ref @ w) - 1.0
+        slope = -float(ref @ (w / (1.0 + w))) / beta  # g'(λ) < 0
+        if g <= 4 * np.finfo(float).eps:
+            return lam
+        step = -g / slope
+        lam = min(lam + step, hi)
+        if step <= 1e-15 * max(1.0, abs(lam)):
+            return lam
 
-    def g(lam):  # log Σ π_ref ω − 0, in log space
+    def g_log(lam):  # log Σ π_ref ω, in log space
         return float(logsumexp(log_ref + log_omega((r - lam) / beta)))
 
-    lo, hi = r.min() - beta, r.max() - beta
-    if hi - lo < 1e-300 or abs(g(lo)) < 1e-15:
-        return lo
-    return float(brentq(g, lo, hi, xtol=1e-14 * max(1.0, abs(hi)), rtol=4 * np.finfo(float).eps, maxiter=500))
+    return float(brentq(g_log, lo, hi, xtol=1e-14 * max(1.0, abs(hi)), rtol=4 * np.finfo(float).eps, maxiter=500))
 
 
 def chipo_optimum(ref_log_probs, reward, beta: float) -> np.ndarray:
