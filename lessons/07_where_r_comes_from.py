@@ -154,6 +154,7 @@ for name, rows in turned.items():
     print(f"{name:8s} r̂ turned in {len(rows)} of 10 seeds: " + ", ".join(
         f"seed {s} (β* = {b:.3f}, E[u] then falls by {d:.3f})" for s, b, d in rows))
 assert len(turned["linear"]) >= 1 and len(turned["tabular"]) >= 1   # a fair rater is enough to turn
+assert len(turned["tabular"]) > len(turned["linear"])                # the free-form r̂ turns more often
 
 # %% [markdown]
 # So both causes turn a proxy: a systematic bias (the rater perceives something other than u) and
