@@ -145,3 +145,20 @@ def test_bad_input_is_refused(small):
         ipo_optimum(log_a, np.full(space.size, 2.0), TAU)
     with pytest.raises(ValueError, match="tau"):
         ipo_update(log_a, data, -1)
+
+
+def test_training_through_the_one_loop_reaches_the_closed_form():
+    """train_po (toyfdiv.training.optimise with ipo_update) from π_ref ends at softmax(1/(4τ), −1/(4τ), 0)."""
+    from toyfdiv.feedback import train_po
+
+    space, log_ref, data = _three()
+    want = softmax([1 / (4 * TAU), -1 / (4 * TAU), 0.0])
+    hist = train_po(TabularPolicy.from_log_probs(space, log_ref), "ipo", log_ref, data, TAU, steps=400, lr=0.1,
+                    optimizer="sgd", target_log_probs=np.log(want))
+    np.testing.assert_allclose(hist.policy.probs(), want, atol=1e-9)
+    assert hist.metrics["tv_to_target"][-1] < 1e-9 < hist.metrics["tv_to_target"][0]
+    assert hist.loss[-1] < 1e-18 and hist.divergence == "ipo"
+    with pytest.raises(ValueError, match="method"):
+        train_po(TabularPolicy.from_log_probs(space, log_ref), "ppo", log_ref, data, TAU)
+    with pytest.raises(ValueError, match="clip"):
+        train_po(TabularPolicy.from_log_probs(space, log_ref), "ipo", log_ref, data, TAU, clip=1.0)

@@ -34,6 +34,7 @@ from .ipo import (bt_preferences, ipo_dataset_optimum, ipo_gradient, ipo_loss, i
 from .kto import (KTOFixedPoint, kto_fixed_point, kto_gradient, kto_loss, kto_reference_point,
                   kto_reference_point_estimate, kto_threshold, kto_update, kto_weights, population_kto_gradient,
                   population_kto_loss)
+from .po_train import train_po
 from .raters import (FORMAT_VERSION, PreferenceDataset, Rater, ThumbsDataset, bayes_accuracy,
                      collect_preferences, collect_thumbs, load, n_tokens, pair_log_probs, save)
 from .reward_models import (Evaluation, OveroptimisationCurve, RewardModel, centre, evaluate,
@@ -54,5 +55,5 @@ __all__ = [
     "kto_reference_point", "kto_reference_point_estimate", "kto_loss", "kto_gradient", "kto_update", "kto_weights",
     "kto_threshold", "population_kto_loss", "population_kto_gradient", "KTOFixedPoint", "kto_fixed_point",
     "seen_outputs", "unseen_mass", "MinimiserSet", "dpo_minimiser_set",
-    "ml_implicit_reward", "GoldCurve", "gold_utility_curves",
+    "ml_implicit_reward", "GoldCurve", "gold_utility_curves", "train_po",
 ]
