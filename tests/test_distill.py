@@ -119,4 +119,4 @@ def test_training_through_the_one_loop_reaches_the_fixed_point(teacher, lam):
     hist = optimise(start, gkd_update(teacher, 0.5, lam), steps=800, lr=0.5, optimizer="sgd", label="gkd",
                     record=lambda s: {"loss": gkd_loss(s, teacher, 0.5, lam)}, record_every=100)
     np.testing.assert_allclose(hist.policy.probs(), fp.student.probs(), atol=1e-9)
-    assert hist.loss[-1] < hist.loss[0]
+    assert hist.loss[-1] == pytest.approx(fp.loss, rel=1e-9)  # (for λ > 0 the loss need not fall: ν moves too)
