@@ -17,5 +17,6 @@ PAGES = [
     st.Page("app_pages/estimators.py", title="Estimator lab", icon=":material/casino:"),
     st.Page("app_pages/feedback.py", title="Human feedback", icon=":material/thumb_up:"),
     st.Page("app_pages/beyond_dpo.py", title="Beyond DPO", icon=":material/diversity_3:"),
+    st.Page("app_pages/rl.py", title="RLHF as practised", icon=":material/model_training:"),
 ]
 st.navigation(PAGES).run()
