@@ -224,3 +224,29 @@ def test_token_level_kl_losses_end_at_neither_target(est):
     assert fp.converged and seq.converged
     assert to_rlhf > 1e-4 and to_k3 > 1e-4
     assert min(_kls(seq.log_probs[0], task)) < 1e-12  # the sequence-level one ends at its own target
+
+
+# ---------------------------------------------------------------- the one loop
+def test_make_update_through_the_one_loop():
+    from toyfdiv.conditional import ConditionalPolicy
+    from toyfdiv.training import optimise
+
+    task = rl_tasks.prompted((0.1, 0.6), vocab=2, length=3)
+    start = ConditionalPolicy([POL, POL.with_params(-POL.params)])
+    alg = rl.preset("grpo")
+    hist = optimise(start, rl.make_update(alg, task, 4), steps=1, lr=0.5, optimizer="sgd")
+    expected = rl.expected_update(alg, start, task, 4).gradient
+    np.testing.assert_allclose(hist.policy.params, start.params - 0.5 * expected, atol=1e-12)
+    # sampled PPO: one batch per alg.epochs calls, the first call the on-policy gradient on that batch
+    ppo_alg = rl.preset("ppo")
+    update = rl.make_update(ppo_alg, task, 4, estimator="sampled")
+    rng, pol = np.random.default_rng(3), start
+    rewards = []
+    for k in range(2 * ppo_alg.epochs):
+        g, diag = update(pol, rng)
+        rewards.append(diag["batch_reward"])
+        if k == 0:
+            batch = rl.sample_batch(ppo_alg, start, task, 4, np.random.default_rng(3))
+            np.testing.assert_allclose(g, rl.sampled_update(ppo_alg, start, task, batch), atol=1e-12)
+        pol = pol.with_params(pol.params - 0.5 * g)
+    assert len(set(rewards[: ppo_alg.epochs])) == 1  # the epochs reuse one batch

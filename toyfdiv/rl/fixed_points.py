@@ -22,7 +22,7 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import logsumexp
 
-from .. import optim
+from ..loop import optimise
 from .._util import as_float_array, check_int, check_positive_float, check_log_probs
 from .algorithms import Algorithm
 from .expected import expected_update, policies_of
@@ -42,32 +42,49 @@ class FixedPoint:
 
 
 def fixed_point(alg: Algorithm, task, G: int, *, start=None, steps: int = 5000, lr: float = 1.0,
-                tol: float = 1e-10, optimizer: str = "sgd") -> FixedPoint:
-    """Iterate θ ← opt(θ, E[∇L(θ)]) (exact expected update) until ‖E[∇L]‖ < tol or ``steps``.
+                tol: float = 1e-10, optimizer: str = "sgd", check_every: int = 50) -> FixedPoint:
+    """Train on the exact expected update through the one loop (:func:`toyfdiv.loop.optimise`) until
+    ‖E[∇L]‖ < tol (checked every ``check_every`` steps) or ``steps``.
 
+    The loop runs in rounds of ``check_every`` steps; plain SGD (the default) carries no
+    state, so the rounds are one continuous run (Adam's moments restart each round).
     Warns (and returns converged=False) if it did not converge.
     """
     steps = check_int(steps, "steps")
+    check_every = check_int(check_every, "check_every")
     lr = check_positive_float(lr, "lr")
     pols = policies_of(task.base_policies() if start is None else start)
-    sizes = np.cumsum([0] + [p.n_params for p in pols])
-    opt = optim.get(optimizer, lr)
-    theta = np.concatenate([p.params for p in pols])
-    state = opt.init(theta)
-    norm = np.inf
-    for k in range(steps):
-        g = expected_update(alg, pols, task, G, mode="exact").gradient
-        norm = float(np.linalg.norm(g))
-        if norm < tol:
-            break
-        theta, state = opt.step(theta, g, state)
-        if not np.all(np.isfinite(theta)):
-            raise ValueError(f"parameters became non-finite at step {k + 1} (lr={lr:g}); lower the learning rate")
-        pols = tuple(p.with_params(theta[a:b]) for p, a, b in zip(pols, sizes[:-1], sizes[1:]))
-    else:
+    holder = _Stacked(pols)
+
+    def update(policy, rng):
+        return expected_update(alg, policy.policies, task, G, mode="exact").gradient, {}
+
+    done, norm = 0, float(np.linalg.norm(update(holder, None)[0]))
+    while norm >= tol and done < steps:
+        k = min(check_every, steps - done)
+        holder = optimise(holder, update, steps=k, lr=lr, optimizer=optimizer, record_every=k,
+                          label=f"fixed_point({alg.name})").policy
+        done += k
+        norm = float(np.linalg.norm(update(holder, None)[0]))
+    if norm >= tol:
         warnings.warn(f"fixed_point({alg.name}) did not converge in {steps} steps: ‖E[∇L]‖ = {norm:.2e} > "
                       f"tol = {tol:.0e}; raise steps or lr", RuntimeWarning, stacklevel=2)
-    return FixedPoint(pols, np.stack([p.log_probs() for p in pols]), k + 1, norm, norm < tol)
+    return FixedPoint(holder.policies, np.stack([p.log_probs() for p in holder.policies]), done, norm, norm < tol)
+
+
+class _Stacked:
+    """One parameter vector for the per-prompt policies (what the loop optimises)."""
+
+    def __init__(self, policies):
+        self.policies = tuple(policies)
+        self._sizes = np.cumsum([0] + [p.n_params for p in self.policies])
+
+    @property
+    def params(self) -> np.ndarray:
+        return np.concatenate([p.params for p in self.policies])
+
+    def with_params(self, theta) -> "_Stacked":
+        return _Stacked(p.with_params(theta[a:b]) for p, a, b in zip(self.policies, self._sizes[:-1], self._sizes[1:]))
 
 
 def rlhf_target(log_a, reward, beta: float) -> np.ndarray:
