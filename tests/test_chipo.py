@@ -29,10 +29,13 @@ def small():
 def test_link_and_wright_omega():
     z = np.array([1e-6, 0.3, 1.0, 7.0, 1e4])
     np.testing.assert_allclose(chipo_link(np.log(z)), z + np.log(z), rtol=1e-14)
-    y = np.array([-800.0, -3.0, 0.0, 1.0, 50.0, 1e6])
-    w = np.exp(log_omega(y))
+    from scipy.special import wrightomega
+
+    y = np.array([-800.0, -30.0, -3.0, 0.0, 1.0, 1.5, 50.0, 1e6, 1e300])
+    u = log_omega(y)
+    np.testing.assert_allclose(np.exp(u) + u, y, rtol=1e-13, atol=1e-13)  # the defining equation
     finite = y > -700
-    np.testing.assert_allclose(w[finite] + np.log(w[finite]), y[finite], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(np.exp(u[finite]), np.real(wrightomega(y[finite])), rtol=1e-13)  # scipy's ω
     assert log_omega(np.array([-800.0]))[0] == pytest.approx(-800.0)  # ω ≈ e^y: log ω = y
 
 

@@ -165,3 +165,15 @@ def test_training_through_the_one_loop(small):
                     lambda_d=1.0, lambda_u=1.5)
     assert hist.loss[-1] < hist.loss[0] - 0.05
     assert hist.metrics["kl_from_ref"][0] == pytest.approx(0.0, abs=1e-12) < hist.metrics["kl_from_ref"][-1]
+
+
+def test_kto_gold_curve_is_the_fixed_points_utility(reviews):
+    from toyfdiv.feedback import kto_gold_curve
+
+    task, s = reviews
+    u = task.reward.values
+    c = kto_gold_curve(task.log_a, s, u, [0.9, 0.3, 0.05])
+    for b, g in zip(c.betas, c.gold):
+        assert g == pytest.approx(np.exp(kto_fixed_point(task.log_a, s, b, sampling_log_probs=task.log_a).log_probs) @ u)
+    with pytest.raises(ValueError, match="β < 1"):
+        kto_gold_curve(task.log_a, s, u, [2.0, 0.5])

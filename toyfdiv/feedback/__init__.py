@@ -28,7 +28,7 @@ from .fdpo import (check_divergence, fdpo_gradient, fdpo_lambda, fdpo_loss, fdpo
                    implicit_reward, population_fdpo_loss, train_fdpo)
 from .chipo import chipo_gradient, chipo_lambda, chipo_link, chipo_loss, chipo_optimum, chipo_update
 from .coverage import MinimiserSet, dpo_minimiser_set, seen_outputs, unseen_mass
-from .gold import GoldCurve, gold_utility_curves, ml_implicit_reward
+from .gold import GoldCurve, gold_utility_curves, kto_gold_curve, ml_implicit_reward
 from .ipo import (bt_preferences, ipo_dataset_optimum, ipo_gradient, ipo_loss, ipo_optimum, ipo_update,
                   population_ipo_gradient, population_ipo_loss, win_rates)
 from .kto import (KTOFixedPoint, kto_fixed_point, kto_gradient, kto_loss, kto_reference_point,
@@ -55,5 +55,5 @@ __all__ = [
     "kto_reference_point", "kto_reference_point_estimate", "kto_loss", "kto_gradient", "kto_update", "kto_weights",
     "kto_threshold", "population_kto_loss", "population_kto_gradient", "KTOFixedPoint", "kto_fixed_point",
     "seen_outputs", "unseen_mass", "MinimiserSet", "dpo_minimiser_set",
-    "ml_implicit_reward", "GoldCurve", "gold_utility_curves", "train_po",
+    "ml_implicit_reward", "GoldCurve", "gold_utility_curves", "kto_gold_curve", "train_po",
 ]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import brentq
-from scipy.special import expit, log_expit, logsumexp, wrightomega
+from scipy.special import expit, log_expit, logsumexp
 
 from .._util import check_positive_float
 from ..policies.base import Policy
@@ -41,15 +41,23 @@ def chipo_link(log_z) -> np.ndarray:
 
 
 def log_omega(y) -> np.ndarray:
-    """log ω(y), ω the Wright omega function (ω + log ω = y), any shape.
+    """u = log ω(y), ω the Wright omega function (ω + log ω = y): the root of e^u + u = y, any shape.
 
-    log ω = y − ω for y < 1 (exact in the tail y → −∞, where ω ≈ e^y underflows), log(ω)
-    for y ≥ 1 (where y − ω would cancel).
+    Newton's method on the convex, increasing F(u) = e^u + u − y from u₀ = min(y, log y) ≥ u*
+    (F(u₀) ≥ 0), so the iterates decrease monotonically to the root; a few steps reach
+    machine precision.  Exact in both tails (no ω − y cancellation): log ω ≈ y as y → −∞,
+    ≈ log y as y → ∞.  (scipy.special.wrightomega gives ω itself, in ~10× the time.)
     """
     y = np.asarray(y, dtype=float)
-    w = np.real(wrightomega(y))
-    with np.errstate(divide="ignore"):
-        return np.where(y < 1, y - w, np.log(np.maximum(w, 1e-300)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = np.where(y > 1.0, np.log(np.where(y > 1.0, y, 1.0)), y)  # F(u₀) ≥ 0
+    for _ in range(60):
+        e = np.exp(u)
+        step = (e + u - y) / (e + 1.0)
+        u = u - step
+        if np.all(np.abs(step) <= 4e-16 * np.maximum(1.0, np.abs(u))):
+            break
+    return u
 
 
 def _clip(clip) -> float | None:
@@ -130,7 +138,7 @@ def chipo_lambda(ref_log_probs, reward, beta: float) -> float:
         return lo
     lam = lo
     for _ in range(100):
-        w = np.real(wrightomega((r - lam) / beta))  # (N,) z = ω(y)
+        w = np.exp(log_omega((r - lam) / beta))  # (N,) z = ω(y)
         g = float(ref @ w) - 1.0
         slope = -float(ref @ (w / (1.0 + w))) / beta  # g'(λ) < 0
         if g <= 4 * np.finfo(float).eps:

@@ -31,10 +31,11 @@ from .._util import check_int, check_positive_float
 from .chipo import chipo_optimum
 from .dpo import _check_common, _dataset
 from .ipo import ipo_dataset_optimum
+from .kto import kto_fixed_point
 from .raters import PreferenceDataset, _check_vector
 from .reward_models import centre
 
-__all__ = ["ml_implicit_reward", "GoldCurve", "gold_utility_curves", "METHODS"]
+__all__ = ["ml_implicit_reward", "GoldCurve", "gold_utility_curves", "kto_gold_curve", "METHODS"]
 
 METHODS = ("RLHF", "DPO", "IPO", "χ²PO")
 
@@ -158,3 +159,23 @@ def gold_utility_curves(ref_log_probs, dataset: PreferenceDataset, utility, beta
         kl = np.array([_kl(lp, log_ref) for lp in lps])
         out[m] = GoldCurve(m, grid.copy(), gold, kl)
     return out
+
+
+def kto_gold_curve(ref_log_probs, p_up, utility, betas=None, *, sampling_log_probs=None, lambda_d: float = 1.0,
+                   lambda_u: float = 1.0, desirable_fraction: float | None = None) -> GoldCurve:
+    """E_π[u] of KTO's exact fixed point (:func:`~toyfdiv.feedback.kto.kto_fixed_point`) against β ∈ (0, 1).
+
+    ``p_up`` is P(👍 | x) (N,) of the rater (e.g. σ((ũ − u₀)/τ)); μ = exp(sampling_log_probs)
+    the rated outputs (default π_ref).  Default grid: 12 values from 0.95 down to 0.01.
+    """
+    log_ref = np.asarray(ref_log_probs, dtype=float)
+    _check_common(log_ref, log_ref, None)
+    u = _check_vector(utility, "utility", log_ref.size)
+    grid = np.geomspace(0.95, 0.01, 12) if betas is None else np.asarray(betas, dtype=float)
+    if grid.ndim != 1 or grid.size < 2 or not np.all((grid > 0) & (grid < 1)):
+        raise ValueError(f"betas must be ≥ 2 values in (0, 1) (the exact KTO fixed point needs β < 1); got {grid!r}")
+    grid = np.sort(grid)[::-1]
+    mu = log_ref if sampling_log_probs is None else sampling_log_probs
+    lps = [kto_fixed_point(log_ref, p_up, float(b), sampling_log_probs=mu, lambda_d=lambda_d, lambda_u=lambda_u,
+                           desirable_fraction=desirable_fraction).log_probs for b in grid]
+    return GoldCurve("KTO", grid, np.array([np.exp(lp) @ u for lp in lps]), np.array([_kl(lp, log_ref) for lp in lps]))
