@@ -82,7 +82,7 @@ def table_row(alg: rl.Algorithm, reward: str, G: int, trials: int) -> dict:
 def ends(alg: rl.Algorithm, G: int) -> tuple[dict, bytes]:
     task = rl_tasks.prompted((0.3,), vocab=2, length=3, reward="prefix")
     dists = rl.atlas(task, [alg.with_(name="fixed point")], min(G, 4), beta=alg.beta if alg.beta > 0 else 0.5,
-                     steps=FP_STEPS, optimizer="adam", lr=0.1, tol=FP_TOL)
+                     steps=FP_STEPS, optimizer="adam", lr=0.1, tol=FP_TOL, check_every=500)
     names = list(dists)
     kls = {"RLHF": kl(dists["fixed point"], dists[names[0]]), "k3": kl(dists["fixed point"], dists[names[1]])}
     return kls, common.png(plots_rl.atlas(task.space, dists, {"fixed point": kls}))
@@ -104,7 +104,8 @@ st.markdown(f"**{'Follows' if row['follows'] else 'Does not follow'}** the exact
 
 st.subheader("Where training ends")
 st.caption(f"One prompt (base success 0.3, two tokens then EOS) whose reward reads the leading tokens; Adam on the "
-           f"exact expected update until ‖E[update]‖ < {FP_TOL:.0e} (at most {FP_STEPS} steps). REINFORCE++ normalises "
+           f"exact expected update until ‖E[update]‖ < {FP_TOL:.0e} (at most {FP_STEPS} steps, restarted every 500). "
+           "REINFORCE++ normalises "
            "over a batch of prompts and has no exact expected update, so it has no fixed point here.")
 if adv == "reinforce_pp":
     st.warning("REINFORCE++'s expected update is Monte Carlo only: pick another advantage to see a fixed point.")

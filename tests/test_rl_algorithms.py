@@ -250,3 +250,17 @@ def test_make_update_through_the_one_loop():
             np.testing.assert_allclose(g, rl.sampled_update(ppo_alg, start, task, batch), atol=1e-12)
         pol = pol.with_params(pol.params - 0.5 * g)
     assert len(set(rewards[: ppo_alg.epochs])) == 1  # the epochs reuse one batch
+
+
+def test_grpo_with_a_reverse_kl_penalty_ends_at_the_success_recursion_fixed_point():
+    """GRPO + β KL(π‖a) (k2 as a sequence loss): π* = a e^{w(p*) r/β}/Z, and p* is the fixed point of
+    Mroueh's success recursion p ← p_a e^{w(p)/β}/(p_a e^{w(p)/β} + 1 − p_a)."""
+    fp = rl.fixed_point(rl.Algorithm("grpo-k2", "grpo", "seq_sum", "k2", "loss", "sequence", BETA), TASK, 8, lr=6.0)
+    p_star = TASK.success(fp.log_probs)[0]
+    w = float(rl.effective_weight(p_star, 8))
+    assert kl(fp.log_probs[0], rl.rlhf_target(TASK.log_a[0], w * TASK.reward[0], BETA)) < 1e-12
+    iterates = rl.grpo_success_recursion(TASK.base_success[0], BETA, 8, iterations=400)
+    print(f"\nGRPO + reverse KL: p* = {p_star:.6f}; recursion from p_a = {TASK.base_success[0]}: "
+          f"{iterates[1]:.4f}, {iterates[2]:.4f}, … → {iterates[-1]:.6f}")
+    assert abs(iterates[-1] - p_star) < 1e-9
+    assert kl(fp.log_probs[0], rl.rlhf_target(TASK.log_a[0], TASK.reward[0], BETA)) > 1e-3  # not the RLHF target

@@ -27,7 +27,7 @@ def open_page() -> AppTest:
     return at
 
 
-def test_default_page_shows_the_library_numbers():
+def test_page_shows_the_library_numbers_and_reruns_on_every_toggle():
     at = open_page()
     alg = rl.preset("grpo").with_(name="yours", epochs=4)
     row = rl.update_table(rl_tasks.prompted(), 8, algorithms=[alg], trials=2000)[0]
@@ -37,10 +37,7 @@ def test_default_page_shows_the_library_numbers():
     text = " ".join(m.value for m in at.markdown)
     assert ("**Does not follow**" in text) == (not row["follows"])
     assert "KL(π*‖RLHF target)" in text
-
-
-def test_presets_and_toggles_rerun_cleanly():
-    at = open_page()
+    # presets and toggles rerun cleanly, and the sentences follow the numbers
     at.selectbox(key="rl_preset").set_value("reinforce").run()
     at.slider(key="rl_beta").set_value(0.5).run()
     assert not at.exception

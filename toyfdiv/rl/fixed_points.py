@@ -27,7 +27,7 @@ from .._util import as_float_array, check_int, check_positive_float, check_log_p
 from .algorithms import Algorithm
 from .expected import expected_update, policies_of
 
-__all__ = ["FixedPoint", "fixed_point", "rlhf_target", "k3_target", "atlas"]
+__all__ = ["FixedPoint", "fixed_point", "rlhf_target", "k3_target", "atlas", "grpo_success_recursion"]
 
 
 @dataclass(frozen=True)
@@ -126,3 +126,25 @@ def atlas(task, algorithms, G: int = 4, beta: float = 0.5, **options) -> dict[st
         alg = alg.with_(beta=beta) if alg.kl is not None else alg
         out[alg.name] = fixed_point(alg, task, G, **options).log_probs[0]
     return out
+
+
+def grpo_success_recursion(p_a: float, beta: float, G: int, iterations: int = 200) -> np.ndarray:
+    """p_{n+1} = p_a e^{w(p_n)/β} / (p_a e^{w(p_n)/β} + 1 − p_a), p_0 = p_a; the iterates (iterations + 1,).
+
+    GRPO with binary rewards and a reverse-KL penalty β KL(π‖a) follows w(p) ∇p − β ∇KL(π‖a),
+    whose stationary policy is a·e^{w(p) r/β}/Z: the RLHF target with the reward scaled by
+    GRPO's weight.  Its success probability solves p = p_a e^{w(p)/β}/(p_a e^{w(p)/β} + 1 − p_a),
+    the fixed point of this recursion (Mroueh 2025, the success-amplification recursion, here
+    with the exact finite-G weight w of :func:`effective_weight`).
+    """
+    from .advantages import effective_weight
+
+    if not 0 < p_a < 1:
+        raise ValueError(f"p_a={p_a!r} must be a probability in (0, 1)")
+    beta = check_positive_float(beta, "beta")
+    iterations = check_int(iterations, "iterations", low=0)
+    out = [float(p_a)]
+    for _ in range(iterations):
+        s = np.log(p_a) + float(effective_weight(out[-1], G)) / beta
+        out.append(float(np.exp(s - np.logaddexp(s, np.log1p(-p_a)))))
+    return np.array(out)
