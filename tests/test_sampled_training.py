@@ -11,8 +11,8 @@ e.g. ≈ 10× for reverse KL after 60 steps), and has fallen below a quarter of 
 import numpy as np
 import pytest
 
-import toyfdiv
 from toyfdiv import tasks, train
+from toyfdiv.pretraining import pretrain_tinylm
 
 STEPS, LR, N = 40, 0.05, 256
 FACTOR = 8.0  # sampled D_f ≤ FACTOR × exact D_f after STEPS updates
@@ -70,10 +70,7 @@ def test_off_policy_gdc_with_kl_adaptive_proposal(task, exact_runs):
 
 @pytest.fixture(scope="module")
 def tinylm_base(task):
-    """A TinyLM pretrained on the task's corpus: the neural base model (skip without TinyLM)."""
-    pretrain_tinylm = getattr(toyfdiv.policies, "pretrain_tinylm", None)
-    if pretrain_tinylm is None:
-        pytest.skip("toyfdiv.policies.TinyLM is not available yet")
+    """A TinyLM pretrained on the task's corpus: the neural base model."""
     return pretrain_tinylm(task.space, task.corpus)
 
 

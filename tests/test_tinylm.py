@@ -5,8 +5,9 @@ import pytest
 from scipy import stats
 
 from toyfdiv import SequenceSpace, tasks
-from toyfdiv.policies import TinyLM, TinyLMConfig, pretrain_tinylm
-from toyfdiv.policies.tinylm import index_of, tokens_of
+from toyfdiv.policies import TinyLM, TinyLMConfig
+from toyfdiv.pretraining import pretrain_tinylm
+from toyfdiv.policies.tinylm import index_of, tokens_of  # deprecated aliases, checked below
 from conftest import fd_gradient
 
 SMALL = TinyLMConfig(n_embd=3, n_hidden=4, init_scale=1.5)
@@ -77,8 +78,12 @@ def test_sequence_paths_match_the_tree(small_space):
     np.testing.assert_allclose(pol.grad_log_prob_at(idx, wi), pol.grad_log_prob_weighted(binned), atol=1e-11)
     # index ↔ tokens arithmetic agrees with the enumerated space
     all_idx = np.arange(small_space.size)
-    np.testing.assert_array_equal(tokens_of(small_space, all_idx), small_space.tokens)
-    np.testing.assert_array_equal(index_of(small_space, small_space.tokens), all_idx)
+    np.testing.assert_array_equal(small_space.tokens_of(all_idx), small_space.tokens)
+    np.testing.assert_array_equal(small_space.index_of(small_space.tokens), all_idx)
+    with pytest.warns(DeprecationWarning, match="space.tokens_of"):
+        np.testing.assert_array_equal(tokens_of(small_space, all_idx), small_space.tokens)
+    with pytest.warns(DeprecationWarning, match="space.index_of"):
+        np.testing.assert_array_equal(index_of(small_space, small_space.tokens), all_idx)
 
 
 @pytest.mark.parametrize("kw", [dict(vocab=["a", "b", "c"], length=3), dict(vocab=["a", "b"], length=3, eos="</s>"),
@@ -124,7 +129,7 @@ def test_pretraining_reaches_the_ngram_base(method, tol):
 def test_pretraining_on_the_empirical_corpus():
     space = SequenceSpace(["a", "b", "c"], 4)
     corpus = tasks.get("abc").corpus
-    fit = pretrain_tinylm(space, corpus, TinyLMConfig(n_embd=4, n_hidden=12), target="empirical", steps=300, lr=0.05)
+    fit = pretrain_tinylm(space, corpus, TinyLMConfig(n_embd=4, n_hidden=12), source="empirical", steps=300, lr=0.05)
     p = np.bincount([space.index(line) for line in corpus], minlength=space.size) / len(corpus)
     assert np.exp(fit.log_probs())[p > 0].sum() > 0.9  # the corpus lines hold most of the mass
 
@@ -164,8 +169,8 @@ def test_bad_input():
         pol.sample(0, np.random.default_rng(0))
     with pytest.raises(ValueError, match="method='adam'"):
         pretrain_tinylm(space, ["a b"], method="adam")
-    with pytest.raises(ValueError, match="target='corpus'"):
-        pretrain_tinylm(space, ["a b"], target="corpus")
+    with pytest.raises(ValueError, match="source='corpus'"):
+        pretrain_tinylm(space, ["a b"], source="corpus")
 
 
 def test_bad_input_audit():
@@ -177,4 +182,12 @@ def test_bad_input_audit():
     with pytest.raises(ValueError, match="w contains NaN"):
         TinyLM(space).grad_log_prob_at(np.array([1]), np.array([np.nan]))
     with pytest.raises(ValueError, match="corpus=None"):
-        pretrain_tinylm(space, None, target="empirical")
+        pretrain_tinylm(space, None, source="empirical")
+
+
+def test_pretrain_tinylm_target_is_a_deprecated_name_for_source():
+    space = SequenceSpace(["a", "b"], 2)
+    with pytest.warns(DeprecationWarning, match="source"):
+        old = pretrain_tinylm(space, ["a b", "b a"], target="empirical", steps=3)
+    new = pretrain_tinylm(space, ["a b", "b a"], source="empirical", steps=3)
+    np.testing.assert_array_equal(old.params, new.params)

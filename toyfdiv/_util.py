@@ -8,6 +8,8 @@ import reprlib
 import numpy as np
 from scipy.special import logsumexp
 
+from .space import SequenceSpace
+
 __all__ = ["check_rng", "check_int", "check_positive_float", "check_finite_float", "check_space", "as_float_array",
            "check_log_probs", "log_softmax_rows", "softmax_rows"]
 
@@ -77,8 +79,6 @@ def check_instance(value, types, name: str, why: str = ""):
 
 def check_space(space, name: str = "space"):
     """Return ``space`` if it is a :class:`~toyfdiv.space.SequenceSpace`."""
-    from .space import SequenceSpace
-
     return check_instance(space, SequenceSpace, name)
 
 
@@ -104,6 +104,17 @@ def check_log_probs(log_p, size: int, name: str, *, atol: float = 1e-8) -> np.nd
     if not abs(total) <= atol:
         raise ValueError(f"{name} is not normalised: logsumexp = {total:.3g}; expected 0 (±{atol:g})")
     return arr
+
+
+def sample_index(weights: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """x_i = min{k : Σ_{j≤k} w_j > u_i Σ_j w_j}, u_i ∼ U[0, 1): n i.i.d. indices x_i ∼ w / Σw, (n,).
+
+    Inverse-CDF sampling from non-negative, possibly unnormalised weights w (N,) — the one
+    sampler of every enumerated distribution (policies, proposals, raters, pretraining
+    minibatches).  Indices are clipped to N − 1 against rounding in u·Σw.
+    """
+    cdf = np.cumsum(weights)  # (N,)
+    return np.minimum(np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right"), cdf.size - 1)
 
 
 def log_softmax_rows(logits: np.ndarray) -> np.ndarray:

@@ -19,10 +19,12 @@ from typing import Callable, Sequence
 import numpy as np
 from scipy.special import logsumexp
 
-from . import metrics
+from . import metrics, tasks
 from . import targets as _targets
 from ._util import as_float_array, check_choice, check_int, check_log_probs, check_rng
-from .fdpg import as_divergence, exact_gradient
+from .divergences import as_divergence
+from .exact import exact_gradient
+from .policies import AutoregressivePolicy
 from .policies.base import Policy
 from .space import SequenceSpace
 from .estimators import BASELINES, Z_OPTIONS, sampled_estimate
@@ -251,8 +253,6 @@ class ConditionalTask:
 
     def base_policy(self) -> ConditionalPolicy:
         """The base model as a conditional policy: one exact autoregressive copy per prompt."""
-        from .policies import AutoregressivePolicy
-
         return ConditionalPolicy([AutoregressivePolicy.from_log_probs(self.space, la) for la in self.log_a])
 
 
@@ -263,8 +263,6 @@ def reviews_task(prompts: Sequence[str] = ("film", "not", "very")) -> Conditiona
     sentiment of the whole text (so "not" flips what follows) and b(c, y) = contains "good".
     Prompts are uniform.  Responses: up to 3 words then EOS (N = 156).
     """
-    from . import tasks
-
     prompts = _prompts(prompts)
     full = tasks.default()
     unknown = [c for c in prompts if c not in full.space.vocab]

@@ -21,6 +21,7 @@ from typing import Callable, Mapping
 from . import divergences as _divergences
 from . import optim as _optim
 from . import tasks as _tasks
+from .build import POLICIES, as_task, make_policy, make_target
 from .training import ESTIMATORS, SCHEDULES, History, train
 
 __all__ = ["Config", "run", "loads_json", "configs_to_json", "configs_from_json"]
@@ -86,7 +87,7 @@ class Config:
     beta: float | None = None  # rlhf: KL coefficient β > 0 (None: the task's default)
     epsilon: float | None = None  # pointwise: smoothing 0 ≤ ε < 1 (None: the task's default)
     moments: tuple[float, ...] | None = None  # distributional / hybrid: μ̄ (None: the task's default)
-    policy: str = "autoregressive"  # experiments.POLICIES
+    policy: str = "autoregressive"  # build.POLICIES
     policy_options: tuple = field(default=())  # e.g. {"order": 2} (ngram), {"n_hidden": 4} (tinylm)
     divergence: str = "reverse_kl"  # a registry key or alpha(a) / gjsd(b); stored canonically
     steps: int = 300  # number of updates
@@ -100,8 +101,6 @@ class Config:
     record_every: int = 1  # record metrics every k updates
 
     def __post_init__(self):
-        from .experiments import POLICIES
-
         s = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731  (frozen dataclass)
         s("task", _choice(self.task, "task", _tasks.names()))
         s("length", _int(self.length, "length", 1, optional=True))
@@ -229,8 +228,6 @@ def run(config: Config, *, callback: Callable[[int, int], None] | None = None) -
     → :func:`toyfdiv.train`), so a comparison and the Configs of its runs give identical
     numbers.  ``callback(k, steps)`` is called after each update.
     """
-    from .experiments import as_task, make_policy, make_target
-
     if not isinstance(config, Config):
         raise ValueError(f"config={config!r} must be a Config")
     task = as_task(config.task, length=config.length, eos=config.eos)

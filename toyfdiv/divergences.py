@@ -30,6 +30,7 @@ References, each row from its origin:
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import re
@@ -41,7 +42,7 @@ from scipy.special import expm1, xlogy
 
 from ._util import as_float_array
 
-__all__ = ["FDivergence", "get", "names", "registered", "alpha", "gjsd"]
+__all__ = ["FDivergence", "get", "names", "registered", "alpha", "gjsd", "as_divergence", "kl"]
 
 _LOG2 = math.log(2.0)
 Array = np.ndarray
@@ -483,3 +484,26 @@ def get(name: str) -> FDivergence:
             raise ValueError(f"name={name!r}: {m.group(2)!r} is not a number; {allowed}") from None
         return alpha(value) if m.group(1) == "alpha" else gjsd(value)
     raise ValueError(f"name={name!r} is unknown; {allowed}")
+
+
+def as_divergence(divergence) -> FDivergence:
+    """An :class:`FDivergence` from itself or its registry name ("js", "alpha(0.3)", …)."""
+    if isinstance(divergence, FDivergence):
+        return divergence
+    if isinstance(divergence, str):
+        return get(divergence)
+    raise ValueError(f"divergence={divergence!r} must be an FDivergence or a name from {names()}")
+
+
+@functools.lru_cache(maxsize=1)
+def _reverse_kl() -> FDivergence:
+    return get("reverse_kl")  # frozen: one instance serves every call
+
+
+def kl(log_p, log_q) -> float:
+    """KL(p ‖ q) = Σ_x p(x) log(p(x)/q(x)) in nats (+inf if p puts mass where q has none).
+
+    The one KL of the library: the reverse-KL row's D_f(p ‖ q) with f(t) = t log t, so it
+    shares that row's zero-support rules and input checks (normalised log-probabilities).
+    """
+    return _reverse_kl().value(log_p, log_q)

@@ -34,7 +34,8 @@ from scipy.optimize import brentq, minimize
 from scipy.special import gammaln, logsumexp
 
 from ._util import as_float_array, check_int, check_log_probs, check_positive_float
-from .fdpg import as_divergence
+from .divergences import as_divergence
+from .feedback.fdpo import check_beta, check_common, fdpo_optimum
 
 __all__ = ["shared_head_objective", "shared_head_optimum", "p_correct", "pass_at_k", "pass_at_k_policy", "pass_at_k_estimate", "expected_distinct_correct",
            "regularised_target", "mara_reward", "mara_target", "diversity_rows"]
@@ -158,12 +159,10 @@ def regularised_target(log_a, reward, beta: float, divergence="reverse_kl") -> n
     TV is refused: f' is a step, the optimum is not unique.
     Reverse KL: a·exp(r/β)/Z; forward KL: β a/(λ − r), λ > max r.
     """
-    from .feedback.fdpo import _check_common, check_beta, fdpo_optimum
-
     beta = check_beta(beta)
     div = as_divergence(divergence)
     log_a = as_float_array(log_a, "log_a")
-    _check_common(log_a, log_a, None)
+    check_common(log_a, log_a, None)
     r = as_float_array(reward, "reward")
     if r.shape != log_a.shape or not np.all(np.isfinite(r)):
         raise ValueError(f"reward has shape {r.shape}; expected finite values of shape {log_a.shape}")

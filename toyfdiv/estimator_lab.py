@@ -27,7 +27,8 @@ import numpy as np
 from ._util import check_choice, check_int, check_rng
 from .estimators import (BASELINES, Z_OPTIONS, check_proposal, coefficients, draw, ess,
                          log_mean_exp)
-from .fdpg import check_pair, as_divergence, exact_gradient
+from .divergences import as_divergence
+from .exact import check_pair, exact_gradient
 from .policies.base import Policy
 
 __all__ = ["Trials", "sample_estimates", "estimator_stats", "format_stats", "LAB_Z", "LAB_BASELINES"]

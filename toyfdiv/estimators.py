@@ -31,7 +31,8 @@ import numpy as np
 from scipy.special import logsumexp
 
 from ._util import as_float_array, check_choice, check_instance, check_int, check_log_probs, check_positive_float, check_rng
-from .fdpg import check_pair, as_divergence
+from .divergences import as_divergence, kl
+from .exact import check_pair
 from .policies.base import Policy
 
 __all__ = [
@@ -117,8 +118,7 @@ def draw(policy: Policy, proposal, n: int, rng: np.random.Generator) -> tuple[np
     if isinstance(proposal, Policy):
         idx = proposal.sample(n, rng)
         return idx, policy.log_prob_at(idx), proposal.log_prob_at(idx)
-    cdf = np.cumsum(np.exp(proposal))  # (N,) inverse-CDF sampling from a log-prob vector
-    idx = np.minimum(np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right"), cdf.size - 1)
+    idx = sample_index(np.exp(proposal), n, rng)
     return idx, policy.log_prob_at(idx), proposal[idx]
 
 
@@ -200,12 +200,6 @@ def coefficients(div, log_pi_x, log_q_x, log_scores_x, log_z_hat, baseline: str,
     R = pseudo_rewards(div, log_pi_x, log_scores_x, log_z_hat)
     B = baseline_values(baseline, div, rho, R, ema)
     return -rho * (R - B) / log_pi_x.shape[-1], rho, R, B
-
-
-def _kl(log_p: np.ndarray, log_q: np.ndarray) -> float:
-    """KL(p ‖ q) = Σ_{p>0} p (log p − log q), exactly over the space."""
-    m = np.isfinite(log_p)
-    return float(np.exp(log_p[m]) @ (log_p[m] - log_q[m]))
 
 
 def _log_q_of(proposal) -> np.ndarray:
@@ -310,7 +304,7 @@ def sampled_estimate(
         swap = False
         if (state.step + 1) % adaptive_every == 0 and q is not policy:
             if adaptive_kl == "exact":
-                swap = _kl(target.log_probs, policy.log_probs()) < _kl(target.log_probs, _log_q_of(q))
+                swap = kl(target.log_probs, policy.log_probs()) < kl(target.log_probs, _log_q_of(q))
             elif np.isfinite(batch_log_sum):
                 w = np.exp(log_ratio - batch_log_sum)  # (n,) self-normalised P/q
                 swap = float(w @ (log_q_x - log_pi_x)) < 0
@@ -384,8 +378,3 @@ def rlhf_reinforce_gradient(policy: Policy, reward, log_a, beta: float, n: int, 
     shaped = reward[idx] - beta * kl_per_sample(log_pi_x, log_a[idx], kl_estimator)  # (n,)
     B = baseline_values(baseline, None, np.ones(n), shaped, None)
     return policy.grad_log_prob_at(idx, -(shaped - B) / n)
-
-
-from .estimator_lab import estimator_stats, sample_estimates  # noqa: E402  (re-export)
-
-__all__ += ["estimator_stats", "sample_estimates"]

@@ -11,7 +11,6 @@ KL from the base).  Nothing here is new mathematics: every number comes from
 
 from __future__ import annotations
 
-import importlib
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Callable, Mapping, Sequence
@@ -19,12 +18,12 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from . import divergences as _divergences
-from . import metrics as _metrics
 from . import tasks as _tasks
-from ._util import check_instance, check_int
-from .policies import AutoregressivePolicy, TabularPolicy
-from .policies.base import Policy
+from ._util import check_int
+from .build import (POLICIES, as_task, check_target, make_policy, make_target, primary_alignment, require_task,
+                    summary_table, target_row)
 from .config import Config, run
+from .policies.base import Policy
 from .targets import Target
 from .training import History, train
 
@@ -32,100 +31,11 @@ __all__ = ["POLICIES", "DEFAULT_BETAS", "as_task", "make_policy", "make_target",
            "summary_table", "primary_alignment", "frontier", "final_policies", "target_row",
            "sweep_configs", "run_many", "frontier_from_runs"]
 
-#: Policy families a run can start from (tinylm and ngram when their modules are present).
-POLICIES = ("autoregressive", "tabular", "ngram", "tinylm")
 #: Default grid of RLHF temperatures for :func:`frontier`.
 DEFAULT_BETAS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 
 
-def as_task(task, *, length: int | None = None, eos: bool | None = None) -> _tasks.Task:
-    """A :class:`~toyfdiv.tasks.Task` from itself or its catalogue name (``tasks.names()``)."""
-    if isinstance(task, _tasks.Task):
-        if length is not None or eos is not None:
-            raise ValueError("length and eos reshape a task given by name; pass the name instead of a Task")
-        return task
-    if task is None:
-        return _tasks.get(_tasks.names()[0], length=length, eos=eos)
-    if isinstance(task, str):
-        return _tasks.get(task, length=length, eos=eos)
-    raise ValueError(f"task={task!r} must be a Task or one of {_tasks.names()}")
-
-
-def make_target(task: _tasks.Task, kind: str = "rlhf", target_options: Mapping | None = None) -> Target:
-    """p = task.target(kind, **target_options): rlhf (beta), pointwise (epsilon), distributional/hybrid (moments)."""
-    task = _require_task(task)
-    if kind not in _tasks.TARGET_KINDS:
-        raise ValueError(f"kind={kind!r} is not a target kind; allowed: {list(_tasks.TARGET_KINDS)}")
-    if target_options is not None and not isinstance(target_options, Mapping):
-        raise ValueError(f"target_options={target_options!r} must be a dict such as {{'beta': 0.5}}, or None")
-    opts = {k: v for k, v in dict(target_options or {}).items() if v is not None}
-    return task.target(kind, **opts)
-
-
-def _require_task(task) -> _tasks.Task:
-    """A Task, or one built from its catalogue name."""
-    if isinstance(task, (_tasks.Task, str)):
-        return as_task(task)
-    raise ValueError(f"task={task!r} must be a Task or one of {_tasks.names()}")
-
-
-def _optional_policy(module: str, name: str):
-    try:
-        return getattr(importlib.import_module(f"toyfdiv.policies.{module}"), name)
-    except (ImportError, AttributeError):
-        raise ValueError(f"policy family {name} is not available in this version of toyfdiv") from None
-
-
-def make_policy(task: _tasks.Task, policy: str = "autoregressive", *, seed: int = 0, **options) -> Policy:
-    """The starting policy π_θ0 ≈ a: the task's base model written in the chosen family.
-
-    - "autoregressive": θ0 = the base model's conditionals exactly (a copy of ``task.base``);
-    - "tabular": θ0 = log a (``TabularPolicy.from_log_probs``);
-    - "ngram": the maximum-likelihood k-gram of a (option ``order``, default 2);
-    - "tinylm": a GRU fitted to a by maximum likelihood (options ``n_embd``, ``n_hidden``,
-      ``init_scale``, ``fit_steps`` = 400, ``fit_lr`` = 0.03; ``seed`` seeds its init).
-
-    Option ``init="random"`` starts from random parameters (``init_scale``, ``seed``)
-    instead of a (tinylm: its initialisation, unfitted).
-    """
-    task = _require_task(task)
-    check_int(seed, "seed", low=0)
-    space, log_a = task.space, task.log_a
-    init = options.pop("init", "base")
-    if init not in ("base", "random"):
-        raise ValueError(f"init={init!r} is unknown; allowed: 'base', 'random'")
-    if policy in ("autoregressive", "tabular", "ngram") and init == "random":
-        scale = options.pop("init_scale", 0.1)
-        if policy == "ngram":
-            cls = _optional_policy("ngram", "NgramPolicy")
-            return _no_extra(cls(space, options.pop("order", 2), seed, init_scale=scale), options, policy)
-        cls = AutoregressivePolicy if policy == "autoregressive" else TabularPolicy
-        return _no_extra(cls(space, seed, init_scale=scale), options, policy)
-    if policy == "autoregressive":
-        return _no_extra(AutoregressivePolicy(space, params=task.base.params), options, policy)
-    if policy == "tabular":
-        return _no_extra(TabularPolicy.from_log_probs(space, log_a), options, policy)
-    if policy == "ngram":
-        cls = _optional_policy("ngram", "NgramPolicy")
-        return _no_extra(cls.from_log_probs(space, log_a, options.pop("order", 2)), options, policy)
-    if policy == "tinylm":
-        lm = _optional_policy("tinylm", "TinyLM")
-        config_cls = _optional_policy("tinylm", "TinyLMConfig")
-        steps, lr = options.pop("fit_steps", 400), options.pop("fit_lr", 0.03)
-        config = config_cls(**{k: options.pop(k) for k in ("n_embd", "n_hidden", "init_scale") if k in options},
-                            seed=seed)
-        _no_extra(None, options, policy)
-        return lm(space, config) if init == "random" else lm.fit(space, log_a, config, steps=steps, lr=lr)
-    raise ValueError(f"policy={policy!r} is unknown; allowed: {list(POLICIES)}")
-
-
-def _no_extra(pol, options: Mapping, policy: str):
-    if options:
-        raise ValueError(f"options {sorted(options)} do not apply to policy={policy!r}")
-    return pol
-
-
-def _divergence_list(divergences) -> tuple[list, bool]:
+def _resolve_divergences(divergences) -> tuple[list, bool]:
     if divergences is None:
         return list(_divergences.registered()), True
     if isinstance(divergences, str):
@@ -173,7 +83,7 @@ def compare(task, kind: str = "rlhf", divergences=None, *, policy: str = "autore
         start = make_policy(task, policy, seed=seed, **dict(policy_options or {}))
     elif not isinstance(start, Policy) or start.space != task.space:
         raise ValueError(f"start={start!r} must be a Policy on the task's space {task.space!r}")
-    divs, defaulted = _divergence_list(divergences)
+    divs, defaulted = _resolve_divergences(divergences)
     if defaulted:
         ok = [d for d in divs if np.isfinite(d.value(start.log_probs(), target.log_probs))]
         skipped = [d.name for d in divs if d not in ok]
@@ -192,50 +102,13 @@ def compare(task, kind: str = "rlhf", divergences=None, *, policy: str = "autore
     return out
 
 
-def primary_alignment(metrics: Mapping) -> tuple[str, float]:
-    """The headline alignment of a metrics row: (key, value) of the first "alignment/<key>"."""
-    if not isinstance(metrics, Mapping):
-        raise ValueError(f"metrics={metrics!r} must be a dict of metrics, e.g. History.final()")
-    for key, value in metrics.items():
-        if key.startswith("alignment/"):
-            return key.split("/", 1)[1], float(np.asarray(value).reshape(-1)[-1])
-    return "", float("nan")
-
-
-def summary_table(histories: Mapping[str, History]) -> list[dict]:
-    """One row per run: D_f(π_final ‖ p) for the run's own f, alignment, KL(π‖a), H(π), the
-    expected number of distinct sequences in 100 samples, steps, seconds.
-
-    Row keys: "divergence", "final_divergence" (nats), "alignment_key", "alignment",
-    "kl_from_base" (nats), "entropy" (nats), "distinct_100", "steps", "seconds", and every
-    "alignment/<key>" of the run.
-    """
-    if not isinstance(histories, Mapping) or not all(isinstance(h, History) for h in histories.values()):
-        raise ValueError(f"histories={histories!r} must be a dict {{name: History}}, e.g. from compare()")
-    rows = []
-    for name, hist in histories.items():
-        final = hist.final()
-        key, value = primary_alignment(final)
-        row = dict(divergence=hist.divergence, final_divergence=final[f"divergence/{hist.divergence}"],
-                   alignment_key=key, alignment=value, kl_from_base=final["kl_from_base"],
-                   entropy=final["entropy"], distinct_100=_metrics.expected_distinct(hist.policy.log_probs(), 100),
-                   steps=int(hist.step[-1]), seconds=float(hist.seconds))
-        row.update({k: v for k, v in final.items() if k.startswith("alignment/")})
-        rows.append(row)
-    return rows
-
-
 def final_policies(task: _tasks.Task, target: Target, histories: Mapping[str, History]) -> dict[str, np.ndarray]:
     """{"base": log a, "target": log p, f: log π_f} — the distributions a comparison ends with."""
-    task, target = _require_task(task), _check_target(target)
+    task, target = require_task(task), check_target(target)
     summary_table(histories)  # validates the histories
     out = {"base": np.asarray(task.log_a), "target": np.asarray(target.log_probs)}
     out.update({name: np.asarray(h.policy.log_probs()) for name, h in histories.items()})
     return out
-
-
-def _check_target(target) -> Target:
-    return check_instance(target, Target, "target")
 
 
 def _betas(betas, name: str = "betas") -> list[float]:
@@ -247,14 +120,6 @@ def _betas(betas, name: str = "betas") -> list[float]:
     if len(betas) == 0 or bad:
         raise ValueError(f"{name}={list(betas)!r} must be a non-empty list of finite values > 0")
     return [float(b) for b in betas]
-
-
-def target_row(target: Target) -> dict:
-    """The target's own alignment, entropy and KL from the base: where a perfect minimiser lands."""
-    m = _metrics.evaluate(_check_target(target).log_probs, target, divergences=())
-    key, value = primary_alignment(m)
-    return dict(alignment_key=key, alignment=value, entropy=m["entropy"], kl_from_base=m["kl_from_base"],
-                distinct_100=_metrics.expected_distinct(target.log_probs, 100))
 
 
 def frontier(task, divergences=None, *, betas: Sequence[float] = DEFAULT_BETAS, steps: int = 300,
@@ -276,7 +141,7 @@ def frontier(task, divergences=None, *, betas: Sequence[float] = DEFAULT_BETAS, 
     task = as_task(task)
     betas = _betas(betas)
     check_int(steps, "steps", low=0)
-    n_div = len(_divergence_list(divergences)[0])
+    n_div = len(_resolve_divergences(divergences)[0])
     total = steps * n_div * len(betas)
     start = make_policy(task, policy, seed=seed, **dict(policy_options or {}))  # fitted once, shared by every β
     rows = []
@@ -303,7 +168,7 @@ def sweep_configs(base: Config, divergences=None, betas: Sequence[float] | None 
     """
     if not isinstance(base, Config):
         raise ValueError(f"base={base!r} must be a Config")
-    divs = [d.name for d in _divergence_list(divergences)[0]]
+    divs = [d.name for d in _resolve_divergences(divergences)[0]]
     betas = [base.beta] if betas is None else _betas(betas)
     if isinstance(seeds, str) or not isinstance(seeds, (list, tuple, range, np.ndarray)):
         raise ValueError(f"seeds={seeds!r} must be a list of integers ≥ 0")

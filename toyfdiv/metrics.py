@@ -5,21 +5,16 @@ All functions take normalised log-probability vectors (N,) over the space.
 
 from __future__ import annotations
 
-import functools
 
 import numpy as np
 from scipy.special import xlogy
 
 from . import divergences as _divergences
+from .divergences import kl
 from ._util import as_float_array, check_instance, check_int, check_log_probs, check_positive_float
 from .targets import Target
 
 __all__ = ["kl", "entropy", "expected_distinct", "expectation", "rlhf_objective", "alignment", "evaluate"]
-
-
-@functools.lru_cache(maxsize=1)
-def _reverse_kl() -> _divergences.FDivergence:
-    return _divergences.get("reverse_kl")  # frozen: one instance serves every call
 
 
 def _log_pi(log_pi, size: int | None = None) -> np.ndarray:
@@ -33,10 +28,6 @@ def _log_pi(log_pi, size: int | None = None) -> np.ndarray:
 def _target(target) -> Target:
     return check_instance(target, Target, "target")
 
-
-def kl(log_p: np.ndarray, log_q: np.ndarray) -> float:
-    """KL(p ‖ q) = Σ_x p(x) log(p(x)/q(x)) in nats (+inf if p puts mass where q has none)."""
-    return _reverse_kl().value(log_p, log_q)
 
 
 def entropy(log_pi: np.ndarray) -> float:

@@ -41,7 +41,7 @@ _PARAM = re.compile(r"^(alpha|gjsd)\(\s*([-+0-9.eE]+)\s*\)$")
 _LINESTYLES, _MARKERS = ["-", "--", ":", "-."], ["o", "s", "^", "D", "v"]
 
 
-def _style():
+def style():
     return matplotlib.rc_context(STYLE)
 
 
@@ -148,7 +148,7 @@ def distributions(space, dists: Mapping[str, np.ndarray], k: int = 10, title: st
     n = len(probs)
     height = 0.8 / n
     colors = label_colors(list(probs))
-    with _style():
+    with style():
         fig = Figure(figsize=(12, min(max(3.5, 1.5 + 0.17 * k * n), 10.0)), layout="constrained")
         ax = fig.add_subplot()
         y = np.arange(k)
@@ -209,24 +209,24 @@ def training_curves(histories: Mapping, keys: Sequence[str] = ("divergence", "al
     keys = list(keys)
     cols = min(len(keys), 2)
     rows = -(-len(keys) // cols)
-    with _style():
+    with style():
         fig = Figure(figsize=(7.0 * cols, 4.6 * rows + 0.8), layout="constrained")
         axes = fig.subplots(rows, cols, squeeze=False).ravel()
         # runs that share a divergence keep its colour and differ by line style and label
         seen: dict[str, int] = {}
-        style = {}
+        line_style = {}
         for name, hist in histories.items():
             j = seen[hist.divergence] = seen.get(hist.divergence, -1) + 1
             shared = sum(h.divergence == hist.divergence for h in histories.values()) > 1
             label = f"{name} — {divergence_label(hist.divergence)}" if shared else divergence_label(hist.divergence)
-            style[name] = dict(color=divergence_color(hist.divergence), label=label,
+            line_style[name] = dict(color=divergence_color(hist.divergence), label=label,
                                ls=("-", "--", ":", "-.")[j % 4])
         for ax, key in zip(axes, keys):
             ylabel = title = ""
             for name, hist in histories.items():
                 y, ylabel, title = _curve(hist, key)
                 sparse = np.isfinite(y).sum() < 2  # a value recorded at the end only: a dot
-                ax.plot(hist.step, y, marker="o" if sparse else None, **style[name])
+                ax.plot(hist.step, y, marker="o" if sparse else None, **line_style[name])
             ref = (target_values or {}).get(key)
             if ref is not None:
                 ax.axhline(ref, color=_FIXED["target"], ls="--", lw=1.6, label="target p")
@@ -258,7 +258,7 @@ def divergence_zoo(divergences=None, alphas: Sequence[float] | None = None, *, t
               ("pseudo-reward −f'(t)", "R = −f'(t)", lambda d: d.pseudo_reward(log_t))]
     norm = Normalize(float(alphas.min()), float(alphas.max()) if alphas.max() > alphas.min() else alphas.min() + 1)
     cmap = colormaps["viridis"]
-    with _style():
+    with style():
         fig = Figure(figsize=(18, 10.5), layout="constrained")
         axes = fig.subplots(2, 3, sharex=True)
         for col, (title, ylabel, fn) in enumerate(panels):
@@ -309,7 +309,7 @@ def simplex(log_p, divergences=None, start=None, steps: int = 300, lr: float = 0
     p_xy, s_xy = _simplex.to_xy(np.exp(np.asarray(log_p, dtype=float))), _simplex.to_xy(start)
     cols = min(len(divs) + 1, 5 if ncols is None else check_int(ncols, "ncols"))
     rows = -(-(len(divs) + 1) // cols)
-    with _style():
+    with style():
         fig = Figure(figsize=(4.4 * cols, 4.3 * rows + 0.6), layout="constrained")
         axes = fig.subplots(rows, cols, squeeze=False).ravel()
         _triangle(overlay := axes[len(divs)])
@@ -347,7 +347,7 @@ def mode_seeking(log_p=None, divergences=None, *, mu0: float = 1.2, width: float
     log_p = _simplex.BIMODAL_TARGET if log_p is None else np.asarray(log_p, dtype=float)
     divs = _divs(divergences)
     ends = {d.name: _simplex.restricted_flow(log_p, d, mu0, steps=steps, lr=lr, width=width)[-1] for d in divs}
-    with _style():
+    with style():
         fig = Figure(figsize=(14, 6), layout="constrained")
         ax, bx = fig.subplots(1, 2, width_ratios=(1, 1.25))
         _triangle(ax)
@@ -380,7 +380,7 @@ def frontier(rows: Sequence[Mapping]) -> Figure:
     rows = _nonempty(rows)
     names = list(dict.fromkeys(r["divergence"] for r in rows))
     what = rows[0].get("alignment_key") or "alignment"
-    with _style():
+    with style():
         fig = Figure(figsize=(15, 6.3), layout="constrained")
         axes = fig.subplots(1, 2, sharey=True)
         for ax, x, xlabel in ((axes[0], "entropy", "entropy H(π) (nats)"),
@@ -414,7 +414,7 @@ def estimator_stats(rows: Sequence[Mapping]) -> Figure:
     key_of = lambda r: (r.get("divergence", ""), r["baseline"], r["z"])  # noqa: E731
     groups = list(dict.fromkeys(key_of(r) for r in rows))
     divs, baselines, zs = (list(dict.fromkeys(g[i] for g in groups)) for i in range(3))
-    with _style():
+    with style():
         fig = Figure(figsize=(18, 6.2), layout="constrained")
         axes = fig.subplots(1, 3)
         for ax, key, ylabel, log in ((axes[0], "bias", "bias ‖E ĝ − g‖", True),
@@ -471,7 +471,7 @@ def overoptimisation(curve) -> Figure:
     has_kl = c["kl"] is not None
     x = c["kl"][order] if has_kl else 1.0 / c["beta"][order]
     true, proxy = c["true"][order], c["proxy"][order]
-    with _style():
+    with style():
         fig = Figure(figsize=(10, 6.2), layout="constrained")
         ax = fig.add_subplot()
         ax.plot(x, proxy, color="#b8860b", ls="--", label="proxy reward E[r̂] (what is optimised)")

@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from .plots import _style, divergence_color, label_colors
+from .plots import style, divergence_color, label_colors
 
 __all__ = ["gold_curves", "pass_at_k", "distinct_correct", "gkd_grid", "three_outputs"]
 
@@ -30,7 +30,7 @@ def gold_curves(curves: Mapping) -> Figure:
     ``curves``: {method: GoldCurve} from :func:`toyfdiv.feedback.gold_utility_curves`.
     """
     curves = _nonempty(dict(curves), "curves")
-    with _style():
+    with style():
         fig = Figure(figsize=(10, 6.2), layout="constrained")
         ax = fig.add_subplot()
         for (name, c), color in zip(curves.items(), label_colors(list(curves))):
@@ -48,7 +48,7 @@ def pass_at_k(curves: Mapping[str, np.ndarray], ks: Sequence[int]) -> Figure:
     """pass@k against k, one line per policy: ``curves`` = {label: (K,) pass@k values at ``ks``}."""
     curves = _nonempty(dict(curves), "curves")
     ks = np.asarray(ks)
-    with _style():
+    with style():
         fig = Figure(figsize=(9, 5.8), layout="constrained")
         ax = fig.add_subplot()
         for (name, y), color, ls in zip(curves.items(), label_colors(list(curves)), ["-", "--", ":", "-."] * 5):
@@ -69,7 +69,7 @@ def distinct_correct(rows: Sequence[Mapping], key: str = "distinct_correct") -> 
     """
     rows = _nonempty(list(rows), "rows")
     names = list(dict.fromkeys(r["divergence"] for r in rows))
-    with _style():
+    with style():
         fig = Figure(figsize=(10, 6), layout="constrained")
         ax = fig.add_subplot()
         for name in names:
@@ -94,7 +94,7 @@ def gkd_grid(rows: Sequence[Mapping], keys=("entropy", "reverse_kl")) -> Figure:
     betas = sorted({r["beta"] for r in rows})
     labels = {"entropy": "student entropy H(q) (nats)", "reverse_kl": "KL(q ‖ teacher) (nats)",
               "forward_kl": "KL(teacher ‖ q) (nats)", "teacher_log_lik": "E_q[log p_T] (nats)"}
-    with _style():
+    with style():
         fig = Figure(figsize=(6.2 * len(keys), 5.2), layout="constrained")
         for j, key in enumerate(keys):
             ax = fig.add_subplot(1, len(keys), j + 1)
@@ -117,7 +117,7 @@ def gkd_grid(rows: Sequence[Mapping], keys=("entropy", "reverse_kl")) -> Figure:
 def three_outputs(dists: Mapping[str, np.ndarray], labels=("a", "b", "c")) -> Figure:
     """Bars of a few distributions over three outputs (the IPO vs DPO example): {label: (3,) probabilities}."""
     dists = _nonempty(dict(dists), "dists")
-    with _style():
+    with style():
         fig = Figure(figsize=(9, 5), layout="constrained")
         ax = fig.add_subplot()
         width = 0.8 / len(dists)

@@ -15,7 +15,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from .plots import STYLE, _style
+from .plots import STYLE, style
 from .rl.ppo import clipped_objective
 
 __all__ = ["update_table", "grpo_weight", "length_drift", "atlas", "clip_region", "clip_entropy", "STYLE"]
@@ -25,7 +25,7 @@ def update_table(rows: Sequence[Mapping]) -> Figure:
     """Bars of cos(u, g) (± the relative noise floor) and scale ⟨u, g⟩/‖g‖² per algorithm (rl.update_table rows)."""
     names = [r["algorithm"] for r in rows]
     x = np.arange(len(rows))
-    with _style():
+    with style():
         fig = Figure(figsize=(11, 4.2), layout="constrained")
         a1, a2 = fig.subplots(1, 2)
         a1.bar(x, [r["cosine"] for r in rows], yerr=[r["noise"] for r in rows], color="#1f77b4", capsize=4)
@@ -43,7 +43,7 @@ def update_table(rows: Sequence[Mapping]) -> Figure:
 
 def grpo_weight(p: np.ndarray, weights: Mapping[int, np.ndarray], limit: np.ndarray | None = None) -> Figure:
     """w(p) against the success probability p, one line per G (rl.effective_weight), and the G → ∞ limit."""
-    with _style():
+    with style():
         fig = Figure(figsize=(7, 4.5), layout="constrained")
         ax = fig.subplots()
         for k, (G, w) in enumerate(weights.items()):
@@ -64,7 +64,7 @@ def length_drift(drifts: Mapping[str, Mapping[float, float]]) -> Figure:
     names = list(drifts)
     values = sorted({r for d in drifts.values() for r in d})
     width = 0.8 / max(len(values), 1)
-    with _style():
+    with style():
         fig = Figure(figsize=(7.5, 4.3), layout="constrained")
         ax = fig.subplots()
         for k, r in enumerate(values):
@@ -87,7 +87,7 @@ def atlas(space, dists: Mapping[str, np.ndarray], divergences: Mapping[str, Mapp
     targets = [k for k in dists if "target" in k or "form" in k]
     points = [k for k in dists if k not in targets]
     width = 0.8 / max(len(points), 1)
-    with _style():
+    with style():
         fig = Figure(figsize=(max(8, 0.6 * len(labels)), 4.8), layout="constrained")
         ax = fig.subplots()
         for k, name in enumerate(points):
@@ -107,7 +107,7 @@ def atlas(space, dists: Mapping[str, np.ndarray], divergences: Mapping[str, Mapp
 def clip_region(clip_low: float = 0.2, clip_high: float = 0.2) -> Figure:
     """min(ρA, clip(ρ)A) against ρ for A = +1 and A = −1; the shaded ρ have zero gradient."""
     rho = np.linspace(0.0, 2.0, 401)
-    with _style():
+    with style():
         fig = Figure(figsize=(10, 4), layout="constrained")
         for ax, A in zip(fig.subplots(1, 2), (1.0, -1.0)):
             ax.plot(rho, clipped_objective(rho, A, clip_low, clip_high), color="#1f77b4", label="clipped")
@@ -128,7 +128,7 @@ def clip_entropy(studies: Mapping[str, object]) -> Figure:
     starts = list(studies)
     variants = list(next(iter(studies.values())).delta)
     width = 0.8 / len(variants)
-    with _style():
+    with style():
         fig = Figure(figsize=(8, 4.3), layout="constrained")
         ax = fig.subplots()
         for k, v in enumerate(variants):

@@ -3,7 +3,7 @@
 A run saved at ``path`` is a directory holding two files:
 
 - ``run.json``: ``schema_version``, the :class:`~toyfdiv.config.Config`, the summary row
-  (:func:`toyfdiv.experiments.summary_table`), the metric names, the minimised divergence,
+  (:func:`toyfdiv.build.summary_table`), the metric names, the minimised divergence,
   the train call's own config, wall-clock seconds, and ``sha256``: one checksum over both
   parts, SHA-256(canonical JSON of every other field ‖ the NPZ's bytes);
 - ``arrays.npz``: the metric arrays (``m0``, ``m1``, … in the JSON's order), the recorded
@@ -39,6 +39,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .build import as_task, make_policy, summary_table
 from .config import Config, loads_json
 from .training import History
 
@@ -199,8 +200,6 @@ def save_run(path, config: Config, history: History, *, overwrite: bool = False)
     the complete new one, never a mix.  An existing run at ``path`` is an error unless
     ``overwrite``; a path that exists and is not a saved run is never replaced.
     """
-    from .experiments import summary_table
-
     if not isinstance(config, Config):
         raise ValueError(f"config={config!r} must be a Config")
     if not isinstance(history, History):
@@ -384,8 +383,6 @@ def load_run(path) -> Run:
     that does not match both files, a field of the wrong type, a config that does not
     validate, arrays of the wrong keys, dtypes or shapes, NaN, or θ of the wrong size.
     """
-    from .experiments import as_task, make_policy
-
     dest = _run_dir(path)
     _recover(dest)
     record, npz_bytes = _read_record(dest)

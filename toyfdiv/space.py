@@ -400,6 +400,39 @@ class SequenceSpace:
         start = 0 if self.eos is None else self._offsets[len(body)]
         return start + rank
 
+    def index_of(self, tokens: np.ndarray) -> np.ndarray:
+        """(n,) canonical indices of token rows (n, T) (EOS = V, −1 after it), arithmetically:
+        start(L) + the base-V rank of the L vocabulary tokens — without building ``tokens``."""
+        V = self.n_vocab
+        is_tok = (tokens >= 0) & (tokens < V)  # (n, T) vocabulary positions
+        rank = np.zeros(tokens.shape[0], dtype=np.int64)
+        for t in range(self.length):
+            rank = np.where(is_tok[:, t], rank * V + tokens[:, t], rank)
+        if self.eos is None:
+            return rank
+        return self._starts()[is_tok.sum(axis=1)] + rank
+
+    def tokens_of(self, idx: np.ndarray) -> np.ndarray:
+        """(n, T) token rows of canonical indices (n,) — EOS = V, −1 after it — the inverse of
+        :meth:`index_of`, without building ``tokens``."""
+        V, T = self.n_vocab, self.length
+        idx = np.asarray(idx, dtype=np.int64)
+        starts = self._starts()
+        L = np.full(idx.shape, T) if self.eos is None else np.searchsorted(starts, idx, side="right") - 1
+        rank = idx - (0 if self.eos is None else starts[L])  # (n,) rank among sequences of L tokens
+        out = np.empty((idx.size, T), dtype=np.int64)
+        for j in range(T):  # a loop over positions, vectorised over sequences
+            digit = (rank // np.power(V, np.maximum(L - 1 - j, 0))) % V
+            out[:, j] = np.where(j < L, digit, np.where(j == L, V, -1))
+        return out
+
+    def _starts(self) -> np.ndarray:
+        """Canonical index of the first sequence with L vocabulary tokens, for each allowed L."""
+        if self.eos is None:
+            return np.zeros(1, dtype=np.int64)
+        last = self.length + (1 if self.unterminated else 0)
+        return np.array([self.ends_at(d).start for d in range(last)], dtype=np.int64)
+
     def _shape_text(self) -> str:
         if self.eos is None:
             return f"exactly {self.length} tokens"

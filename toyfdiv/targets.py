@@ -25,6 +25,7 @@ from scipy.optimize import linprog, minimize
 from scipy.special import logsumexp
 
 from ._util import as_float_array
+from .divergences import kl
 
 __all__ = [
     "Target", "ConvergenceWarning", "KINDS",
@@ -116,8 +117,7 @@ class Target:
     @property
     def kl_from_base(self) -> float:
         """KL(p ‖ a) = Σ_{p>0} p (log p − log a) in nats; finite since p ≪ a."""
-        m = np.isfinite(self.log_probs)
-        return float(np.exp(self.log_probs[m]) @ (self.log_probs[m] - self.log_a[m]))
+        return kl(self.log_probs, self.log_a)
 
     def describe(self) -> str:
         """One line for display: name, support, log Z, KL(p‖a) and λ* if any."""

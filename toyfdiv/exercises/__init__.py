@@ -14,6 +14,8 @@ from functools import lru_cache
 from importlib import import_module
 import math
 
+from .. import tasks
+
 __all__ = ["Verdict", "right", "wrong", "as_number", "agrees", "default_task"]
 
 
@@ -64,8 +66,6 @@ def agrees(value: float, truth: float) -> bool:
 @lru_cache(maxsize=1)
 def default_task():
     """The course's default task (:func:`toyfdiv.tasks.default`), built once."""
-    from .. import tasks
-
     return tasks.default()
 
 

@@ -18,7 +18,8 @@ import numpy as np
 
 from .. import divergences
 from ..policies import TabularPolicy
-from ..space import SequenceSpace  # noqa: F401  (type of simplex_space)
+from ..simplex import SPACE
+from ..space import SequenceSpace
 from . import Verdict, as_number, right, wrong
 
 __all__ = ["check_generator", "check_js_slope", "check_mode_seeking",
@@ -126,8 +127,6 @@ _S_GRID = np.linspace(-8.0, 8.0, 801)
 
 def simplex_space() -> SequenceSpace:
     """The 3-outcome space {x1, x2, x3} of :mod:`toyfdiv.simplex`: one token, no EOS."""
-    from ..simplex import SPACE
-
     return SPACE
 
 

@@ -12,6 +12,7 @@ from functools import lru_cache
 import numpy as np
 
 from .. import divergences as _divergences
+from .. import experiments
 from . import Verdict, as_number, right, wrong
 
 __all__ = ["check_js_floor", "check_finite_against_zeros", "check_diversity_ranking",
@@ -98,8 +99,6 @@ def check_finite_against_zeros(answer) -> Verdict:
 
 @lru_cache(maxsize=1)
 def _ranking_entropies() -> dict[str, float]:
-    from .. import experiments
-
     s = dict(RANKING_SETUP)
     hists = experiments.compare(s.pop("task"), s.pop("kind"), list(s.pop("divergences")), **s)
     return {name: float(h.final()["entropy"]) for name, h in hists.items()}

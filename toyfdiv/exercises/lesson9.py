@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from ..rl import effective_weight
 from . import Verdict, agrees, as_number, right, wrong
 
 __all__ = ["check_k3_loss_kl", "check_grpo_weight", "check_rloo_factor", "GRPO_G", "GRPO_P", "RLOO_G"]
@@ -49,8 +50,6 @@ def check_grpo_weight(answer) -> Verdict:
 
     Right: :func:`toyfdiv.rl.effective_weight` (0.1, 8) ≈ 2.18 (with ε = 1e-4 in the std).
     """
-    from ..rl import effective_weight
-
     value = as_number(answer, "w(p)")
     if isinstance(value, Verdict):
         return value

@@ -27,8 +27,8 @@ from scipy.special import expit, log_expit, logsumexp
 
 from .._util import check_positive_float
 from ..policies.base import Policy
-from .dpo import _check_common, _dataset, _log_pi, _policy, check_beta
-from .raters import PreferenceDataset, _check_vector
+from .dpo import check_common, check_dataset, as_log_pi, check_policy, check_beta
+from .raters import PreferenceDataset, check_vector
 
 __all__ = ["chipo_link", "chipo_loss", "chipo_gradient", "chipo_update", "chipo_lambda", "chipo_optimum",
            "log_omega"]
@@ -76,7 +76,7 @@ def _pair_loss(h, dh, winners, losers, beta, clip):
 
 
 def _h(log_pi, ref_log_probs, dataset):
-    log_t = log_pi - _check_common(log_pi, ref_log_probs, dataset)
+    log_t = log_pi - check_common(log_pi, ref_log_probs, dataset)
     t = np.exp(log_t)
     return t + log_t, t + 1.0  # φ(t), ∂φ(t)/∂log t = t + 1
 
@@ -88,8 +88,8 @@ def chipo_loss(policy, ref_log_probs, dataset: PreferenceDataset, beta: float, c
     al. (2024), Alg. 1.
     """
     beta = check_beta(beta)
-    dataset = _dataset(dataset)
-    log_pi = _log_pi(policy)
+    dataset = check_dataset(dataset)
+    log_pi = as_log_pi(policy)
     h, dh = _h(log_pi, ref_log_probs, dataset)
     return _pair_loss(h, dh, dataset.winners, dataset.losers, beta, _clip(clip))[0]
 
@@ -98,8 +98,8 @@ def chipo_gradient(policy: Policy, ref_log_probs, dataset: PreferenceDataset, be
                    clip: float | None = None) -> np.ndarray:
     """∇θ L_χPO = Σ_x (∂L/∂φ(x)) (1 + t(x)) ∇θ log π(x): DPO's per-pair weights times φ'(t) t = 1 + t; (P,)."""
     beta = check_beta(beta)
-    dataset = _dataset(dataset)
-    log_pi = _policy(policy).log_probs()
+    dataset = check_dataset(dataset)
+    log_pi = check_policy(policy).log_probs()
     h, dh = _h(log_pi, ref_log_probs, dataset)
     return policy.grad_log_prob_weighted(_pair_loss(h, dh, dataset.winners, dataset.losers, beta, _clip(clip))[1])
 
@@ -107,11 +107,11 @@ def chipo_gradient(policy: Policy, ref_log_probs, dataset: PreferenceDataset, be
 def chipo_update(ref_log_probs, dataset: PreferenceDataset, beta: float, clip: float | None = None):
     """update(policy, rng) → (∇θ L_χPO, {"loss": L_χPO}) for ``toyfdiv.training.optimise``."""
     beta = check_beta(beta)
-    dataset = _dataset(dataset)
+    dataset = check_dataset(dataset)
     clip = _clip(clip)
 
     def update(policy, rng):
-        log_pi = _policy(policy).log_probs()
+        log_pi = check_policy(policy).log_probs()
         h, dh = _h(log_pi, ref_log_probs, dataset)
         loss, g = _pair_loss(h, dh, dataset.winners, dataset.losers, beta, clip)
         return policy.grad_log_prob_weighted(g), {"loss": loss}
@@ -130,8 +130,8 @@ def chipo_lambda(ref_log_probs, reward, beta: float) -> float:
     """
     beta = check_beta(beta)
     log_ref = np.asarray(ref_log_probs, dtype=float)
-    _check_common(log_ref, log_ref, None)
-    r = _check_vector(reward, "reward", log_ref.size)
+    check_common(log_ref, log_ref, None)
+    r = check_vector(reward, "reward", log_ref.size)
     ref = np.exp(log_ref)
     lo, hi = r.min() - beta, r.max() - beta
     if hi - lo < 1e-300:

@@ -27,8 +27,8 @@ import numpy as np
 from scipy.special import logsumexp
 
 from .._util import check_log_probs
-from .dpo import _check_common, check_beta
-from .raters import PreferenceDataset, _check_vector
+from .dpo import check_common, check_beta
+from .raters import PreferenceDataset, check_vector
 
 __all__ = ["seen_outputs", "unseen_mass", "MinimiserSet", "dpo_minimiser_set"]
 
@@ -107,8 +107,8 @@ def dpo_minimiser_set(ref_log_probs, reward, beta: float, seen) -> MinimiserSet:
     """The minimisers of population DPO with pairs on S = ``seen``: p_S ∝ π_ref e^{r/β} on S (see module doc)."""
     beta = check_beta(beta)
     log_ref = np.asarray(ref_log_probs, dtype=float)
-    _check_common(log_ref, log_ref, None)
-    r = _check_vector(reward, "reward", log_ref.size)
+    check_common(log_ref, log_ref, None)
+    r = check_vector(reward, "reward", log_ref.size)
     S = _mask(seen, log_ref.size)
     lp = np.where(S, log_ref + r / beta, -np.inf)
     return MinimiserSet(lp - logsumexp(lp), S.copy(), log_ref.copy())

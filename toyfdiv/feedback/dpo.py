@@ -22,7 +22,7 @@ from .. import metrics, targets as _targets
 from .._util import as_float_array, check_instance, check_log_probs, check_positive_float
 from ..policies.base import Policy
 from ..training import History, optimise
-from .raters import PreferenceDataset, _check_vector, pair_log_probs
+from .raters import PreferenceDataset, check_vector, pair_log_probs
 
 __all__ = ["DPOResult", "dpo_loss", "dpo_gradient", "dpo_optimum", "train_dpo",
            "population_dpo_loss", "population_dpo_gradient", "check_beta"]
@@ -36,15 +36,15 @@ def check_beta(beta) -> float:
         raise ValueError(f"{err}: β is the KL-regularisation strength, β → 0 removes the anchor to π_ref") from None
 
 
-def _policy(policy) -> Policy:
+def check_policy(policy) -> Policy:
     return check_instance(policy, Policy, "policy", "the gradient is with respect to its θ")
 
 
-def _dataset(dataset) -> PreferenceDataset:
+def check_dataset(dataset) -> PreferenceDataset:
     return check_instance(dataset, PreferenceDataset, "dataset")
 
 
-def _log_pi(policy_or_log_pi, n: int | None = None) -> np.ndarray:
+def as_log_pi(policy_or_log_pi, n: int | None = None) -> np.ndarray:
     if isinstance(policy_or_log_pi, Policy):
         return policy_or_log_pi.log_probs()
     arr = as_float_array(policy_or_log_pi, "policy")
@@ -53,19 +53,19 @@ def _log_pi(policy_or_log_pi, n: int | None = None) -> np.ndarray:
     return check_log_probs(arr, arr.size if n is None else n, "log_pi")
 
 
-def _check_common(log_pi, ref_log_probs, dataset) -> np.ndarray:
+def check_common(log_pi, ref_log_probs, dataset) -> np.ndarray:
     log_ref = check_log_probs(ref_log_probs, log_pi.size, "ref_log_probs")
     if np.isneginf(log_ref).any() or np.isneginf(log_pi).any():
         raise ValueError("DPO needs full support: log π and log π_ref must be finite (a ratio π/π_ref with 0 is undefined)")
     if dataset is not None:
-        _dataset(dataset)
+        check_dataset(dataset)
         if dataset.space_size != log_pi.size:
             raise ValueError(f"the dataset indexes a space of {dataset.space_size} sequences, the policy has {log_pi.size}")
     return log_ref
 
 
 # ---------------------------------------------------------------------------- shared kernels
-def _pair_loss(h: np.ndarray, winners, losers, beta: float, weights=None) -> tuple[float, np.ndarray]:
+def pair_loss(h: np.ndarray, winners, losers, beta: float, weights=None) -> tuple[float, np.ndarray]:
     """L = −Σ_i ω_i log σ(β[h(w_i) − h(l_i)]) (ω = 1/n by default) and ∂L/∂h (N,)."""
     d = beta * (h[winners] - h[losers])  # (n,) scaled margins
     omega = np.full(d.shape, 1.0 / d.size) if weights is None else weights
@@ -75,7 +75,7 @@ def _pair_loss(h: np.ndarray, winners, losers, beta: float, weights=None) -> tup
     return float(-(omega * log_expit(d)).sum()), g
 
 
-def _population_pair_loss(h: np.ndarray, reward: np.ndarray, log_q: np.ndarray, beta: float):
+def population_pair_loss(h: np.ndarray, reward: np.ndarray, log_q: np.ndarray, beta: float):
     """L = Σ_{x≠y} [q(x,y) + q(y,x)] σ(r(x) − r(y)) · −log σ(β[h(x) − h(y)]) and ∂L/∂h (N,).
 
     A pair drawn as (x, y) or as (y, x) is labelled "x ≻ y" with probability σ(r(x) − r(y)),
@@ -89,7 +89,7 @@ def _population_pair_loss(h: np.ndarray, reward: np.ndarray, log_q: np.ndarray, 
     return float(-(m * log_expit(d)).sum()), beta * (s.sum(axis=0) - s.sum(axis=1))
 
 
-def _sampling_log_q(sampling_log_probs, n: int) -> np.ndarray:
+def sampling_log_q(sampling_log_probs, n: int) -> np.ndarray:
     log_mu = np.full(n, -np.log(n)) if sampling_log_probs is None else check_log_probs(
         sampling_log_probs, n, "sampling_log_probs")
     return pair_log_probs(log_mu)
@@ -103,10 +103,10 @@ def dpo_loss(policy, ref_log_probs, dataset: PreferenceDataset, beta: float) -> 
     Reference: Rafailov et al. (2023), eq. 7.
     """
     beta = check_beta(beta)
-    dataset = _dataset(dataset)
-    log_pi = _log_pi(policy)
-    h = log_pi - _check_common(log_pi, ref_log_probs, dataset)
-    return _pair_loss(h, dataset.winners, dataset.losers, beta)[0]
+    dataset = check_dataset(dataset)
+    log_pi = as_log_pi(policy)
+    h = log_pi - check_common(log_pi, ref_log_probs, dataset)
+    return pair_loss(h, dataset.winners, dataset.losers, beta)[0]
 
 
 def dpo_gradient(policy: Policy, ref_log_probs, dataset: PreferenceDataset, beta: float) -> np.ndarray:
@@ -117,10 +117,10 @@ def dpo_gradient(policy: Policy, ref_log_probs, dataset: PreferenceDataset, beta
     Reference: Rafailov et al. (2023), §5 (the gradient and its weighting σ(r̂_l − r̂_w)).
     """
     beta = check_beta(beta)
-    dataset = _dataset(dataset)
-    log_pi = _policy(policy).log_probs()
-    h = log_pi - _check_common(log_pi, ref_log_probs, dataset)
-    return policy.grad_log_prob_weighted(_pair_loss(h, dataset.winners, dataset.losers, beta)[1])
+    dataset = check_dataset(dataset)
+    log_pi = check_policy(policy).log_probs()
+    h = log_pi - check_common(log_pi, ref_log_probs, dataset)
+    return policy.grad_log_prob_weighted(pair_loss(h, dataset.winners, dataset.losers, beta)[1])
 
 
 def dpo_optimum(ref_log_probs, reward, beta: float) -> np.ndarray:
@@ -148,19 +148,19 @@ def population_dpo_loss(policy, ref_log_probs, reward, beta: float, sampling_log
     (N,) or None (uniform).  Reference: Rafailov et al. (2023), eq. 2 and 7.
     """
     beta = check_beta(beta)
-    log_pi = _log_pi(policy)
-    h = log_pi - _check_common(log_pi, ref_log_probs, None)
-    r = _check_vector(reward, "reward", log_pi.size)
-    return _population_pair_loss(h, r, _sampling_log_q(sampling_log_probs, log_pi.size), beta)[0]
+    log_pi = as_log_pi(policy)
+    h = log_pi - check_common(log_pi, ref_log_probs, None)
+    r = check_vector(reward, "reward", log_pi.size)
+    return population_pair_loss(h, r, sampling_log_q(sampling_log_probs, log_pi.size), beta)[0]
 
 
 def population_dpo_gradient(policy: Policy, ref_log_probs, reward, beta: float, sampling_log_probs=None) -> np.ndarray:
     """∇θ L(π) = Σ_x g(x) ∇θ log π(x), g = ∂L/∂h of :func:`population_dpo_loss`, (P,)."""
     beta = check_beta(beta)
-    log_pi = _policy(policy).log_probs()
-    h = log_pi - _check_common(log_pi, ref_log_probs, None)
-    r = _check_vector(reward, "reward", log_pi.size)
-    g = _population_pair_loss(h, r, _sampling_log_q(sampling_log_probs, log_pi.size), beta)[1]
+    log_pi = check_policy(policy).log_probs()
+    h = log_pi - check_common(log_pi, ref_log_probs, None)
+    r = check_vector(reward, "reward", log_pi.size)
+    g = population_pair_loss(h, r, sampling_log_q(sampling_log_probs, log_pi.size), beta)[1]
     return policy.grad_log_prob_weighted(g)
 
 
@@ -193,7 +193,7 @@ def train_dpo(policy: Policy, ref_log_probs, dataset: PreferenceDataset, beta: f
       given a target, "kl_to_target" and "tv_to_target".
     """
     beta = check_beta(beta)
-    _check_common(_policy(policy).log_probs(), ref_log_probs, _dataset(dataset))
+    check_common(check_policy(policy).log_probs(), ref_log_probs, check_dataset(dataset))
     if loss is not None and not (isinstance(loss, (tuple, list)) and len(loss) == 2 and all(map(callable, loss))):
         raise ValueError(f"loss={loss!r} must be a pair (loss function, gradient function), or None")
     log_p = None if target_log_probs is None else check_log_probs(target_log_probs, policy.space.size, "target_log_probs")

@@ -25,12 +25,13 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import brentq
 
-from ..fdpg import as_divergence
+from .. import divergences
+from ..divergences import as_divergence
 from ..policies.base import Policy
 from ..training import History
-from .dpo import (_check_common, _dataset, _log_pi, _pair_loss, _policy, _population_pair_loss,
-                  _sampling_log_q, check_beta, train_dpo)
-from .raters import PreferenceDataset, _check_vector
+from .dpo import (check_common, check_dataset, as_log_pi, pair_loss, check_policy, population_pair_loss,
+                  sampling_log_q, check_beta, train_dpo)
+from .raters import PreferenceDataset, check_vector
 
 __all__ = ["check_divergence", "implicit_reward", "fdpo_loss", "fdpo_gradient", "fdpo_lambda",
            "fdpo_optimum", "population_fdpo_loss", "train_fdpo"]
@@ -63,8 +64,6 @@ def check_divergence(divergence):
 
 def _allowed() -> list[str]:
     """The registered divergences f-DPO accepts (f'(0⁺) = −∞)."""
-    from .. import divergences
-
     return [d.name for d in divergences.registered() if d.f_prime_to_minus_inf_at_zero and "(" not in d.name]
 
 
@@ -86,8 +85,8 @@ def implicit_reward(policy, ref_log_probs, beta: float, divergence="reverse_kl")
     """
     beta = check_beta(beta)
     div = check_divergence(divergence)
-    log_pi = _log_pi(policy)
-    return beta * _h(log_pi, _check_common(log_pi, ref_log_probs, None), div)
+    log_pi = as_log_pi(policy)
+    return beta * _h(log_pi, check_common(log_pi, ref_log_probs, None), div)
 
 
 def fdpo_loss(policy, ref_log_probs, dataset: PreferenceDataset, beta: float, divergence="reverse_kl") -> float:
@@ -98,10 +97,10 @@ def fdpo_loss(policy, ref_log_probs, dataset: PreferenceDataset, beta: float, di
     """
     beta = check_beta(beta)
     div = check_divergence(divergence)
-    dataset = _dataset(dataset)
-    log_pi = _log_pi(policy)
-    h = _h(log_pi, _check_common(log_pi, ref_log_probs, dataset), div)
-    return _pair_loss(h, dataset.winners, dataset.losers, beta)[0]
+    dataset = check_dataset(dataset)
+    log_pi = as_log_pi(policy)
+    h = _h(log_pi, check_common(log_pi, ref_log_probs, dataset), div)
+    return pair_loss(h, dataset.winners, dataset.losers, beta)[0]
 
 
 def fdpo_gradient(policy: Policy, ref_log_probs, dataset: PreferenceDataset, beta: float,
@@ -112,10 +111,10 @@ def fdpo_gradient(policy: Policy, ref_log_probs, dataset: PreferenceDataset, bet
     """
     beta = check_beta(beta)
     div = check_divergence(divergence)
-    dataset = _dataset(dataset)
-    log_pi = _policy(policy).log_probs()
-    log_ref = _check_common(log_pi, ref_log_probs, dataset)
-    g_h = _pair_loss(_h(log_pi, log_ref, div), dataset.winners, dataset.losers, beta)[1]
+    dataset = check_dataset(dataset)
+    log_pi = check_policy(policy).log_probs()
+    log_ref = check_common(log_pi, ref_log_probs, dataset)
+    g_h = pair_loss(_h(log_pi, log_ref, div), dataset.winners, dataset.losers, beta)[1]
     return policy.grad_log_prob_weighted(g_h * _dh_dlog_pi(log_pi, log_ref, div))
 
 
@@ -150,8 +149,8 @@ def fdpo_lambda(ref_log_probs, reward, beta: float, divergence="reverse_kl") -> 
     beta = check_beta(beta)
     div = check_divergence(divergence)
     log_ref = np.asarray(ref_log_probs, dtype=float)
-    _check_common(log_ref, log_ref, None)  # normalised, full support
-    r = _check_vector(reward, "reward", log_ref.size)
+    check_common(log_ref, log_ref, None)  # normalised, full support
+    r = check_vector(reward, "reward", log_ref.size)
     ref = np.exp(log_ref)
     fp1 = float(np.asarray(div.f_prime(np.array([1.0])))[0])
     star = int(np.argmax(r))
@@ -203,7 +202,7 @@ def population_fdpo_loss(policy, ref_log_probs, reward, beta: float, divergence=
     """
     beta = check_beta(beta)
     div = check_divergence(divergence)
-    log_pi = _log_pi(policy)
-    h = _h(log_pi, _check_common(log_pi, ref_log_probs, None), div)
-    r = _check_vector(reward, "reward", log_pi.size)
-    return _population_pair_loss(h, r, _sampling_log_q(sampling_log_probs, log_pi.size), beta)[0]
+    log_pi = as_log_pi(policy)
+    h = _h(log_pi, check_common(log_pi, ref_log_probs, None), div)
+    r = check_vector(reward, "reward", log_pi.size)
+    return population_pair_loss(h, r, sampling_log_q(sampling_log_probs, log_pi.size), beta)[0]

@@ -29,10 +29,10 @@ from scipy.special import expit, log_expit
 from .. import targets as _targets
 from .._util import check_int, check_positive_float
 from .chipo import chipo_optimum
-from .dpo import _check_common, _dataset
+from .dpo import check_common, check_dataset
 from .ipo import ipo_dataset_optimum
 from .kto import kto_fixed_point
-from .raters import PreferenceDataset, _check_vector
+from .raters import PreferenceDataset, check_vector
 from .reward_models import centre
 
 __all__ = ["ml_implicit_reward", "GoldCurve", "gold_utility_curves", "kto_gold_curve", "METHODS"]
@@ -48,7 +48,7 @@ def ml_implicit_reward(dataset: PreferenceDataset, l2: float = 1e-2, center_log_
     pair incidence matrix), with backtracking; the same problem as
     :func:`~toyfdiv.feedback.fit_reward_model` (tabular), solved to machine precision.
     """
-    dataset = _dataset(dataset)
+    dataset = check_dataset(dataset)
     l2 = check_positive_float(l2, "l2")
     max_iter = check_int(max_iter, "max_iter")
     N, w, l_ = dataset.space_size, dataset.winners, dataset.losers
@@ -130,10 +130,10 @@ def gold_utility_curves(ref_log_probs, dataset: PreferenceDataset, utility, beta
       l2: ridge of the implicit reward r̂ (:func:`ml_implicit_reward`).
       methods: a subset of :data:`METHODS`.
     """
-    dataset = _dataset(dataset)
+    dataset = check_dataset(dataset)
     log_ref = np.asarray(ref_log_probs, dtype=float)
-    _check_common(log_ref, log_ref, dataset)
-    u = _check_vector(utility, "utility", log_ref.size)
+    check_common(log_ref, log_ref, dataset)
+    u = check_vector(utility, "utility", log_ref.size)
     grid = np.geomspace(10.0, 0.01, 25) if betas is None else np.asarray(betas, dtype=float)
     if grid.ndim != 1 or grid.size < 2 or not np.all(np.isfinite(grid)) or np.any(grid <= 0):
         raise ValueError(f"betas must be ≥ 2 finite values > 0; got {grid!r}")
@@ -144,7 +144,7 @@ def gold_utility_curves(ref_log_probs, dataset: PreferenceDataset, utility, beta
     if "RLHF" in methods:
         if rlhf_reward is None:
             raise ValueError("rlhf_reward=None: the RLHF curve needs a reward model r̂_RM (N,)")
-        r_rm = _check_vector(getattr(rlhf_reward, "values", rlhf_reward), "rlhf_reward", log_ref.size)
+        r_rm = check_vector(getattr(rlhf_reward, "values", rlhf_reward), "rlhf_reward", log_ref.size)
     r_hat = ml_implicit_reward(dataset, l2, log_ref) if {"DPO", "χ²PO"} & set(methods) else None
     solve = {
         "RLHF": lambda b: np.asarray(_targets.rlhf(log_ref, r_rm, b).log_probs),
@@ -169,8 +169,8 @@ def kto_gold_curve(ref_log_probs, p_up, utility, betas=None, *, sampling_log_pro
     the rated outputs (default π_ref).  Default grid: 12 values from 0.95 down to 0.01.
     """
     log_ref = np.asarray(ref_log_probs, dtype=float)
-    _check_common(log_ref, log_ref, None)
-    u = _check_vector(utility, "utility", log_ref.size)
+    check_common(log_ref, log_ref, None)
+    u = check_vector(utility, "utility", log_ref.size)
     grid = np.geomspace(0.95, 0.01, 12) if betas is None else np.asarray(betas, dtype=float)
     if grid.ndim != 1 or grid.size < 2 or not np.all((grid > 0) & (grid < 1)):
         raise ValueError(f"betas must be ≥ 2 values in (0, 1) (the exact KTO fixed point needs β < 1); got {grid!r}")

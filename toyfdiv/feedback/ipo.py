@@ -28,8 +28,8 @@ from scipy.special import expit, logsumexp
 
 from .._util import as_float_array, check_log_probs, check_positive_float
 from ..policies.base import Policy
-from .dpo import _check_common, _dataset, _log_pi, _policy
-from .raters import PreferenceDataset, _check_vector
+from .dpo import check_common, check_dataset, as_log_pi, check_policy
+from .raters import PreferenceDataset, check_vector
 
 __all__ = ["check_tau", "ipo_loss", "ipo_gradient", "bt_preferences", "win_rates", "population_ipo_loss",
            "population_ipo_gradient", "ipo_optimum", "ipo_dataset_optimum", "ipo_update"]
@@ -58,29 +58,29 @@ def ipo_loss(policy, ref_log_probs, dataset: PreferenceDataset, tau: float) -> f
     Reference: Azar et al. (2023), eq. 17.
     """
     tau = check_tau(tau)
-    dataset = _dataset(dataset)
-    log_pi = _log_pi(policy)
-    h = log_pi - _check_common(log_pi, ref_log_probs, dataset)
+    dataset = check_dataset(dataset)
+    log_pi = as_log_pi(policy)
+    h = log_pi - check_common(log_pi, ref_log_probs, dataset)
     return _pair_sq_loss(h, dataset.winners, dataset.losers, tau)[0]
 
 
 def ipo_gradient(policy: Policy, ref_log_probs, dataset: PreferenceDataset, tau: float) -> np.ndarray:
     """∇θ L_IPO = (2/n) Σ_i e_i [∇θ log π(w_i) − ∇θ log π(l_i)],  e_i = Δh_i − 1/(2τ); (P,)."""
     tau = check_tau(tau)
-    dataset = _dataset(dataset)
-    log_pi = _policy(policy).log_probs()
-    h = log_pi - _check_common(log_pi, ref_log_probs, dataset)
+    dataset = check_dataset(dataset)
+    log_pi = check_policy(policy).log_probs()
+    h = log_pi - check_common(log_pi, ref_log_probs, dataset)
     return policy.grad_log_prob_weighted(_pair_sq_loss(h, dataset.winners, dataset.losers, tau)[1])
 
 
 def ipo_update(ref_log_probs, dataset: PreferenceDataset, tau: float):
     """update(policy, rng) → (∇θ L_IPO, {"loss": L_IPO}) for ``toyfdiv.training.optimise``."""
     tau = check_tau(tau)
-    dataset = _dataset(dataset)
+    dataset = check_dataset(dataset)
 
     def update(policy, rng):
-        log_pi = _policy(policy).log_probs()
-        h = log_pi - _check_common(log_pi, ref_log_probs, dataset)
+        log_pi = check_policy(policy).log_probs()
+        h = log_pi - check_common(log_pi, ref_log_probs, dataset)
         loss, g = _pair_sq_loss(h, dataset.winners, dataset.losers, tau)
         return policy.grad_log_prob_weighted(g), {"loss": loss}
 
@@ -90,7 +90,7 @@ def ipo_update(ref_log_probs, dataset: PreferenceDataset, tau: float):
 # ---------------------------------------------------------------------------- population
 def bt_preferences(reward) -> np.ndarray:
     """P(y ≻ y') = σ(r(y) − r(y')), the Bradley–Terry preference matrix (N, N)."""
-    r = _check_vector(reward, "reward")
+    r = check_vector(reward, "reward")
     return expit(r[:, None] - r[None, :])
 
 
@@ -128,8 +128,8 @@ def population_ipo_loss(policy, ref_log_probs, preference, tau: float, sampling_
     Reference: Azar et al. (2023), eq. 15.
     """
     tau = check_tau(tau)
-    log_pi = _log_pi(policy)
-    h = log_pi - _check_common(log_pi, ref_log_probs, None)
+    log_pi = as_log_pi(policy)
+    h = log_pi - check_common(log_pi, ref_log_probs, None)
     P = _check_preference(preference, h.size)
     mu = _sampling(sampling_log_probs, h.size)
     resid = h[:, None] - h[None, :] - (P - 0.5) / tau  # (N, N)
@@ -139,8 +139,8 @@ def population_ipo_loss(policy, ref_log_probs, preference, tau: float, sampling_
 def population_ipo_gradient(policy: Policy, ref_log_probs, preference, tau: float, sampling_log_probs=None) -> np.ndarray:
     """∇θ L = Σ_y g(y) ∇θ log π(y),  g(y) = 4 μ(y) (h(y) − E_μ[h] − (P(y ≻ μ) − ½)/τ); (P,)."""
     tau = check_tau(tau)
-    log_pi = _policy(policy).log_probs()
-    h = log_pi - _check_common(log_pi, ref_log_probs, None)
+    log_pi = check_policy(policy).log_probs()
+    h = log_pi - check_common(log_pi, ref_log_probs, None)
     P = _check_preference(preference, h.size)
     mu = _sampling(sampling_log_probs, h.size)
     g = 4.0 * mu * (h - mu @ h - (P @ mu - 0.5) / tau)
@@ -156,7 +156,7 @@ def ipo_optimum(ref_log_probs, win_rate, tau: float) -> np.ndarray:
     """
     tau = check_tau(tau)
     log_ref = check_log_probs(ref_log_probs, np.size(ref_log_probs), "ref_log_probs")
-    w = _check_vector(win_rate, "win_rate", log_ref.size)
+    w = check_vector(win_rate, "win_rate", log_ref.size)
     if np.any((w < 0) | (w > 1)):
         raise ValueError("win_rate must hold probabilities P(y ≻ μ) in [0, 1]")
     s = log_ref + w / tau
@@ -174,7 +174,7 @@ def ipo_dataset_optimum(ref_log_probs, dataset: PreferenceDataset, tau: float) -
     a ≻ b among {a, b, c}: δ = (1/(4τ), −1/(4τ), 0).  Solved with scipy's LSQR (sparse).
     """
     tau = check_tau(tau)
-    dataset = _dataset(dataset)
+    dataset = check_dataset(dataset)
     log_ref = check_log_probs(ref_log_probs, dataset.space_size, "ref_log_probs")
     if np.isneginf(log_ref).any():
         raise ValueError("ref_log_probs must have full support (finite log π_ref)")

@@ -37,8 +37,8 @@ from scipy.special import expit, log_expit, logsumexp
 
 from .._util import check_finite_float, check_log_probs, check_positive_float
 from ..policies.base import Policy
-from .dpo import _check_common, _log_pi, _policy, check_beta
-from .raters import ThumbsDataset, _check_vector
+from .dpo import check_common, as_log_pi, check_policy, check_beta
+from .raters import ThumbsDataset, check_vector
 
 __all__ = ["kto_reference_point", "kto_reference_point_estimate", "kto_loss", "kto_gradient", "kto_update",
            "kto_weights", "kto_threshold", "population_kto_loss", "population_kto_gradient", "KTOFixedPoint", "kto_fixed_point"]
@@ -60,8 +60,8 @@ def kto_reference_point(log_pi, ref_log_probs, sampling_log_probs=None) -> float
     The first is the reference point KTO defines; the second is what its batch estimate
     converges to when the mismatched outputs come from the data distribution μ.
     """
-    log_pi = _log_pi(log_pi)
-    h = log_pi - _check_common(log_pi, ref_log_probs, None)
+    log_pi = as_log_pi(log_pi)
+    h = log_pi - check_common(log_pi, ref_log_probs, None)
     w = np.exp(log_pi) if sampling_log_probs is None else np.exp(check_log_probs(sampling_log_probs, h.size, "sampling_log_probs"))
     return float(w @ h)
 
@@ -72,8 +72,8 @@ def kto_reference_point_estimate(log_pi, ref_log_probs, samples, clamp: bool = T
     ``clamp=False`` returns the plain mean (unbiased for :func:`kto_reference_point` when
     the y_j are i.i.d. from the matching distribution).  Reference: Ethayarajh et al. (2024), §4.
     """
-    log_pi = _log_pi(log_pi)
-    h = log_pi - _check_common(log_pi, ref_log_probs, None)
+    log_pi = as_log_pi(log_pi)
+    h = log_pi - check_common(log_pi, ref_log_probs, None)
     idx = np.asarray(samples)
     if idx.ndim != 1 or idx.size == 0 or not np.issubdtype(idx.dtype, np.integer) or idx.min() < 0 or idx.max() >= h.size:
         raise ValueError(f"samples must be a non-empty 1-d array of output indices in 0 … {h.size - 1}")
@@ -103,8 +103,8 @@ def kto_loss(policy, ref_log_probs, dataset: ThumbsDataset, beta: float, lambda_
     beta = check_beta(beta)
     dataset = _thumbs(dataset)
     lambda_d, lambda_u = _lambda(lambda_d, "lambda_d"), _lambda(lambda_u, "lambda_u")
-    log_pi = _log_pi(policy)
-    h = log_pi - _check_common(log_pi, ref_log_probs, None)
+    log_pi = as_log_pi(policy)
+    h = log_pi - check_common(log_pi, ref_log_probs, None)
     if dataset.space_size != h.size:
         raise ValueError(f"the dataset indexes {dataset.space_size} outputs, the policy {h.size}")
     z0 = kto_reference_point(log_pi, ref_log_probs) if z0 is None else check_finite_float(z0, "z0")
@@ -117,8 +117,8 @@ def kto_gradient(policy: Policy, ref_log_probs, dataset: ThumbsDataset, beta: fl
     beta = check_beta(beta)
     dataset = _thumbs(dataset)
     lambda_d, lambda_u = _lambda(lambda_d, "lambda_d"), _lambda(lambda_u, "lambda_u")
-    log_pi = _policy(policy).log_probs()
-    h = log_pi - _check_common(log_pi, ref_log_probs, None)
+    log_pi = check_policy(policy).log_probs()
+    h = log_pi - check_common(log_pi, ref_log_probs, None)
     z0 = kto_reference_point(log_pi, ref_log_probs) if z0 is None else check_finite_float(z0, "z0")
     return policy.grad_log_prob_weighted(_terms(h, z0, beta, *_dataset_weights(dataset, lambda_d, lambda_u))[1])
 
@@ -130,8 +130,8 @@ def kto_update(ref_log_probs, dataset: ThumbsDataset, beta: float, lambda_d: flo
     weights = _dataset_weights(dataset, _lambda(lambda_d, "lambda_d"), _lambda(lambda_u, "lambda_u"))
 
     def update(policy, rng):
-        log_pi = _policy(policy).log_probs()
-        h = log_pi - _check_common(log_pi, ref_log_probs, None)
+        log_pi = check_policy(policy).log_probs()
+        h = log_pi - check_common(log_pi, ref_log_probs, None)
         z0 = float(np.exp(log_pi) @ h)
         loss, g = _terms(h, z0, beta, *weights)
         return policy.grad_log_prob_weighted(g), {"loss": loss, "z0": z0}
@@ -142,7 +142,7 @@ def kto_update(ref_log_probs, dataset: ThumbsDataset, beta: float, lambda_d: flo
 # ---------------------------------------------------------------------------- population
 def _balance(p_up, sampling_log_probs, desirable_fraction):
     """(s, μ, E_μ[s], ρ), validated."""
-    s = _check_vector(p_up, "p_up")
+    s = check_vector(p_up, "p_up")
     if np.any((s < 0) | (s > 1)):
         raise ValueError("p_up must hold probabilities P(👍 | x) in [0, 1]")
     mu = np.full(s.size, 1.0 / s.size) if sampling_log_probs is None else np.exp(

@@ -23,10 +23,11 @@ from pathlib import Path
 import numpy as np
 from scipy.special import expit, logsumexp
 
-from .._util import (as_float_array, check_finite_float, check_instance, check_int, check_log_probs,
+from .._util import (sample_index, as_float_array, check_finite_float, check_instance, check_int, check_log_probs,
                      check_positive_float, check_rng, check_space)
 from ..policies.base import Policy
 from ..space import SequenceSpace
+from ..tasks import Task
 
 __all__ = [
     "FORMAT_VERSION", "Rater", "PreferenceDataset", "ThumbsDataset", "n_tokens",
@@ -43,7 +44,7 @@ def n_tokens(space: SequenceSpace) -> np.ndarray:
     return ((toks >= 0) & (toks < space.n_vocab)).sum(axis=1).astype(float)
 
 
-def _check_vector(x, name: str, n: int | None = None) -> np.ndarray:
+def check_vector(x, name: str, n: int | None = None) -> np.ndarray:
     arr = np.array(as_float_array(getattr(x, "values", x), name), dtype=float)  # accepts a tasks.Signal
     if arr.ndim != 1 or arr.size == 0 or (n is not None and arr.shape != (n,)):
         want = f"({n},)" if n is not None else "(N,) with N ≥ 1"
@@ -74,10 +75,10 @@ class Rater:
     name: str = "rater"
 
     def __post_init__(self):
-        u = _check_vector(self.utility, "utility")
+        u = check_vector(self.utility, "utility")
         object.__setattr__(self, "utility", u)
         object.__setattr__(self, "temperature", check_positive_float(self.temperature, "temperature"))
-        b = np.zeros_like(u) if self.bias is None else _check_vector(self.bias, "bias", u.size)
+        b = np.zeros_like(u) if self.bias is None else check_vector(self.bias, "bias", u.size)
         b.setflags(write=False)
         object.__setattr__(self, "bias", b)
         object.__setattr__(self, "threshold", check_finite_float(self.threshold, "threshold"))
@@ -89,8 +90,6 @@ class Rater:
     @classmethod
     def for_task(cls, task, temperature: float = 1.0, length_bias: float = 0.0) -> "Rater":
         """The task's rater: u = the task's reward (sentiment on the default task), b = length_bias·|x|."""
-        from ..tasks import Task
-
         if not isinstance(task, Task):
             raise ValueError(f"task={task!r} must be a toyfdiv.tasks.Task")
         temperature = check_positive_float(temperature, "temperature")
@@ -280,8 +279,7 @@ def _check_rater(rater) -> Rater:
 
 
 def _sample(log_pi: np.ndarray, n: int, rng) -> np.ndarray:
-    cdf = np.cumsum(np.exp(log_pi - log_pi.max()))
-    return np.minimum(np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right"), log_pi.size - 1)
+    return sample_index(np.exp(log_pi - log_pi.max()), n, rng)
 
 
 def collect_preferences(rater: Rater, source, n: int, rng: np.random.Generator) -> PreferenceDataset:

@@ -29,7 +29,7 @@ from .. import targets as _targets
 from .._util import as_float_array, check_instance, check_int, check_log_probs, check_positive_float, check_space
 from ..space import SequenceSpace
 from ..targets import ConvergenceWarning
-from .raters import PreferenceDataset, ThumbsDataset, _check_vector
+from .raters import PreferenceDataset, ThumbsDataset, check_vector
 
 __all__ = ["RewardModel", "Evaluation", "OveroptimisationCurve", "fit_reward_model", "evaluate",
            "ngram_features", "centre", "overoptimisation_curve"]
@@ -182,7 +182,7 @@ def evaluate(model, dataset) -> Evaluation:
     ``model`` is a :class:`RewardModel` or raw scores (N,) (for thumbs read as logits).
     """
     check_instance(dataset, (PreferenceDataset, ThumbsDataset), "dataset")
-    r = model.logits if isinstance(model, RewardModel) else _check_vector(model, "model")
+    r = model.logits if isinstance(model, RewardModel) else check_vector(model, "model")
     if r.shape != (dataset.space_size,):
         raise ValueError(f"the model scores {r.size} sequences but the dataset's space has {dataset.space_size}")
     if isinstance(dataset, PreferenceDataset):
@@ -256,8 +256,8 @@ def overoptimisation_curve(log_a, proxy, true_utility, betas=None) -> Overoptimi
     if hasattr(proxy, "values") and not isinstance(proxy, np.ndarray):
         proxy = proxy.values
     log_a = np.asarray(log_a, dtype=float)
-    proxy = _check_vector(proxy, "proxy", log_a.size)
-    u = _check_vector(true_utility, "true_utility", log_a.size)
+    proxy = check_vector(proxy, "proxy", log_a.size)
+    u = check_vector(true_utility, "true_utility", log_a.size)
     grid = np.geomspace(30.0, 0.01, 60) if betas is None else np.asarray(betas, dtype=float)
     if grid.ndim != 1 or grid.size < 3 or not np.all(np.isfinite(grid)) or np.any(grid <= 0):
         raise ValueError(f"betas must be ≥ 3 finite values > 0 (β > 0 is the KL coefficient); got {grid}")

@@ -31,7 +31,7 @@ class AutoregressivePolicy(Policy):
         check_space(space)
         if params is None:
             params = gaussian_init(space.n_logits, seed, init_scale)
-        super().__init__(space, params)
+        super().__init__(space, params, self.n_params_for(space))
 
     @classmethod
     def n_params_for(cls, space: SequenceSpace) -> int:

@@ -6,7 +6,8 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from .._util import as_float_array, check_int, check_positive_float, check_rng, check_sample_size, check_space
+from .._util import (as_float_array, check_int, check_positive_float, check_rng, check_sample_size, check_space,
+                     sample_index)
 from ..space import SequenceSpace
 
 __all__ = ["Policy", "gaussian_init"]
@@ -28,17 +29,16 @@ class Policy(ABC):
     :meth:`_log_probs` (exact, over the whole space) and :meth:`grad_log_prob_weighted`.
     """
 
-    def __init__(self, space: SequenceSpace, theta: np.ndarray):
+    def __init__(self, space: SequenceSpace, theta: np.ndarray, n_params: int):
+        """``n_params``: P, the size this architecture needs on ``space`` (each subclass computes
+        it from its own settings — order, config, features — and passes it here; θ is checked
+        against it)."""
         check_space(space)
         if theta is None:
-            raise ValueError(f"params=None; {type(self).__name__} needs a parameter vector of shape "
-                             f"({self.n_params_for(space)},)")
+            raise ValueError(f"params=None; {type(self).__name__} needs a parameter vector of shape ({n_params},)")
         theta = np.array(as_float_array(theta, "params"), dtype=np.float64).reshape(-1)
-        if theta.shape != (self.n_params_for(space),):
-            raise ValueError(
-                f"params has shape {theta.shape}; {type(self).__name__} on this space needs "
-                f"({self.n_params_for(space)},)"
-            )
+        if theta.shape != (n_params,):
+            raise ValueError(f"params has shape {theta.shape}; {type(self).__name__} on this space needs ({n_params},)")
         with np.errstate(over="ignore", invalid="ignore"):
             total = theta.sum()
         if not np.isfinite(total) and not np.isfinite(theta).all():  # the sum: one cheap pass
@@ -62,11 +62,6 @@ class Policy(ABC):
     @property
     def n_params(self) -> int:
         return self._theta.size
-
-    @classmethod
-    @abstractmethod
-    def n_params_for(cls, space: SequenceSpace) -> int:
-        """P, the number of parameters on ``space``."""
 
     @abstractmethod
     def with_params(self, theta: np.ndarray) -> "Policy":
@@ -96,8 +91,7 @@ class Policy(ABC):
         """(n,) indices x_i ∼ πθ, i.i.d., by inverse-CDF over the enumerated space."""
         n = check_sample_size(n, self.space, 24)  # uniforms, indices, their search
         rng = check_rng(rng)
-        cdf = np.cumsum(self.probs())
-        return np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right")
+        return sample_index(self.probs(), n, rng)
 
     def log_prob_at(self, idx: np.ndarray) -> np.ndarray:
         """(n,) log πθ(x_i) for sequence indices ``idx``."""

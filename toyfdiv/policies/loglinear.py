@@ -45,10 +45,7 @@ class LogLinearPolicy(Policy):
         psi.setflags(write=False)
         b.setflags(write=False)
         self._psi, self._offset = psi, b
-        super().__init__(space, np.zeros(psi.shape[1]) if params is None else params)
-
-    def n_params_for(self, space: SequenceSpace) -> int:  # K, from the features
-        return self._psi.shape[1]
+        super().__init__(space, np.zeros(psi.shape[1]) if params is None else params, psi.shape[1])
 
     @property
     def features(self) -> np.ndarray:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 
 import numpy as np
 
@@ -61,11 +60,10 @@ class NgramPolicy(Policy):
                  params=None):
         check_space(space)
         self._order = check_int(order, "order", low=1)
-        # P depends on the order: shadow the classmethod for Policy.__init__'s shape check
-        self.n_params_for = functools.partial(type(self).n_params_for, order=self._order)
+        P = self.n_params_for(space, self._order)
         if params is None:
-            params = gaussian_init(self.n_params_for(space), seed, init_scale)
-        super().__init__(space, params)
+            params = gaussian_init(P, seed, init_scale)
+        super().__init__(space, params, P)
         self._rows, self._n_rows = _context_rows(space, self._order)
 
     @classmethod

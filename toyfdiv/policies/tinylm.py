@@ -15,18 +15,18 @@ Two evaluation paths share one GRU cell and its hand-written backward:
 from __future__ import annotations
 
 import dataclasses
-import functools
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from .._util import (check_instance, check_int, check_log_probs, check_positive_float, check_rng, check_sample_size,
+from .._util import (sample_index, check_instance, check_int, check_log_probs, check_positive_float, check_rng, check_sample_size,
                      check_space, log_softmax_rows, softmax_rows)
 from ..space import SequenceSpace
 from ..loop import optimise
 from .base import Policy
 
-__all__ = ["TinyLMConfig", "TinyLM", "pretrain_tinylm", "FIT_STEPS", "FIT_LR"]
+__all__ = ["TinyLMConfig", "TinyLM", "FIT_STEPS", "FIT_LR"]
 
 #: The defaults of TinyLM pretraining (:meth:`TinyLM.fit`), used everywhere a TinyLM is fitted.
 FIT_STEPS = 400
@@ -162,38 +162,18 @@ def _gru_backward_tree(dh_new, cache):
     return dX, dgh, dh
 
 
-def _starts(space: SequenceSpace) -> np.ndarray:
-    """Canonical index of the first sequence with L vocabulary tokens, for each allowed L."""
-    if space.eos is None:
-        return np.zeros(1, dtype=np.int64)
-    last = space.length + (1 if space.unterminated else 0)
-    return np.array([space.ends_at(d).start for d in range(last)], dtype=np.int64)
-
-
 def index_of(space: SequenceSpace, tokens: np.ndarray) -> np.ndarray:
-    """(n,) canonical indices of token rows (n, T), arithmetically: start(L) + rank of the L tokens."""
-    V = space.n_vocab
-    is_tok = (tokens >= 0) & (tokens < V)  # (n, T) vocabulary positions
-    rank = np.zeros(tokens.shape[0], dtype=np.int64)
-    for t in range(space.length):
-        rank = np.where(is_tok[:, t], rank * V + tokens[:, t], rank)
-    if space.eos is None:
-        return rank
-    return _starts(space)[is_tok.sum(axis=1)] + rank
+    """Deprecated: :meth:`SequenceSpace.index_of`."""
+    warnings.warn("toyfdiv.policies.tinylm.index_of is deprecated; use space.index_of(tokens)",
+                  DeprecationWarning, stacklevel=2)
+    return space.index_of(tokens)
 
 
 def tokens_of(space: SequenceSpace, idx: np.ndarray) -> np.ndarray:
-    """(n, T) token rows of canonical indices (n,) — EOS = V, −1 after it — without space.tokens."""
-    V, T = space.n_vocab, space.length
-    idx = np.asarray(idx, dtype=np.int64)
-    starts = _starts(space)
-    L = np.full(idx.shape, T) if space.eos is None else np.searchsorted(starts, idx, side="right") - 1
-    rank = idx - (0 if space.eos is None else starts[L])  # (n,) rank among sequences of L tokens
-    out = np.empty((idx.size, T), dtype=np.int64)
-    for j in range(T):  # a loop over positions, vectorised over sequences
-        digit = (rank // np.power(V, np.maximum(L - 1 - j, 0))) % V
-        out[:, j] = np.where(j < L, digit, np.where(j == L, V, -1))
-    return out
+    """Deprecated: :meth:`SequenceSpace.tokens_of`."""
+    warnings.warn("toyfdiv.policies.tinylm.tokens_of is deprecated; use space.tokens_of(idx)",
+                  DeprecationWarning, stacklevel=2)
+    return space.tokens_of(idx)
 
 
 class TinyLM(Policy):
@@ -237,11 +217,9 @@ class TinyLM(Policy):
                 f"config has n_embd={config.n_embd}, n_hidden={H}: P = {P:,} parameters and GRU caches of "
                 f"about {need / 2**30:.1f} GiB on this space, over the limit max_bytes = "
                 f"{space.max_bytes / 2**30:.1f} GiB; use a smaller n_hidden or n_embd")
-        # P depends on the config: shadow the classmethod for Policy.__init__'s shape check
-        self.n_params_for = functools.partial(type(self).n_params_for, config=config)
         if params is None:
             params = self._init_params(space, config)
-        super().__init__(space, params)
+        super().__init__(space, params, self.n_params_for(space, config))
         self._p = _unpack(self._theta, self._layout)
         self._last = max((lv.depth for lv in space.levels if lv.choices > 1), default=-1)
 
@@ -251,7 +229,7 @@ class TinyLM(Policy):
 
     def _init_params(self, space, config) -> np.ndarray:
         rng = np.random.default_rng(config.seed)
-        theta = np.zeros(self.n_params_for(space))
+        theta = np.zeros(self.n_params_for(space, config))
         p = _unpack(theta, self._layout)
         for name, fan_in in (("E", 1), ("Wx", config.n_embd), ("Wh", config.n_hidden), ("Wo", config.n_hidden)):
             p[name][...] = config.init_scale / np.sqrt(fan_in) * rng.standard_normal(p[name].shape)
@@ -402,7 +380,7 @@ class TinyLM(Policy):
     def log_prob_at(self, idx: np.ndarray) -> np.ndarray:
         """(n,) log πθ(x_i), by a forward over just these n sequences (no enumeration)."""
         idx = self._check_idx(idx)
-        return self._forward_tokens(tokens_of(self.space, idx))[0]
+        return self._forward_tokens(self.space.tokens_of(idx))[0]
 
     def grad_log_prob_at(self, idx: np.ndarray, w: np.ndarray) -> np.ndarray:
         """Σ_i w_i ∇θ log πθ(x_i) → (P,), by a backward over just these n sequences, O(n·T·H²)."""
@@ -412,7 +390,7 @@ class TinyLM(Policy):
             raise ValueError(f"w has shape {w.shape}; expected {idx.shape}, one weight per sample")
         if not np.all(np.isfinite(w)):
             raise ValueError("w contains NaN or inf; weights must be finite")
-        tokens = tokens_of(self.space, idx)
+        tokens = self.space.tokens_of(idx)
         _, fw = self._forward_tokens(tokens)
         p, V, H = self._p, self.space.n_vocab, self._config.n_hidden
         g = np.zeros(self.n_params)
@@ -462,7 +440,7 @@ class TinyLM(Policy):
             live &= x < V
             if lv.depth < self._last:
                 h, _ = _gru_forward(h, X[np.minimum(x, V - 1)], h @ p["Wh"], p["bhn"])
-        return index_of(space, tokens)
+        return space.index_of(tokens)
 
     # ------------------------------------------------------------------ pretraining
     @classmethod
@@ -482,43 +460,13 @@ class TinyLM(Policy):
         if method not in ("exact", "sampled"):
             raise ValueError(f"method={method!r} is unknown; allowed: 'exact', 'sampled'")
         p = np.exp(log_p)
-        cdf = np.cumsum(p)
 
         def update(pol, rng):  # the gradient of H(p, πθ)
             if method == "exact":
                 return -pol.grad_log_prob_weighted(p), {}
-            idx = np.minimum(np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right"), space.size - 1)
+            idx = sample_index(p, n, rng)
             return -pol.grad_log_prob_at(idx, np.full(n, 1.0 / n)), {}
 
         return optimise(cls(space, config), update, steps=check_int(steps, "steps"), lr=lr, optimizer="adam",
                         schedule=schedule, lr_final=lr_final, callbacks=() if callback is None else (callback,),
                         seed=seed, label="TinyLM pretraining (cross-entropy to p)").policy
-
-
-def pretrain_tinylm(space: SequenceSpace, corpus, config: TinyLMConfig | None = None, *,
-                    target: str = "ngram", order: int = 2, smoothing: float = 0.5, steps: int = FIT_STEPS,
-                    lr: float = FIT_LR, method: str = "exact", n: int = 64, seed: int = 0) -> TinyLM:
-    """θ ≈ argmin_θ −Σ_x p(x) log πθ(x) for p built from ``corpus``: a TinyLM base model.
-
-    ``target="ngram"``: p = the smoothed n-gram fit of the corpus (:func:`toyfdiv.tasks.pretrain`
-    with ``order`` and ``smoothing``, full support); ``"empirical"``: p(x) = #{lines = x}/#lines
-    (EOS appended in EOS spaces).  Optimisation by :meth:`TinyLM.fit` (``method``, ``steps``,
-    ``lr``, ``n``, ``seed``).
-    """
-    from ..tasks import pretrain
-
-    if target == "ngram":
-        log_p = pretrain(space, corpus, order=order, smoothing=smoothing).log_probs()
-    elif target == "empirical":
-        from ..tasks import _check_corpus
-
-        corpus = _check_corpus(corpus)
-        if len(corpus) == 0:
-            raise ValueError("corpus is empty; give at least one line of text")
-        tail = "" if space.eos is None else " " + space.eos
-        counts = np.bincount([space.index(line + tail) for line in corpus], minlength=space.size)
-        with np.errstate(divide="ignore"):
-            log_p = np.log(counts) - np.log(counts.sum())
-    else:
-        raise ValueError(f"target={target!r} is unknown; allowed: 'ngram', 'empirical'")
-    return TinyLM.fit(space, log_p, config, steps=steps, lr=lr, method=method, n=n, seed=seed)

@@ -20,6 +20,7 @@ gets A = 0.  RLOO's advantage is exactly G/(G−1) times Dr. GRPO's.
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import binom
 
 from .._util import as_float_array, check_positive_float
 
@@ -74,11 +75,11 @@ def group_advantages(rewards, method: str, *, baseline=None, eps: float = GRPO_E
     if method == "rloo":
         return G / (G - 1) * (R - mean)  # R_i − (Σ_j R_j − R_i)/(G − 1)
     if method == "grpo":
-        return _scaled(R - mean, np.std(R, axis=-1, ddof=1, keepdims=True) + eps)
-    return _scaled(R - R.mean(), R.std() + eps)  # reinforce_pp: one mean and std over the whole batch
+        return scaled(R - mean, np.std(R, axis=-1, ddof=1, keepdims=True) + eps)
+    return scaled(R - R.mean(), R.std() + eps)  # reinforce_pp: one mean and std over the whole batch
 
 
-def _scaled(centred: np.ndarray, scale) -> np.ndarray:
+def scaled(centred: np.ndarray, scale) -> np.ndarray:
     """centred / scale, and 0 where the scale is 0 (a group of equal rewards with ε = 0)."""
     scale = np.broadcast_to(scale, centred.shape)
     out = np.zeros_like(centred)
@@ -94,8 +95,6 @@ def effective_weight(p, G: int, method: str = "grpo", eps: float = GRPO_EPS) -> 
     a per-prompt reweighting of the true gradient.  RLOO: w = 1; Dr. GRPO: (G − 1)/G; GRPO:
     flat at G = 2, U-shaped for larger G, tending to 1/√(p(1 − p)) (Mroueh 2025; Liu et al. 2025).
     """
-    from scipy.stats import binom
-
     choice(method, "method", tuple(m for m in GROUP_ADVANTAGES if m != "reinforce_pp"))
     if isinstance(G, bool) or not isinstance(G, (int, np.integer)) or G < 2:
         raise ValueError(f"G={G!r}: a group baseline needs an integer G ≥ 2")

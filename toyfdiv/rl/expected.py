@@ -32,9 +32,10 @@ from scipy.special import gammaln, xlogy
 from .._util import as_float_array, check_int, check_rng, check_instance
 from ..policies.autoregressive import AutoregressivePolicy
 from ..policies.base import Policy
-from .advantages import choice, group_advantages
+from .advantages import GRPO_EPS, choice, group_advantages, scaled
 from .aggregation import LENGTH_DEPENDENT, scales
 from .algorithms import Algorithm
+from .clip import clipped_gradient
 from . import kl as _kl
 
 __all__ = ["MODES", "Masses", "Update", "policies_of", "rewards_with_kl", "greedy_index", "masses_exact",
@@ -177,9 +178,8 @@ def masses_mc(alg: Algorithm, policies, Rs, lengths, G: int, max_length: int, ba
 
 def _batch_normalised(flat: np.ndarray) -> np.ndarray:
     """REINFORCE++ per batch row: (R − mean)/(std + ε), ddof 0, as :func:`group_advantages` on each row."""
-    from .advantages import GRPO_EPS, _scaled
     centred = flat - flat.mean(axis=1, keepdims=True)
-    return _scaled(centred, flat.std(axis=1, keepdims=True) + GRPO_EPS)
+    return scaled(centred, flat.std(axis=1, keepdims=True) + GRPO_EPS)
 
 
 def gradient_from_masses(alg: Algorithm, policy: Policy, masses: Masses, log_ref, old_policy: Policy | None = None
@@ -188,7 +188,6 @@ def gradient_from_masses(alg: Algorithm, policy: Policy, masses: Masses, log_ref
     if old_policy is None or old_policy is policy:
         g = policy.grad_log_prob_weighted(-masses.A)
     else:
-        from .ppo import clipped_gradient
         g = clipped_gradient(policy, old_policy, masses.A_pos, masses.A_neg, alg.clip_low, alg.clip_high)
     if alg.kl_in_loss:
         g = g + alg.beta * _kl.kl_loss_gradient(policy, log_ref, alg.kl, alg.kl_level, masses.s)

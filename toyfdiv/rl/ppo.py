@@ -22,33 +22,10 @@ from . import expected as _expected
 from .advantages import group_advantages
 from .aggregation import scales
 from .algorithms import Algorithm, check_epsilon
+from .clip import clipped_gradient
 
 __all__ = ["clipped_gradient", "Batch", "sample_batch", "batch_masses", "sampled_update", "ppo_epochs",
            "clipped_surrogate", "clipped_objective", "ClipStudy", "clip_entropy_study"]
-
-
-def _ratios(policy: Policy, old_policy: Policy) -> list[np.ndarray]:
-    for p in (policy, old_policy):
-        if not hasattr(p, "grad_log_cond_weighted"):
-            raise ValueError(f"per-token ratios need per-token log-probabilities: {type(p).__name__} has none; "
-                             "allowed: AutoregressivePolicy, TinyLM")
-    return [np.exp(a - b) for a, b in zip(policy.log_conditionals(), old_policy.log_conditionals())]
-
-
-def clipped_gradient(policy: Policy, old_policy: Policy, m_pos, m_neg, clip_low, clip_high) -> np.ndarray:
-    """−Σ_{t,u,v} ρ_t[u,v] (M⁺_t[u,v] 1[ρ ≤ 1 + ε_high] + M⁻_t[u,v] 1[ρ ≥ 1 − ε_low]) ∇ log π(v|u); (P,).
-
-    M± = child_mass(m±): the positive and negative parts of the per-response masses s·A
-    (sampled counts, or expectations under π_old), carried to every edge of the tree.
-    """
-    lo, hi = check_epsilon(clip_low, "clip_low"), check_epsilon(clip_high, "clip_high")
-    space = policy.space
-    W = []
-    for rho, Mp, Mn in zip(_ratios(policy, old_policy), space.child_mass(m_pos), space.child_mass(m_neg)):
-        keep_p = np.ones_like(rho) if hi is None else (rho <= 1 + hi)
-        keep_n = np.ones_like(rho) if lo is None else (rho >= 1 - lo)
-        W.append(-rho * (Mp * keep_p + Mn * keep_n))
-    return policy.grad_log_cond_weighted(W)
 
 
 def clipped_surrogate(policy: Policy, old_policy: Policy, idx, sA, clip_low, clip_high) -> float:

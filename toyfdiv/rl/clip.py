@@ -1,0 +1,40 @@
+"""PPO's clipped per-token gradient, a leaf that the expected and the sampled updates share.
+
+    ∇θ L = −Σ_{t,u,v} ρ_t[u,v] (M⁺ 1[ρ ≤ 1 + ε_high] + M⁻ 1[ρ ≥ 1 − ε_low]) ∇ log π(v|u)
+
+(Its own module so that :mod:`toyfdiv.rl.expected` and :mod:`toyfdiv.rl.ppo` both import it
+without importing each other.)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..policies.base import Policy
+from .algorithms import check_epsilon
+
+__all__ = ["clipped_gradient", "token_ratios"]
+
+
+def token_ratios(policy: Policy, old_policy: Policy) -> list[np.ndarray]:
+    for p in (policy, old_policy):
+        if not hasattr(p, "grad_log_cond_weighted"):
+            raise ValueError(f"per-token ratios need per-token log-probabilities: {type(p).__name__} has none; "
+                             "allowed: AutoregressivePolicy, TinyLM")
+    return [np.exp(a - b) for a, b in zip(policy.log_conditionals(), old_policy.log_conditionals())]
+
+
+def clipped_gradient(policy: Policy, old_policy: Policy, m_pos, m_neg, clip_low, clip_high) -> np.ndarray:
+    """−Σ_{t,u,v} ρ_t[u,v] (M⁺_t[u,v] 1[ρ ≤ 1 + ε_high] + M⁻_t[u,v] 1[ρ ≥ 1 − ε_low]) ∇ log π(v|u); (P,).
+
+    M± = child_mass(m±): the positive and negative parts of the per-response masses s·A
+    (sampled counts, or expectations under π_old), carried to every edge of the tree.
+    """
+    lo, hi = check_epsilon(clip_low, "clip_low"), check_epsilon(clip_high, "clip_high")
+    space = policy.space
+    W = []
+    for rho, Mp, Mn in zip(token_ratios(policy, old_policy), space.child_mass(m_pos), space.child_mass(m_neg)):
+        keep_p = np.ones_like(rho) if hi is None else (rho <= 1 + hi)
+        keep_n = np.ones_like(rho) if lo is None else (rho >= 1 - lo)
+        W.append(-rho * (Mp * keep_p + Mn * keep_n))
+    return policy.grad_log_cond_weighted(W)
