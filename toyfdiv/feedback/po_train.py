@@ -16,7 +16,7 @@ import numpy as np
 from ..loop import History, optimise
 from ..policies.base import Policy
 from .chipo import chipo_loss, chipo_update
-from .dpo import _check_common, _policy
+from .dpo import check_common, check_policy
 from .ipo import ipo_loss, ipo_update
 from .kto import kto_loss, kto_update
 
@@ -40,8 +40,8 @@ def train_po(policy: Policy, method: str, ref_log_probs, dataset, strength: floa
     """
     if method not in METHODS:
         raise ValueError(f"method={method!r} is unknown; allowed: {list(METHODS)}")
-    log_pi0 = _policy(policy).log_probs()
-    log_ref = _check_common(log_pi0, ref_log_probs, None)
+    log_pi0 = check_policy(policy).log_probs()
+    log_ref = check_common(log_pi0, ref_log_probs, None)
     allowed = {"ipo": (), "chipo": ("clip",), "kto": ("lambda_d", "lambda_u")}[method]
     bad = sorted(set(options) - set(allowed))
     if bad:
