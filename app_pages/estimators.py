@@ -4,13 +4,15 @@ import numpy as np
 import streamlit as st
 
 from app_pages import common
-from toyfdiv import estimator_lab, experiments, plots, train
+from app_pages.links import lesson_line
+from toyfdiv import claims, divergences, estimator_lab, experiments, plots, train
 
 P = "el"
 N_VALUES = [2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096]
 AUTO_SAMPLES = 300_000  # Σ n·trials·divergences below which the lab runs without a button (about a second)
 
 st.title("Estimator lab: sampled vs exact gradients")
+lesson_line("app_pages/estimators.py")
 st.markdown("At scale nobody can sum over every sequence: disco and TRL *sample*. Here the exact gradient is "
             "known, so every estimator can be checked — how biased, how noisy, how well aligned — as the "
             "number of samples n grows, with and without baselines, with Z known or estimated.")
@@ -22,32 +24,27 @@ with c1:
                    "dpg_baseline", note="the DPG baseline (here in the P/q scale: B = −f′(1))")
 with c2:
     common.formula(r"\hat Z = \frac1n\sum_{i=1}^n \frac{P(x_i)}{q(x_i)},\quad \hat p = P/\hat Z", "gdc",
-                   note="Z by importance sampling; enters f′ non-linearly except for forward KL")
+                   note="Z by importance sampling. Ẑ enters forward KL's f′ as a factor (a rescale of each batch), reverse KL's "
+                        "additively in log Ẑ (a shift, which a leave-one-out baseline removes); the others distort")
 
 with st.sidebar:
     st.header("Space and target")
     space = common.space_controls(P)
     tgt_s = common.target_controls(P, space["task"])
     st.header("Estimators")
-    divs = common.divergence_options(P, "divs", ["js"], help="Divergences whose gradient is estimated")
-    common.init(f"{P}_baselines", ["none", "mean", "dpg"])
-    baselines = st.multiselect("Baselines", list(estimator_lab.LAB_BASELINES), key=f"{P}_baselines",
-                               help="none: plain REINFORCE; mean: batch mean; loo: leave-one-out mean; "
-                                    "dpg: −f′(1) (Korbak et al.)")
-    common.init(f"{P}_zs", ["exact", "batch"])
-    zs = st.multiselect("Z", list(estimator_lab.LAB_Z), key=f"{P}_zs",
-                        help="exact: the true partition function; batch: estimated from the same samples")
-    common.init(f"{P}_ns", [4, 16, 64, 256, 1024])
-    ns = st.multiselect("Sample sizes n", N_VALUES, key=f"{P}_ns", help="Samples per gradient estimate")
-    common.init(f"{P}_trials", 100)
-    trials = int(st.slider("Trials per point", 10, 1000, step=10, key=f"{P}_trials",
-                           help="Independent estimates averaged for bias, variance and cosine"))
-    common.init(f"{P}_k", 0)
-    k = int(st.slider("Policy: exact steps from a", 0, 100, key=f"{P}_k",
-                      help="Where the gradient is taken: the base model a (0) or after k exact f-DPG steps "
-                           "towards p with the first divergence"))
-    common.init(f"{P}_seed", 0)
-    seed = int(st.number_input("Seed", 0, 10_000, key=f"{P}_seed", step=1, help="Seeds the samplers"))
+    divs = common.divergence_options(P, "divs", help="Divergences whose gradient is estimated")
+    baselines = common.choice("Baselines", f"{P}_baselines", "none: plain REINFORCE; mean: batch mean; loo: "
+                              "leave-one-out mean; dpg: −f′(1) (Korbak et al.)", widget=st.multiselect)
+    zs = common.choice("Z", f"{P}_zs", "exact: the true partition function; batch: estimated from the same samples",
+                       widget=st.multiselect)
+    ns = common.choice("Sample sizes n", f"{P}_ns", "Samples per gradient estimate", widget=st.multiselect)
+    trials = int(common.slider("Trials per point", f"{P}_trials",
+                               "Independent estimates averaged for bias, variance and cosine; more trials lower "
+                               "the noise floor"))
+    k = int(common.slider("Policy: exact steps from a", f"{P}_k",
+                          "Where the gradient is taken: the base model a (0) or after k exact f-DPG steps towards p "
+                          "with the first divergence"))
+    seed = int(common.number_input("Seed", f"{P}_seed", "Seeds the samplers", step=1))
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -71,8 +68,8 @@ def lab_rows(task_key: tuple, target_key: tuple, div: str, n: int, trials: int, 
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def stats_png(rows: list[dict]) -> bytes:
-    return common.png(plots.estimator_stats(rows))
+def stats_png(rows: list[dict], theme: str) -> bytes:
+    return common.png(lambda: plots.estimator_stats(rows), theme)
 
 
 common.check_size(space["task"], space["length"], space["eos"], what="run the laboratory")
@@ -92,12 +89,14 @@ work = sum(ns) * trials * len(divs)
 jobs = [(d, n) for d in divs for n in ns]
 key = (task_key, target_key, tuple(divs), tuple(ns), trials, tuple(baselines), tuple(zs), k, seed)
 auto = work <= AUTO_SAMPLES or st.session_state.get(f"{P}_done") == key
+prompt = st.empty()
 if not auto:
-    st.info(f"These settings draw {work:,} samples ({len(jobs)} points × {trials} trials): press **Run** "
-            "(it may take several seconds).")
+    prompt.info(f"These settings draw {work:,} samples ({len(jobs)} points × {trials} trials): press **Run** "
+                "(it may take several seconds).")
     if not st.button("Run the laboratory", type="primary", key=f"{P}_run",
                      help="Draw the samples and compare every estimate with the exact gradient"):
         st.stop()
+prompt.empty()
 rows = []
 bar = st.progress(0.0, text="Sampling…")
 with common.explained(what="The estimators cannot be evaluated here"):
@@ -107,15 +106,27 @@ with common.explained(what="The estimators cannot be evaluated here"):
 bar.empty()
 st.session_state[f"{P}_done"] = key
 
-m = st.columns(3)
-m[0].metric("‖∇θ D_f‖ (exact)", f"{rows[0]['grad_norm']:.4g}", help=f"Exact gradient norm for {rows[0]['divergence']}")
-m[1].metric("Sequences N", f"{target.size:,}", help="The exact gradient sums over all of them")
-m[2].metric("Estimates drawn", f"{len(rows) * trials:,}", help="Points × options × trials")
-common.show_png(stats_png(rows))
-st.caption("Bias is measured against a noise floor bias_se = √(variance/trials): below it, the estimator is "
-           "unbiased as far as these trials can tell. With Z estimated from the batch every f but forward KL "
-           "is biased; the batch-mean baseline shrinks the gradient by (1 − 1/n).")
+norms = {r["divergence"]: r["grad_norm"] for r in rows}
+m = st.columns(max(3, len(norms) + 2))
+for col, (d, g) in zip(m, norms.items()):
+    col.metric(f"‖∇θ D_f‖ exact, {d}", f"{g:.4g}", help=f"Exact gradient norm for {d}")
+m[len(norms)].metric("Sequences N", f"{target.size:,}", help="The exact gradient sums over all of them")
+m[len(norms) + 1].metric("Estimates drawn", f"{len(rows) * trials:,}", help="Points × options × trials")
+common.show_png(stats_png(rows, common.theme()))
+for r in rows:
+    r["verdict"] = claims.bias_verdict(r["bias"], r["bias_se"])[0]
+biased = sorted({(r["divergence"], r["z"], r["baseline"]) for r in rows if r["verdict"] == "biased"})
+st.markdown(f"**Read it.** A bias counts only above {claims.BIAS_Z:g} noise floors √(tr Cov ĝ / trials) (for an "
+            "unbiased estimator the measured ‖E ĝ − g‖ sits near one floor). "
+            + (("Biased here: " + "; ".join(f"{d} with Z = {z}, baseline {b}" for d, z, b in biased) + ".")
+               if biased else "No combination is detectably biased at these trials.")
+            + " The batch-mean baseline shrinks the gradient by (1 − 1/n); leave-one-out does not.")
+same = [d for d in dict.fromkeys(r["divergence"] for r in rows)
+        if float(divergences.get(d).f_prime(np.array([1.0]))[0]) == 0.0]
+if same and "dpg" in baselines and "none" in baselines:
+    st.caption(f"For {', '.join(same)} f′(1) = 0, so the dpg baseline −f′(1) is 0 and its rows equal “none”.")
 common.table(common.frame(rows, {"divergence": "divergence", "n": "n", "baseline": "baseline", "z": "Z",
-                                 "bias": "bias", "bias_se": "bias_se", "relative_bias": "relative bias",
-                                 "variance": "variance", "cosine": "cosine", "log_z_bias": "E log Ẑ − log Z"}),
-             key=f"{P}_rows", sci=("bias", "bias_se", "relative bias", "variance"))
+                                 "bias": "bias", "bias_se": "noise floor", "verdict": "verdict",
+                                 "relative_bias": "relative bias", "variance": "variance", "cosine": "cosine",
+                                 "log_z_bias": "E log Ẑ − log Z"}),
+             key=f"{P}_rows", sci=("bias", "noise floor", "relative bias", "variance"))

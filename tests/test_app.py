@@ -16,13 +16,14 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from toyfdiv import divergences, estimator_lab, experiments, feedback, simplex, tasks
+from toyfdiv import divergences, estimator_lab, experiments, feedback, plots, simplex, tasks
 from toyfdiv.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 PAGES = {"playground": None, "explorer": "app_pages/explorer.py", "estimators": "app_pages/estimators.py",
-         "feedback": "app_pages/feedback.py"}
+         "feedback": "app_pages/feedback.py", "scenarios": "app_pages/scenarios.py",
+         "glossary": "app_pages/glossary.py"}
 TIMEOUT = 120
 
 
@@ -131,8 +132,9 @@ def metric(at: AppTest, label: str) -> str:
 def test_default_run_has_no_exception(page):
     at = open_page(page)
     assert not at.error, [e.value for e in at.error]
-    assert at.latex, "every page shows formulas"
-    assert any("ICML 2023" in c.value or "2023" in c.value for c in at.caption), "formulas cite their papers"
+    if page not in ("scenarios", "glossary"):
+        assert at.latex, "every page shows formulas"
+        assert any("ICML 2023" in c.value or "2023" in c.value for c in at.caption), "formulas cite their papers"
 
 
 # ---------------------------------------------------------------------------- extremes
@@ -165,7 +167,7 @@ def test_playground_training_at_extremes():
     at.slider(key="pg_epsilon").set_value(0.0).run()
     at.button(key="pg_train").click().run()  # reverse KL against a target with zeros: explained
     assert_clean(at)
-    assert any("epsilon" in e.value or "ε" in e.value for e in at.error)
+    assert any("D_f(a‖p) = ∞" in e.value for e in at.error)
 
 
 def test_explorer_widget_extremes():
@@ -200,9 +202,7 @@ def test_feedback_widget_extremes():
     at.slider(key="hf_steps").set_value(1).run()
     at.button(key="hf_train").click().run()
     assert_clean(at)
-    at.slider(key="hf_length").set_value(12).run()  # over the app's limit: explained
-    assert_clean(at)
-    assert any("too large" in e.value for e in at.error)
+    assert at.slider(key="hf_length").max == 8  # the slider stops at the longest space the app allows
     at.slider(key="hf_length").set_value(7).run()  # within the app's limit, over the library's N² limit
     assert_clean(at)
     assert any("smaller space" in e.value or "N²" in e.value for e in at.error)
@@ -226,38 +226,27 @@ def test_playground_numbers_equal_the_library():
     assert_clean(at)
     shown = at.dataframe[0].value
     hist = experiments.compare("reviews", "rlhf", ["reverse_kl", "forward_kl", "js"], policy="ngram", steps=15,
-                               lr=0.1, target_options={"beta": 0.3}, policy_options={"order": 2})
+                               lr=0.1, target_options={"beta": 0.3}, policy_options={"order": 2}, record_every=5)
     rows = experiments.summary_table(hist)
+    from app_pages import ui
+
     for i, row in enumerate(rows):
-        assert shown.iloc[i]["run"] == row["divergence"]
-        np.testing.assert_allclose(shown.iloc[i]["own D_f(π‖p) (nats)"], row["final_divergence"], rtol=1e-12)
-        np.testing.assert_allclose(shown.iloc[i]["KL(π‖a) (nats)"], row["kl_from_base"], rtol=1e-12)
-        np.testing.assert_allclose(shown.iloc[i]["H(π) (nats)"], row["entropy"], rtol=1e-12)
-        np.testing.assert_allclose(shown.iloc[i]["E_π[reward]"], row["alignment"], rtol=1e-12)
-        np.testing.assert_allclose(shown.iloc[i]["distinct in 100 samples"], row["distinct_100"], rtol=1e-12)
+        assert shown.iloc[i]["run"] == plots.divergence_label(row["divergence"])
+        assert shown.iloc[i]["own D_f(π‖p)"] == ui.number(row["final_divergence"], sci=True)
+        assert shown.iloc[i]["KL(π‖a)"] == f"{row['kl_from_base']:.4f}"
+        assert shown.iloc[i]["H(π)"] == f"{row['entropy']:.4f}"
+        assert shown.iloc[i]["E_π[r], reward"] == f"{row['alignment']:.4f}"
+        assert shown.iloc[i]["distinct in 100"] == f"{row['distinct_100']:.4f}"
     cross = at.dataframe[1].value
-    np.testing.assert_allclose(cross.iloc[0]["js"], hist["reverse_kl"].final()["divergence/js"], rtol=1e-12)
-    # each Config of the shared JSON reproduces its run exactly
+    assert cross.iloc[0]["js"] == ui.number(hist["reverse_kl"].final()["divergence/js"], sci=True)
+    # the Playground runs Configs: each reproduces its run exactly
+    from app_pages import config_io
     from toyfdiv.config import run
 
-    configs = json.loads(common_json(at))
-    assert [c["divergence"] for c in configs] == ["reverse_kl", "forward_kl", "js"]
-    again = run(Config.from_dict(configs[2]))
+    configs = config_io.configs(at.session_state)
+    assert [c.divergence for c in configs] == ["reverse_kl", "forward_kl", "js"]
+    again = run(configs[2])
     np.testing.assert_allclose(again.final()["divergence/js"], rows[2]["final_divergence"], rtol=1e-12)
-
-
-def common_json(at: AppTest) -> str:
-    from app_pages import common
-
-    s = {k: at.session_state[k] for k in ("pg_task", "pg_length", "pg_eos", "pg_kind", "pg_beta", "pg_policy",
-                                          "pg_order", "pg_steps", "pg_lr", "pg_optimizer", "pg_schedule",
-                                          "pg_seed", "pg_estimator")}
-    settings = dict(task=s["pg_task"], length=s["pg_length"], eos=s["pg_eos"], kind=s["pg_kind"], beta=s["pg_beta"],
-                    epsilon=None, moments=None, policy=s["pg_policy"], policy_options={"order": s["pg_order"]},
-                    divergences=["reverse_kl", "forward_kl", "js"], estimator="exact", estimator_options={},
-                    optimizer=s["pg_optimizer"], schedule=s["pg_schedule"], steps=s["pg_steps"], lr=s["pg_lr"],
-                    seed=s["pg_seed"])
-    return common.configs_json(common.playground_configs(settings))
 
 
 def test_explorer_numbers_equal_the_library():
@@ -268,13 +257,15 @@ def test_explorer_numbers_equal_the_library():
         div = divergences.get(row["divergence"])
         np.testing.assert_allclose(row["f(t)"], div.f(np.array([t]))[0], rtol=1e-12)
         np.testing.assert_allclose(row["R = −f′(t)"], div.pseudo_reward(np.log([t]))[0], rtol=1e-12)
-    at.segmented_control(key="ex_section").set_value(at.segmented_control(key="ex_section").options[2]).run()
+    at.segmented_control(key="ex_section").set_value("simplex").run()
     rows = at.dataframe[0].value
     p = np.array([62, 33, 5.0])
     s = np.array([10, 10, 80.0])
     path = simplex.gradient_flow(np.log(p / p.sum()), "js", s / s.sum(), steps=300, lr=0.5)
     js = rows[rows["divergence"] == "js"].iloc[0]
-    np.testing.assert_allclose([js["π1 (end)"], js["π2 (end)"], js["π3 (end)"]], path[-1], rtol=1e-12)
+    from app_pages import ui
+
+    assert [js["π1 (end)"], js["π2 (end)"], js["π3 (end)"]] == [ui.number(v) for v in path[-1]]
 
 
 def test_estimator_lab_numbers_equal_the_library():
@@ -282,14 +273,19 @@ def test_estimator_lab_numbers_equal_the_library():
     shown = at.dataframe[0].value
     task = tasks.get("reviews")
     target = task.target("rlhf")
-    lib = estimator_lab.estimator_stats(experiments.make_policy(task), target, "js", n=64, trials=100,
-                                        rng=np.random.default_rng(0), baselines=("none", "mean", "dpg"),
+    lib = estimator_lab.estimator_stats(experiments.make_policy(task), target, "forward_kl", n=64, trials=400,
+                                        rng=np.random.default_rng(0), baselines=("none", "loo", "dpg"),
                                         z_options=("exact", "batch"))
+    from app_pages import ui
+    from toyfdiv import claims
+
     for row in lib:
-        got = shown[(shown["n"] == 64) & (shown["baseline"] == row["baseline"]) & (shown["Z"] == row["z"])].iloc[0]
-        np.testing.assert_allclose(got["bias"], row["bias"], rtol=1e-12)
-        np.testing.assert_allclose(got["variance"], row["variance"], rtol=1e-12)
-        np.testing.assert_allclose(got["cosine"], row["cosine"], rtol=1e-12)
+        got = shown[(shown["n"] == "64") & (shown["baseline"] == row["baseline"]) & (shown["Z"] == row["z"])
+                    & (shown["divergence"] == "forward_kl")].iloc[0]
+        assert got["bias"] == ui.number(row["bias"], sci=True)
+        assert got["variance"] == ui.number(row["variance"], sci=True)
+        assert got["cosine"] == ui.number(row["cosine"])
+        assert got["verdict"] == claims.bias_verdict(row["bias"], row["bias_se"])[0]
 
 
 def test_feedback_numbers_equal_the_library():
@@ -315,50 +311,48 @@ def test_feedback_numbers_equal_the_library():
     got = shown[shown["method"] == "DPO"].iloc[0]
     from toyfdiv import metrics
 
-    np.testing.assert_allclose(got["KL(π‖a)"], metrics.kl(dpo.policy.log_probs(), task.log_a), rtol=1e-10)
+    assert got["KL(π‖a)"] == f"{metrics.kl(dpo.policy.log_probs(), task.log_a):.4f}"
 
 
 # ---------------------------------------------------------------------------- reading aids for the lecture
 def test_playground_reading_aids():
-    """After Train, one sentence names the lowest- and highest-entropy runs (library numbers), the
-    cross table marks each column's smallest value, and metric units sit in the labels."""
+    """After Train, the sentence on entropies is claims.entropy_extremes of the library's numbers, the cross-table
+    sentence is claims.column_winners of them, and metric units sit in the labels."""
     at = open_page("playground")
     assert {m.label for m in at.metric} >= {"KL(p‖a), nats", "H(p), nats"}
     at.slider(key="pg_steps").set_value(15).run()
     at.button(key="pg_train").click().run()
     assert_clean(at)
     hist = experiments.compare("reviews", "rlhf", ["reverse_kl", "forward_kl", "js"], policy="ngram", steps=15,
-                               lr=0.1, target_options={"beta": 0.3}, policy_options={"order": 2})
+                               lr=0.1, target_options={"beta": 0.3}, policy_options={"order": 2}, record_every=5)
     rows = experiments.summary_table(hist)
-    lo, hi = min(rows, key=lambda r: r["entropy"]), max(rows, key=lambda r: r["entropy"])
-    read = next(m.value for m in at.markdown if m.value.startswith("**Read it:**"))
-    assert f"{lo['entropy']:.3f} nats" in read and f"{hi['entropy']:.3f} nats" in read
-    assert f"they give {lo['distinct_100']:.0f} and {hi['distinct_100']:.0f} different sequences" in read
-    from toyfdiv import plots
+    ref = experiments.target_row(tasks.get("reviews").target("rlhf", beta=0.3))
+    from toyfdiv import claims
 
-    assert read.index(plots.divergence_label(lo["divergence"])) < read.index(plots.divergence_label(hi["divergence"]))
-    assert any("highlighted" in c.value for c in at.caption)
-    cross = at.dataframe[1].value  # the values stay the library's (the Styler only formats)
-    np.testing.assert_allclose(cross.iloc[1]["forward_kl"], hist["forward_kl"].final()["divergence/forward_kl"],
-                               rtol=1e-12)
+    expected = claims.entropy_extremes({plots.divergence_label(r["divergence"]): r["entropy"] for r in rows},
+                                       ref["entropy"])[1]
+    assert any(m.value == "**Read it:** " + expected for m in at.markdown)
+    cross = {n: {k.split("/", 1)[1]: v for k, v in h.final().items() if k.startswith("divergence/")}
+             for n, h in hist.items()}
+    assert any(claims.column_winners(cross)[1] in m.value for m in at.markdown)
 
 
-def test_too_large_space_names_the_length_that_fits():
+def test_length_slider_stops_where_the_space_fits():
     at = open_page("playground")
-    at.slider(key="pg_length").set_value(12).run()
-    assert_clean(at)
-    msg = " ".join(e.value for e in at.error)
-    assert "too large" in msg and "Length T to 8 or less" in msg and "97,656" in msg
-    assert get(at, "button", "pg_train") is None, "nothing to train until the space fits"
+    assert at.slider(key="pg_length").max == 8  # (5**8 − 1)/4 = 97,656 ≤ 100,000 with EOS
     at.checkbox(key="pg_eos").set_value(False).run()
-    msg = " ".join(e.value for e in at.error)
-    assert "Length T to 7 or less" in msg  # 5**7 = 78,125 sequences of exactly T tokens
+    assert at.slider(key="pg_length").max == 7  # 5**7 = 78,125 sequences of exactly T tokens
+    at.selectbox(key="pg_task").set_value("abc").run()
+    assert at.slider(key="pg_length").max == 10  # 3**10 = 59,049
 
 
 def test_explorer_shows_every_selected_generator():
     at = open_page("explorer")
     generators = [x.value.strip("$\n ") for x in at.latex]
     generators = [g for g in generators if g.startswith("f(t) = ")]
+    assert len(generators) == len(at.multiselect(key="ex_zoo").value)
+    at.multiselect(key="ex_zoo").set_value(divergences.names()).run()
+    generators = [g for g in (x.value.strip("$\n ") for x in at.latex) if g.startswith("f(t) = ")]
     assert len(generators) == len(divergences.names())
     assert generators[-1].startswith("f(t) = -0.25"), "the long gjsd generator gets its own row, last"
 
@@ -379,7 +373,9 @@ def test_settings_round_trip_and_hostile_files_are_rejected():
     assert not at.error
     hostile = [b"{not json", b'{"task": "__import__(\'os\').system(\'echo hi\')"}', b'{"steps": 1e999}',
                b'{"beta": NaN}', b'{"extra": 1}', b"\xff\xfe", b"[" * 100_000, b'{"steps": 100000}',
-               b'{"policy_options": {"order": {"__class__": 1}}}', b'[]', b'"a string"']
+               b'{"policy_options": {"order": {"__class__": 1}}}', b'[]', b'"a string"',
+               b'{"kind": "distributional", "moments": [5.0, 5.0]}',
+               b'{"kind": "hybrid", "moments": [0.5, -3]}', b'{"length": 12}', b'{"beta": 0.001}']
     for bad in hostile:
         at.file_uploader(key="pg_upload").set_value(("bad.json", bad, "application/json")).run()
         assert_clean(at, repr(bad[:40]))
@@ -391,6 +387,8 @@ def test_settings_round_trip_and_hostile_files_are_rejected():
     assert at.selectbox(key="pg_task").value == "abc"
     assert at.slider(key="pg_alpha").value == pytest.approx(0.3)
     state, _ = common.parse_settings(common.configs_json([Config(divergence="forward_kl"), Config(divergence="tv")]))
+    assert common.parse_settings(Config(kind="hybrid", moments=(0.5, 0.5), epsilon=0.1).to_json())[0][
+        "pg_epsilon"] == 0.1
     assert state["pg_divs"] == ["forward_kl", "tv"]
     with pytest.raises(ValueError):
         common.parse_settings(json.dumps([Config().to_dict(), Config(steps=7).to_dict()]))
@@ -408,7 +406,7 @@ def test_random_widget_combinations():
         task = rnd.choice(tasks.names())
         t = tasks.get(task)
         kind = rnd.choice(tasks.TARGET_KINDS)
-        values = dict(pg_task=task, pg_length=rnd.randint(1, 5), pg_eos=rnd.random() < 0.5, pg_kind=kind,
+        values = dict(pg_task=task, pg_length=rnd.randint(1, 5), pg_record_every=rnd.choice([1, 5]), pg_eos=rnd.random() < 0.5, pg_kind=kind,
                       pg_beta=rnd.choice([0.05, 0.3, 1.0, 5.0]), pg_epsilon=rnd.choice([0.0, 0.1, 0.5]),
                       pg_policy=rnd.choice(experiments.POLICIES), pg_fit_steps=10, pg_n_hidden=rnd.randint(1, 8),
                       pg_order=rnd.randint(1, 4), pg_divs=rnd.sample(names, rnd.randint(1, 3)),

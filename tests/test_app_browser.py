@@ -1,8 +1,12 @@
-"""The app in a real browser: `streamlit run app.py` headless, driven by Chromium through playwright.
+"""The app in a real browser: `streamlit run app.py` headless, driven by Debian's Chromium through playwright.
 
 Needs Debian's chromium (``apt-get install chromium``; never ``playwright install``); the
-test is skipped when it is missing.  The server is a subprocess on a free loopback port and
-is always stopped (fixture teardown), even when the test fails.
+test is skipped when it is missing.  One server (a subprocess on a free loopback port, always
+stopped) and one browser serve every case.  Every page is opened at 1280×800, 1920×1080,
+150 % zoom (1280×800 CSS pixels at device scale 1.5 is what a 150 % zoom of the window shows:
+853×533 CSS px) and in dark mode, and each view must show: no error or exception element, no
+metric cut to "…", nothing wider than the viewport, figures whose 12-pt text is ≥ 14 px, and no
+request leaving the machine.  Set APP_SCREENSHOTS=<dir> to keep the screenshots.
 """
 
 from __future__ import annotations
@@ -23,6 +27,12 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PAGES = ["", "explorer", "estimators", "feedback", "scenarios", "glossary"]
+VIEWS = {"1280": dict(viewport={"width": 1280, "height": 800}),
+         "1920": dict(viewport={"width": 1920, "height": 1080}),
+         "zoom150": dict(viewport={"width": 853, "height": 533}, device_scale_factor=1.5),
+         "dark": dict(viewport={"width": 1280, "height": 800}, color_scheme="dark")}
+FIGURE_PT, DPI = 12, 96  # the smallest figure text (ticks) and the PNG resolution (app_pages/ui.py)
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -34,104 +44,177 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def server(tmp_path):
-    """`streamlit run app.py` on a free loopback port; yields its URL; always stopped afterwards."""
+def start_server(log_path: Path):
+    """`streamlit run app.py` on a free loopback port: (process, url, log file)."""
     port = free_port()
-    log = open(tmp_path / "streamlit.log", "w")
+    log = open(log_path, "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
+         "--server.port", str(port), "--server.address", "127.0.0.1"],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return proc, url, log
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            stop_server(proc, log)
+            raise RuntimeError(f"streamlit did not become healthy:\n{log_path.read_text()}")
+        time.sleep(0.3)
+
+
+def stop_server(proc, log) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)  # the server's own process group (start_new_session)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    proc, url, log = start_server(tmp_path_factory.mktemp("server") / "streamlit.log")
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                log.flush()
-                raise RuntimeError(f"streamlit did not become healthy:\n{(tmp_path / 'streamlit.log').read_text()}")
-            time.sleep(0.3)
         yield url
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)  # the server's own process group (start_new_session)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        log.close()
+        stop_server(proc, log)
 
 
-def metric_value(page, label: str) -> str:
-    box = page.locator('[data-testid="stMetric"]').filter(has_text=label).first
-    return box.locator('[data-testid="stMetricValue"]').inner_text()
-
-
-def wait_idle(page, timeout: float = 60_000) -> None:
-    """Wait until the app has finished its rerun (the status widget stops showing 'Running')."""
-    page.wait_for_timeout(300)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
-
-
-def no_exception(page) -> None:
-    assert page.locator('[data-testid="stException"]').count() == 0, page.locator(
-        '[data-testid="stException"]').first.inner_text()
-
-
-def test_browser_slider_changes_numbers_and_figure(server, tmp_path):
+@pytest.fixture(scope="module")
+def browser():
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1100})
-            page.goto(server, wait_until="domcontentloaded")
-            page.get_by_text("log Z", exact=False).first.wait_for(timeout=60_000)
-            wait_idle(page)
-            no_exception(page)
-            before = metric_value(page, "log Z")
-            img_before = page.locator('[data-testid="stImage"] img').first.get_attribute("src")
-            page.screenshot(path=str(tmp_path / "playground_before.png"), full_page=True)
-
-            # move the β slider with the keyboard: 0.30 → 0.55
-            thumb = page.locator('input[type="range"][aria-label="β (KL coefficient)"]').first
-            thumb.focus()
-            for _ in range(5):
-                thumb.press("ArrowRight")
-            page.wait_for_function(
-                """(old) => { const m = [...document.querySelectorAll('[data-testid="stMetric"]')]
-                     .find(e => e.innerText.includes('log Z'));
-                     return m && m.querySelector('[data-testid="stMetricValue"]').innerText !== old; }""",
-                arg=before, timeout=60_000)
-            wait_idle(page)
-            no_exception(page)
-            after = metric_value(page, "log Z")
-            assert after != before
-            assert thumb.input_value() == "0.55"
-            img_after = page.locator('[data-testid="stImage"] img').first.get_attribute("src")
-            assert img_after != img_before, "the figure was redrawn for the new target"
-
-            # train with the defaults: the summary and the curves appear
-            page.get_by_role("button", name="Train").first.click()
-            page.get_by_text("Summary: where each divergence lands").wait_for(timeout=120_000)
-            wait_idle(page, 120_000)
-            no_exception(page)
-            assert page.locator('[data-testid="stImage"] img').count() >= 2
-            page.screenshot(path=str(tmp_path / "playground_trained.png"), full_page=True)
-
-            for path in ("explorer", "estimators", "feedback"):
-                page.goto(f"{server}/{path}", wait_until="domcontentloaded")
-                page.locator('[data-testid="stImage"] img').first.wait_for(timeout=60_000)
-                wait_idle(page)
-                no_exception(page)
-                page.screenshot(path=str(tmp_path / f"{path}.png"), full_page=True)
+            yield b
         finally:
-            browser.close()
-    assert (tmp_path / "playground_trained.png").stat().st_size > 10_000
+            b.close()
+
+
+def wait_idle(page, timeout: float = 90_000) -> None:
+    """Wait until the app has finished its rerun (no 'Running' status widget, no skeleton)."""
+    page.wait_for_timeout(400)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
+    page.wait_for_timeout(200)
+
+
+LAYOUT_JS = """(args) => {
+  const [pt, dpi] = args;
+  const vw = document.documentElement.clientWidth;
+  const out = {pageWidth: document.documentElement.scrollWidth, vw, wide: [], cut: [], small: []};
+  for (const el of document.querySelectorAll('[data-testid="stMetric"] *')) {
+    if (el.children.length === 0 && (el.innerText || '').includes('…')) out.cut.push(el.innerText);
+    if (el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflowX === 'hidden')
+      out.cut.push('overflow: ' + el.innerText);
+  }
+  for (const el of document.querySelectorAll('[data-testid="stMain"] *, [data-testid="stSidebar"] *')) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0) continue;
+    let scroller = el.closest('.katex-display, [data-testid="stDataFrame"], [data-testid="stTable"]');
+    if (!scroller && r.right > vw + 1) out.wide.push(el.tagName + '.' + (el.className || '').toString().slice(0, 40)
+                                                     + ' right=' + Math.round(r.right));
+  }
+  for (const img of document.querySelectorAll('[data-testid="stImage"] img')) {
+    if (!img.naturalWidth) continue;
+    const px = pt * dpi / 72 * img.getBoundingClientRect().width / img.naturalWidth;
+    if (px < 14 - 0.01) out.small.push(Math.round(px * 10) / 10);
+  }
+  return out;
+}"""
+
+
+def check_view(page, where: str) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0, \
+        f"{where}: {page.locator('[data-testid=stException]').first.inner_text()}"
+    errors = page.locator('[data-testid="stAlertContentError"]')
+    assert errors.count() == 0, f"{where}: {errors.first.inner_text()}"
+    lay = page.evaluate(LAYOUT_JS, [FIGURE_PT, DPI])
+    assert lay["pageWidth"] <= lay["vw"] + 1, f"{where}: the page scrolls sideways ({lay['pageWidth']} > {lay['vw']})"
+    assert not lay["wide"], f"{where}: wider than the viewport: {lay['wide'][:5]}"
+    assert not lay["cut"], f"{where}: truncated metric: {lay['cut'][:5]}"
+    assert not lay["small"], f"{where}: figure text below 14 px: {lay['small']}"
+
+
+def shots_dir(tmp_path) -> Path:
+    d = Path(os.environ.get("APP_SCREENSHOTS") or tmp_path)
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+@pytest.mark.parametrize("view", list(VIEWS))
+def test_every_page_in_every_view(server, browser, view, tmp_path):
+    outside = []
+    ctx = browser.new_context(**VIEWS[view])
+    ctx.route("**/*", lambda route: (outside.append(route.request.url), route.abort())
+              if not route.request.url.startswith(server) and not route.request.url.startswith("data:")
+              else route.continue_())
+    page = ctx.new_page()
+    shots = shots_dir(tmp_path)
+    try:
+        for path in PAGES:
+            page.goto(f"{server}/{path}", wait_until="domcontentloaded")
+            page.locator('[data-testid="stMain"] h1').first.wait_for(timeout=90_000)
+            wait_idle(page)
+            page.screenshot(path=str(shots / f"{view}_{path or 'playground'}.png"), full_page=True)
+            check_view(page, f"{view} /{path}")
+        if view in ("1280", "dark"):  # the trained Playground: tables, movie, inspector
+            page.goto(server, wait_until="domcontentloaded")
+            page.get_by_role("button", name="Train").first.wait_for(timeout=90_000)
+            wait_idle(page)
+            page.get_by_role("button", name="Train").first.click()
+            page.get_by_text("Summary: where each run lands").wait_for(timeout=120_000)
+            wait_idle(page, 120_000)
+            page.screenshot(path=str(shots / f"{view}_playground_trained.png"), full_page=True)
+            check_view(page, f"{view} trained")
+            assert "Stale" not in page.locator('[data-testid="stMain"]').inner_text()
+    finally:
+        ctx.close()
+    assert not outside, f"requests that left the machine: {outside[:5]}"
+
+
+def test_slider_changes_numbers_and_settings_survive_navigation(server, browser):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = ctx.new_page()
+    try:
+        page.goto(server, wait_until="domcontentloaded")
+        page.get_by_text("log Z", exact=False).first.wait_for(timeout=90_000)
+        wait_idle(page)
+        box = page.locator('[data-testid="stMetric"]').filter(has_text="log Z").first
+        before = box.locator('[data-testid="stMetricValue"]').inner_text()
+        thumb = page.locator('[data-testid="stSidebar"] [role="slider"][aria-label="β (KL coefficient)"]').first
+        if thumb.count() == 0:
+            thumb = page.get_by_role("slider", name="β (KL coefficient)").first
+        thumb.focus()
+        for _ in range(5):
+            thumb.press("ArrowRight")
+        page.wait_for_function(
+            """(old) => { const m = [...document.querySelectorAll('[data-testid="stMetric"]')]
+                 .find(e => e.innerText.includes('log Z'));
+                 return m && m.querySelector('[data-testid="stMetricValue"]').innerText !== old; }""",
+            arg=before, timeout=60_000)
+        wait_idle(page)
+        assert "pg_beta=0.55" in page.url, "the setting is in the address bar"
+        page.get_by_role("link", name="Divergence explorer").first.click()
+        page.wait_for_url("**/explorer**", timeout=60_000)
+        wait_idle(page)
+        page.get_by_role("link", name="Playground").first.click()
+        page.get_by_text("log Z", exact=False).first.wait_for(timeout=90_000)
+        wait_idle(page)
+        again = page.locator('[data-testid="stMetric"]').filter(has_text="log Z").first
+        assert again.locator('[data-testid="stMetricValue"]').inner_text() != before, "β survived the page switch"
+        # a bookmarked link opens the same settings in a fresh session
+        fresh = ctx.new_page()
+        fresh.goto(f"{server}/?pg_beta=0.55", wait_until="domcontentloaded")
+        fresh.get_by_text("log Z", exact=False).first.wait_for(timeout=90_000)
+        wait_idle(fresh)
+        m = fresh.locator('[data-testid="stMetric"]').filter(has_text="log Z").first
+        assert m.locator('[data-testid="stMetricValue"]').inner_text() == \
+            again.locator('[data-testid="stMetricValue"]').inner_text()
+    finally:
+        ctx.close()

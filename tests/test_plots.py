@@ -123,12 +123,12 @@ def test_divergence_zoo(tmp_path):
 
 
 def test_label_colors_keep_divergences_and_separate_other_labels(tmp_path):
-    assert plots.divergence_color("RLHF") == plots.divergence_color("IPO")  # their hashed spares collide …
-    labels = ["target", "js", "RLHF", "IPO", "DPO"]
+    assert plots.divergence_color("SimPO") == plots.divergence_color("IPO")  # their hashed spares collide …
+    labels = ["target", "js", "SimPO", "IPO", "DPO"]
     colors = plots.label_colors(labels)
     assert colors[:2] == [plots.divergence_color("target"), plots.divergence_color("js")]
     assert len(set(colors)) == len(labels)  # … but one figure gives them different colours
-    assert colors[2] == plots.divergence_color("RLHF")  # the first keeps its own
+    assert colors[2] == plots.divergence_color("SimPO")  # the first keeps its own
     space = SequenceSpace(["x", "y"], 2)
     flat = np.full(space.size, -np.log(space.size))
     fig = plots.distributions(space, {name: flat for name in labels}, k=3)

@@ -24,17 +24,20 @@ from . import simplex as _simplex
 from ._util import check_int
 
 __all__ = ["STYLE", "divergence_color", "divergence_label", "label_colors", "distributions", "training_curves",
-           "divergence_zoo", "simplex", "mode_seeking", "frontier", "estimator_stats", "overoptimisation"]
+           "divergence_zoo", "simplex", "whole_space", "mode_seeking", "frontier", "estimator_stats", "overoptimisation"]
 
 #: Font sizes readable on a lecture projector (all ≥ 12 pt).
 STYLE = {"font.size": 13, "axes.titlesize": 15, "axes.labelsize": 14, "xtick.labelsize": 12,
          "ytick.labelsize": 12, "legend.fontsize": 12, "figure.titlesize": 17, "lines.linewidth": 2.2,
          "axes.grid": True, "grid.alpha": 0.3, "savefig.dpi": 110, "savefig.bbox": "tight"}
 
-_PALETTE = {  # one fixed colour per registry key (the canonical instance of alpha / gjsd too)
-    "forward_kl": "#1f77b4", "reverse_kl": "#d62728", "tv": "#ff7f0e", "js": "#2ca02c", "hellinger": "#9467bd",
-    "pearson": "#8c564b", "neyman": "#e377c2", "alpha": "#bcbd22", "gjsd": "#17becf"}
-_FIXED = {"base": "#b8b8b8", "target": "#222222", "p": "#222222", "a": "#b8b8b8"}
+_PALETTE = {  # one fixed colour per registry key; Okabe–Ito, then Paul Tol's colour-blind-safe set
+    "forward_kl": "#0072b2", "reverse_kl": "#d55e00", "tv": "#e69f00", "js": "#009e73", "hellinger": "#cc79a7",
+    "pearson": "#56b4e9", "neyman": "#882255", "alpha": "#999933", "gjsd": "#332288"}
+#: Fixed labels: the base model, the target, and the methods of the feedback pages (RLHF is reverse KL's
+#: colour and GDC forward KL's on every page and figure).
+_FIXED = {"base": "#a0a0a0", "target": "#222222", "p": "#222222", "a": "#a0a0a0",
+          "RLHF": "#d55e00", "GDC": "#0072b2", "GDC-style": "#0072b2", "DPO": "#aa4499", "f-DPO": "#44aa99"}
 _FAMILY_MAPS = {"alpha": ("YlOrBr", -1.0, 2.0), "gjsd": ("GnBu", 0.0, 1.0)}
 _SPARE = ["#393b79", "#637939", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354"]
 _PARAM = re.compile(r"^(alpha|gjsd)\(\s*([-+0-9.eE]+)\s*\)$")
@@ -132,12 +135,14 @@ def _probs(values, name: str, size: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- distributions
-def distributions(space, dists: Mapping[str, np.ndarray], k: int = 10, title: str | None = None) -> Figure:
+def distributions(space, dists: Mapping[str, np.ndarray], k: int = 10, title: str | None = None, *,
+                  log: bool = False) -> Figure:
     """Grouped horizontal bars: the probability of the top-k sequences (ranked by the first
     distribution) under each distribution, labelled with their decoded text.
 
     ``dists``: {label: (N,) log-probabilities or probabilities}; labels that are divergence
-    names take the divergence's colour, "base" grey, "target" black.
+    names take the divergence's colour, "base" grey, "target" black.  ``log``: a logarithmic
+    probability axis (small bars, e.g. the base model's, stay visible next to a sharp target).
     """
     if not dists:
         raise ValueError("dists is empty; give at least one distribution")
@@ -149,7 +154,7 @@ def distributions(space, dists: Mapping[str, np.ndarray], k: int = 10, title: st
     height = 0.8 / n
     colors = label_colors(list(probs))
     with style():
-        fig = Figure(figsize=(12, min(max(3.5, 1.5 + 0.17 * k * n), 10.0)), layout="constrained")
+        fig = Figure(figsize=(10, min(max(3.5, 1.5 + 0.17 * k * n), 9.0)), layout="constrained")
         ax = fig.add_subplot()
         y = np.arange(k)
         for j, (name, p) in enumerate(probs.items()):
@@ -157,10 +162,37 @@ def distributions(space, dists: Mapping[str, np.ndarray], k: int = 10, title: st
                     label=divergence_label(name), edgecolor="white", linewidth=0.5)
         ax.set_yticks(y, [space.decode(int(i)) for i in top])
         ax.set_ylim(k - 0.5, -0.5)  # the most probable sequence on top
-        ax.set(xlabel="probability", ylabel="sequence")
+        ax.set(xlabel="probability (log scale)" if log else "probability", ylabel="sequence")
+        if log:
+            ax.set_xscale("log")
         ax.grid(axis="y", visible=False)
         ax.set_title(title or f"Top {k} sequences (ranked by {divergence_label(first)}): probability under each model")
         ax.legend(loc="lower right", ncols=1 if n <= 6 else 2, framealpha=0.9)
+    return fig
+
+
+def whole_space(dists: Mapping[str, np.ndarray], title: str | None = None) -> Figure:
+    """Every sequence at once: each distribution's probabilities sorted from largest to smallest,
+    against their rank 1 … N (log–log).  A steep early drop is a concentrated (mode-seeking)
+    distribution, a long flat shelf a spread-out (mass-covering) one; zeros are not drawn.
+
+    ``dists``: {label: (N,) log-probabilities or probabilities}, colours as in :func:`distributions`.
+    """
+    if not dists:
+        raise ValueError("dists is empty; give at least one distribution")
+    size = np.asarray(next(iter(dists.values()))).shape[0]
+    probs = {name: _probs(v, name, size) for name, v in dists.items()}
+    colors = label_colors(list(probs))
+    with style():
+        fig = Figure(figsize=(10, 5.2), layout="constrained")
+        ax = fig.add_subplot()
+        for (name, p), color, ls in zip(probs.items(), colors, _LINESTYLES * len(probs)):
+            q = np.sort(p[p > 0])[::-1]
+            ax.plot(np.arange(1, q.size + 1), q, color=color, ls=ls, label=divergence_label(name))
+        ax.set(xscale="log", yscale="log", xlabel="rank of the sequence (1 = most likely), log scale",
+               ylabel="probability (log scale)")
+        ax.set_title(title or f"The whole space: all N = {size:,} sequences, sorted by probability")
+        ax.legend(loc="lower left", framealpha=0.9)
     return fig
 
 
@@ -210,7 +242,7 @@ def training_curves(histories: Mapping, keys: Sequence[str] = ("divergence", "al
     cols = min(len(keys), 2)
     rows = -(-len(keys) // cols)
     with style():
-        fig = Figure(figsize=(7.0 * cols, 4.6 * rows + 0.8), layout="constrained")
+        fig = Figure(figsize=(5.2 * cols, 4.0 * rows + 0.8), layout="constrained")
         axes = fig.subplots(rows, cols, squeeze=False).ravel()
         # runs that share a divergence keep its colour and differ by line style and label
         seen: dict[str, int] = {}
@@ -259,7 +291,7 @@ def divergence_zoo(divergences=None, alphas: Sequence[float] | None = None, *, t
     norm = Normalize(float(alphas.min()), float(alphas.max()) if alphas.max() > alphas.min() else alphas.min() + 1)
     cmap = colormaps["viridis"]
     with style():
-        fig = Figure(figsize=(18, 10.5), layout="constrained")
+        fig = Figure(figsize=(10.5, 9.0), layout="constrained")
         axes = fig.subplots(2, 3, sharex=True)
         for col, (title, ylabel, fn) in enumerate(panels):
             top, bottom = axes[0, col], axes[1, col]
@@ -310,7 +342,7 @@ def simplex(log_p, divergences=None, start=None, steps: int = 300, lr: float = 0
     cols = min(len(divs) + 1, 5 if ncols is None else check_int(ncols, "ncols"))
     rows = -(-(len(divs) + 1) // cols)
     with style():
-        fig = Figure(figsize=(4.4 * cols, 4.3 * rows + 0.6), layout="constrained")
+        fig = Figure(figsize=(3.5 * cols, 3.5 * rows + 0.6), layout="constrained")
         axes = fig.subplots(rows, cols, squeeze=False).ravel()
         _triangle(overlay := axes[len(divs)])
         for ax, d in zip(axes, divs):
@@ -348,7 +380,7 @@ def mode_seeking(log_p=None, divergences=None, *, mu0: float = 1.2, width: float
     divs = _divs(divergences)
     ends = {d.name: _simplex.restricted_flow(log_p, d, mu0, steps=steps, lr=lr, width=width)[-1] for d in divs}
     with style():
-        fig = Figure(figsize=(14, 6), layout="constrained")
+        fig = Figure(figsize=(10.5, 5.5), layout="constrained")
         ax, bx = fig.subplots(1, 2, width_ratios=(1, 1.25))
         _triangle(ax)
         curve = _simplex.to_xy(_simplex.family_curve(width))
@@ -381,7 +413,7 @@ def frontier(rows: Sequence[Mapping]) -> Figure:
     names = list(dict.fromkeys(r["divergence"] for r in rows))
     what = rows[0].get("alignment_key") or "alignment"
     with style():
-        fig = Figure(figsize=(15, 6.3), layout="constrained")
+        fig = Figure(figsize=(10.5, 5.5), layout="constrained")
         axes = fig.subplots(1, 2, sharey=True)
         for ax, x, xlabel in ((axes[0], "entropy", "entropy H(π) (nats)"),
                               (axes[1], "kl_from_base", "KL(π‖a) from the base model (nats)")):
@@ -415,7 +447,7 @@ def estimator_stats(rows: Sequence[Mapping]) -> Figure:
     groups = list(dict.fromkeys(key_of(r) for r in rows))
     divs, baselines, zs = (list(dict.fromkeys(g[i] for g in groups)) for i in range(3))
     with style():
-        fig = Figure(figsize=(18, 6.2), layout="constrained")
+        fig = Figure(figsize=(10.5, 5.5), layout="constrained")
         axes = fig.subplots(1, 3)
         for ax, key, ylabel, log in ((axes[0], "bias", "bias ‖E ĝ − g‖", True),
                                      (axes[1], "variance", "variance tr Cov ĝ", True),

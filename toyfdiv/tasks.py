@@ -170,7 +170,7 @@ class Task:
     def target(self, kind: str = "rlhf", **overrides) -> _targets.Target:
         """The task's target of one kind: "rlhf", "pointwise", "distributional" or "hybrid".
 
-        Overrides: ``beta`` (rlhf), ``epsilon`` (pointwise), ``moments`` (distributional,
+        Overrides: ``beta`` (rlhf), ``epsilon`` (pointwise, hybrid), ``moments`` (distributional,
         hybrid).
         """
         beta = overrides.pop("beta", self.beta)
@@ -185,9 +185,8 @@ class Task:
         if kind == "distributional":
             return _targets.distributional(self.log_a, self.feature_matrix, moments, feature_names=self.feature_names)
         if kind == "hybrid":
-            return _targets.hybrid(
-                self.log_a, self.constraint.values, self.feature_matrix, moments, feature_names=self.feature_names
-            )
+            return _targets.hybrid(self.log_a, self.constraint.values, self.feature_matrix, moments,
+                                   epsilon=epsilon, feature_names=self.feature_names)
         raise ValueError(f"kind={kind!r} is not a target kind; allowed: rlhf, pointwise, distributional, hybrid")
 
 

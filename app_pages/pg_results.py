@@ -1,0 +1,192 @@
+"""The Playground's results: target metrics, per-run outcomes (and what cannot be trained, and why),
+sentences generated from the numbers (:mod:`toyfdiv.claims`), the training movie, the whole space,
+and the sequence inspector.  Everything shown comes from one stored run (stale means stale)."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from app_pages import common
+from toyfdiv import claims, experiments, metrics, plots, sequences
+from toyfdiv import config as _config
+
+P = "pg"
+ALIGN_LABEL = {"reward": "E_p[r] (reward)", "constraint": "P_p[b = 1]"}
+
+
+def _align_label(key: str, where: str = "p") -> str:
+    if key == "reward":
+        return f"E_{where}[r], reward"
+    if key == "constraint":
+        return f"P_{where}(b = 1)"
+    if key.startswith("moment/"):
+        return f"E_{where}[{key.split('/', 1)[1]}]"
+    return f"E_{where}[{key}]"
+
+
+def target_metrics(task, target) -> None:
+    """N, log Z, KL(p‖a), H(p), and every alignment of the target (each moment, the reward, b)."""
+    m = metrics.evaluate(target.log_probs, target, divergences=())
+    align = {k.split("/", 1)[1]: v for k, v in m.items() if k.startswith("alignment/")}
+    row1 = st.columns(4)
+    row1[0].metric("Sequences N", f"{task.space.size:,}", help="Every sequence of the space, enumerated")
+    row1[1].metric("log Z", f"{target.log_z:.4f}", help="Log partition function of the target")
+    row1[2].metric("KL(p‖a), nats", f"{m['kl_from_base']:.4f}", help="How far the target is from the base model")
+    row1[3].metric("H(p), nats", f"{m['entropy']:.4f}", help="Entropy of the target: its diversity")
+    if align:
+        row2 = st.columns(max(4, len(align)))
+        for col, (k, v) in zip(row2, align.items()):
+            col.metric(_align_label(k), f"{v:.4f}", help=f"What the target asks for, under p ({k})")
+    if target.lambdas is not None:
+        st.caption("λ* = [" + ", ".join(f"{v:.4f}" for v in target.lambdas) + "] (solved exactly: E_p[φ] = μ̄)")
+
+
+def _failure(name: str, why: str, result: dict, on_smooth, epsilon: float) -> None:
+    target, task = result["target"], result["task"]
+    if why != "infinite":
+        st.error(f"**{plots.divergence_label(name)} ({name}) stopped.** {why}")
+        return
+    zero = ~np.isfinite(target.log_probs)  # (N,) where p(x) = 0
+    a_mass = metrics.expectation(task.log_a, zero.astype(float))
+    st.error(f"**{plots.divergence_label(name)} ({name}) cannot start: D_f(a‖p) = ∞.** The target is 0 on "
+             f"{int(zero.sum()):,} of {zero.size:,} sequences, which carry {a_mass:.3f} of the base model's mass. "
+             f"{name} charges π(x)·lim f(t)/t = ∞ wherever π(x) > 0 = p(x) — and every policy that starts at a "
+             "puts mass there. This is the lesson, not a bug: RLHF's reverse KL cannot reach a target with zeros "
+             "from a full-support model; GDC's forward KL only looks where p > 0.",
+             icon=":material/block:")
+    kind = result["configs"][0].kind
+    if kind in ("pointwise", "hybrid"):
+        st.button(f"Smooth b (ε = {epsilon:g}) and train again", key=f"{P}_smooth_{name}", on_click=on_smooth,
+                  help="b(x) = ε instead of 0 where the constraint fails: every divergence becomes finite")
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _policy_at(config_json: str, step: int) -> np.ndarray:
+    """log π after ``step`` updates of the run (the same run cut short: exact with a constant schedule)."""
+    c = _config.Config.from_json(config_json)
+    return _config.run(c.replace(steps=step, record_every=max(1, step))).policy.log_probs()
+
+
+def _cursor(png_curves_fig, step: int):
+    for ax in png_curves_fig.axes:
+        if ax.get_visible() and ax.get_xlabel() == "update step":
+            ax.axvline(step, color="#888888", lw=2, ls=":")
+    return png_curves_fig
+
+
+def show(result: dict, *, stale: bool, on_smooth, epsilon: float) -> None:
+    histories, failures, target, task = result["histories"], result["failures"], result["target"], result["task"]
+    theme = common.theme()
+    cache = result["png"]
+    for name, why in failures.items():
+        _failure(name, why, result, on_smooth, epsilon)
+    if not histories:
+        return
+    st.subheader("Summary: where each run lands")
+    rows = experiments.summary_table(histories)
+    ref = experiments.target_row(target)
+    st.markdown("**Read it:** " + claims.entropy_extremes(
+        {plots.divergence_label(r["divergence"]): r["entropy"] for r in rows}, ref["entropy"])[1]
+        if len(rows) > 1 else "")
+    for r in rows:
+        log_pi = histories[r["divergence"]].policy.log_probs()
+        top = int(np.argmax(log_pi))
+        verdict, sentence = claims.concentration(
+            {"pi": float(np.exp(log_pi[top])), "p": float(np.exp(target.log_probs[top]))},
+            sequences.rank(target.log_probs, top), plots.divergence_label(r["divergence"]), task.space.decode(top))
+        if verdict == "collapsed":
+            st.markdown(sentence)
+    key = rows[0]["alignment_key"]
+    table_rows = [dict(r, run=plots.divergence_label(r["divergence"])) for r in rows]
+    table_rows.append(dict(run="target p", alignment=ref["alignment"], kl_from_base=ref["kl_from_base"],
+                           entropy=ref["entropy"], distinct_100=ref["distinct_100"], final_divergence=0.0))
+    common.table(common.frame(table_rows, {"run": "run", "final_divergence": "own D_f(π‖p)",
+                                           "alignment": _align_label(key, "π"), "kl_from_base": "KL(π‖a)",
+                                           "entropy": "H(π)", "distinct_100": "distinct in 100",
+                                           "seconds": "s"}),
+                 key=f"{P}_summary", sci=("own D_f(π‖p)",))
+    st.caption("Divergences and entropies in nats; “distinct in 100”: the expected number of different sequences "
+               "in 100 samples; s: seconds of training.")
+    cross = {h.divergence: {k.split("/", 1)[1]: v for k, v in h.final().items() if k.startswith("divergence/")}
+             for h in histories.values()}
+    verdicts, sentence = claims.column_winners(cross)
+    st.markdown("**Every run measured against every divergence** (nats; the smallest of each column highlighted). "
+                + sentence)
+    cross_df = common.frame([dict(run=name, **row) for name, row in cross.items()])
+    common.table(cross_df, key=f"{P}_cross", sci=tuple(c for c in cross_df.columns if c != "run"),
+                 highlight_min=tuple(c for c in cross_df.columns if c != "run"))
+
+    # ---------------------------------------------------------------- the movie
+    steps = int(result["configs"][0].steps)
+    st.subheader("Training as a movie")
+    constant = result["configs"][0].schedule == "constant"
+    common.init(f"{P}_frame", steps)
+    if not 0 <= st.session_state[f"{P}_frame"] <= steps:
+        st.session_state[f"{P}_frame"] = steps
+    frame = int(st.slider("Step", 0, steps, key=f"{P}_frame", step=max(1, steps // 20),
+                          help="Move through training: the bars and the cursor on the curves follow"
+                          if constant else "Only the final step is exact for a decaying schedule",
+                          disabled=not constant))
+    if st.button("▶ Play", key=f"{P}_play", disabled=not constant, help="Run through the recorded steps"):
+        st.session_state[f"{P}_playing"] = True
+    targets_ = {"alignment": ref["alignment"], "entropy": ref["entropy"], "kl_from_base": ref["kl_from_base"]}
+    if ("curves", theme, frame) not in cache:
+        cache[("curves", theme, frame)] = common.png(
+            lambda: _cursor(plots.training_curves(histories, target_values=targets_), frame), theme)
+    common.show_png(cache[("curves", theme, frame)])
+    topk = common.slider("Sequences shown", f"{P}_topk", "How many of the most likely sequences to show")
+    playing = st.session_state.pop(f"{P}_playing", False)
+    holder = st.empty()
+    frames = sorted({int(round(x)) for x in np.linspace(0, steps, 11)}) if playing else [frame]
+    for fr in frames:
+        dkey = ("dists", theme, topk, fr)
+        if dkey not in cache:
+            if fr == steps:
+                finals = experiments.final_policies(task, target, histories)
+            else:
+                finals = {"target": target.log_probs, "base": task.log_a,
+                          **{c.divergence: _policy_at(c.to_json(), fr) for c in result["configs"]
+                             if c.divergence in histories}}
+            ordered = {"target": finals.pop("target"), "base": finals.pop("base"), **finals}
+            cache[dkey] = common.png(lambda: plots.distributions(
+                task.space, ordered, k=topk, log=True,
+                title=f"Top {topk} sequences of p: probability under each model after {fr} of {steps} steps"), theme)
+        with holder.container():
+            common.show_png(cache[dkey])
+
+    # ---------------------------------------------------------------- the whole space and one sequence
+    st.subheader("The whole space, and one sequence")
+    finals = experiments.final_policies(task, target, histories)
+    if ("whole", theme) not in cache:
+        ordered = {"target": finals["target"], "base": finals["base"],
+                   **{k: v for k, v in finals.items() if k not in ("target", "base")}}
+        cache[("whole", theme)] = common.png(lambda: plots.whole_space(ordered), theme)
+    common.show_png(cache[("whole", theme)])
+    best = task.space.decode(int(np.argmax(target.log_probs)))
+    if task.space.size <= 5000:
+        texts = task.space.decode_all()
+        if st.session_state.get(f"{P}_inspect") not in texts:
+            st.session_state[f"{P}_inspect"] = best
+        pick = st.selectbox("Sequence inspector: pick or type a sentence", texts, key=f"{P}_inspect",
+                            help="Its reward, constraint, probability under a, p and each trained π, and its path "
+                                 "down the prefix tree")
+    else:
+        common.init(f"{P}_inspect", best)
+        pick = st.text_input("Sequence inspector: type a sentence (tokens separated by spaces)", key=f"{P}_inspect")
+    try:
+        task.space.index(pick)
+    except ValueError as err:
+        st.error(f"**Not a sequence of this space.** {err}")
+        return
+    i = task.space.index(pick)
+    st.markdown(f"**r(x)** = {task.reward.values[i]:g} · **b(x)** = {int(task.constraint.values[i])} · rank under "
+                f"p: {sequences.rank(target.log_probs, i):,} of {task.space.size:,}")
+    rows = []
+    for name, log_p in finals.items():
+        path = sequences.token_path(task.space, log_p, i)
+        rows.append(dict(model=plots.divergence_label(name), **{"prob": float(np.exp(log_p[i]))},
+                         **{f"{t + 1}. {tok}": c for t, (tok, c) in enumerate(path)}))
+    st.caption("prob: the model's probability of the whole sequence; then each token's conditional probability "
+               "given the tokens before it (their product is prob).")
+    common.table(common.frame(rows), key=f"{P}_inspect_table")

@@ -1,0 +1,201 @@
+"""How the app shows things: CSS and projector mode, formulas with their papers, errors as
+messages, library figures as PNGs (light or dark), tables.  No mathematics here."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import warnings
+from typing import Iterator
+
+import matplotlib
+import streamlit as st
+
+PAPERS = {
+    "fdpg": "Go, Korbak, Kruszewski, Rozen, Ryu, Dymetman, *Aligning Language Models with Preferences "
+            "through f-divergence Minimization*, ICML 2023",
+    "gdc": "Khalifa, Elsahar, Dymetman, *A Distributional Approach to Controlled Text Generation*, ICLR 2021",
+    "korbak": "Korbak, Perez, Buckley, *RL with KL penalties is better viewed as Bayesian inference*, "
+              "Findings of EMNLP 2022",
+    "dpg_baseline": "Korbak, Elsahar, Kruszewski, Dymetman, *On Reinforcement Learning and Distribution "
+                    "Matching for Fine-Tuning Language Models with no Catastrophic Forgetting*, NeurIPS 2022",
+    "dpo": "Rafailov, Sharma, Mitchell, Ermon, Manning, Finn, *Direct Preference Optimization*, NeurIPS 2023",
+    "fdpo": "Wang, Jiang, Yang, Liu, Chen, *Beyond Reverse KL: Generalizing Direct Preference Optimization "
+            "with Diverse Divergence Constraints*, 2023",
+    "bt": "Bradley & Terry 1952; Christiano et al., *Deep RL from Human Preferences*, NeurIPS 2017",
+    "gao": "Gao, Schulman, Hilton, *Scaling Laws for Reward Model Overoptimization*, 2022",
+    "amari": "Amari, *Differential-Geometrical Methods in Statistics*, 1985 (α-divergences)",
+}
+
+#: Pixels per inch of the PNGs.  The pages show a figure at its natural width (never stretched, so never
+#: blurry at 1920 px); the library's figures are at most ~10.5 in wide, so 12-pt ticks are ≥ 14 px at 1280.
+DPI = 96
+
+#: Page-wide CSS: formulas scroll instead of being cut; metric values and labels wrap instead of ending
+#: in "…"; sidebar chips show their whole label.
+CSS = """<style>
+.katex-display { overflow-x: auto; overflow-y: hidden; padding-bottom: 2px; }
+[data-testid="stMetricValue"] > div { white-space: normal; overflow-wrap: anywhere; }
+[data-testid="stMetricLabel"] p, [data-testid="stMetricLabel"] > div { white-space: normal !important;
+  overflow: visible !important; text-overflow: clip !important; }
+[data-testid="stMetricLabel"] { width: auto !important; max-width: 100%; }
+.stMultiSelect [data-baseweb="tag"] { max-width: none; height: auto; }
+.stMultiSelect [data-baseweb="tag"] span { white-space: normal; overflow: visible; text-overflow: clip; }
+[data-testid="stImage"] img { max-width: 100%; height: auto; }
+</style>"""
+
+#: Projector mode: larger text everywhere (the sidebar starts collapsed, see app.py).
+PROJECTOR_CSS = """<style>
+html, body, [data-testid="stAppViewContainer"] { font-size: 20px; }
+[data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li { font-size: 1.2rem; }
+[data-testid="stMetricValue"] { font-size: 2.4rem; }
+h1 { font-size: 2.6rem !important; }
+</style>"""
+
+
+def style(projector: bool = False) -> None:
+    """Inject :data:`CSS` (and :data:`PROJECTOR_CSS` in projector mode); called once per run by app.py."""
+    st.html(CSS + (PROJECTOR_CSS if projector else ""))
+
+
+def formula(latex: str, *papers: str, note: str | None = None) -> None:
+    """One display formula, with a one-line note and the paper(s) it comes from."""
+    st.latex(latex)
+    src = "; ".join(PAPERS[p] for p in papers)
+    st.caption(f"{note + ' — ' if note else ''}{src}")
+
+
+@contextlib.contextmanager
+def explained(stop: bool = True, what: str = "This setting cannot be computed") -> Iterator[None]:
+    """Show the library's ValueError (it says what to change) as ``st.error``, never a traceback.
+
+    Warnings raised inside (e.g. a solver that did not converge) are shown as ``st.warning``.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        except ValueError as err:
+            st.error(f"**{what}.** {err}")
+            if stop:
+                st.stop()
+    show_warnings(str(w.message) for w in caught)
+
+
+def show_warnings(messages) -> None:
+    for m in dict.fromkeys(messages):  # once each
+        st.warning(m)
+
+
+# ---------------------------------------------------------------------------- figures, light or dark
+def theme() -> str:
+    """"dark" when the viewer's theme is dark, else "light" (AppTest and old clients: light)."""
+    try:
+        return "dark" if getattr(st.context.theme, "type", None) == "dark" else "light"
+    except Exception:  # noqa: BLE001  (no script context: bare mode)
+        return "light"
+
+
+_DARK_RC = {"figure.facecolor": "#0e1117", "axes.facecolor": "#0e1117", "savefig.facecolor": "#0e1117",
+            "text.color": "#f0f0f0", "axes.labelcolor": "#f0f0f0", "axes.edgecolor": "#9a9a9a",
+            "xtick.color": "#e0e0e0", "ytick.color": "#e0e0e0", "grid.color": "#8a8a8a",
+            "legend.labelcolor": "#f0f0f0"}
+_DARK_SWAP = {"#222222": "#e8e8e8", "#000000": "#e8e8e8", "#b8b8b8": "#8c8c8c"}  # target black → light
+
+
+def rc(theme_name: str):
+    """matplotlib rc overrides under which the app builds figures for this theme."""
+    return matplotlib.rc_context(_DARK_RC if theme_name == "dark" else {})
+
+
+def _recolour(fig, swap: dict) -> None:
+    """Swap fixed dark colours (the target drawn black) for light ones on a dark background."""
+    from matplotlib.colors import to_hex
+
+    for ax in fig.axes:
+        for artist in [*ax.lines, *ax.patches, *ax.collections, *ax.texts]:
+            for get, set_ in (("get_color", "set_color"), ("get_facecolor", "set_facecolor"),
+                              ("get_edgecolor", "set_edgecolor")):
+                try:
+                    c = getattr(artist, get)()
+                    h = to_hex(c if not hasattr(c, "shape") or c.ndim == 1 else c[0])
+                except (AttributeError, ValueError, TypeError, IndexError):
+                    continue
+                if h in swap:
+                    getattr(artist, set_)(swap[h])
+    for leg in fig.legends + [ax.get_legend() for ax in fig.axes if ax.get_legend()]:
+        for h in getattr(leg, "legend_handles", []):
+            try:
+                if to_hex(h.get_color()) in swap:
+                    h.set_color(swap[to_hex(h.get_color())])
+            except (AttributeError, ValueError, TypeError):
+                pass
+
+
+def png(build, theme_name: str | None = None) -> bytes:
+    """The PNG bytes of a library figure: ``build()`` returns the figure; it is built under the theme's
+    colours (a callable, so the rc settings apply while drawing).  A Figure is also accepted (light)."""
+    theme_name = theme_name or "light"
+    with rc(theme_name):
+        fig = build() if callable(build) else build
+        if theme_name == "dark":
+            _recolour(fig, _DARK_SWAP)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=DPI)
+    return buf.getvalue()
+
+
+def show_png(data: bytes, caption: str | None = None) -> None:
+    """A figure at its natural width (at most the column's): sharp at 1920, readable at 1280."""
+    st.image(data, caption=caption, width="content")
+
+
+# ---------------------------------------------------------------------------- tables
+#: Highlight of the smallest value of a column: bold and a translucent green (legible in light and dark).
+HIGHLIGHT = "font-weight: bold; background-color: rgba(0, 158, 115, 0.35)"
+
+
+def number(v, sci: bool = False) -> str:
+    """A table number as text: "∞", "—" for missing, 3-significant scientific for huge/tiny or ``sci``."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    if isinstance(v, bool) or not isinstance(v, (int, float)) and not hasattr(v, "__float__"):
+        return str(v)
+    v = float(v)
+    if math.isinf(v):
+        return "∞" if v > 0 else "−∞"
+    if sci or (v != 0 and (abs(v) >= 1e5 or abs(v) < 1e-3)):
+        return f"{v:.3e}"
+    if v == round(v) and abs(v) < 1e5:
+        return f"{int(v)}"
+    return f"{v:.4f}"
+
+
+def table(df, key: str, sci: tuple = (), highlight_min: tuple = ()) -> None:
+    """Show a DataFrame with numbers formatted as text (never raw floats, never "None");
+    ``highlight_min``: columns whose smallest entry is shown bold on a translucent green."""
+    shown = df.copy()
+    for c in df.columns:
+        if df[c].dtype.kind in "fiu" or df[c].dtype == object:
+            shown[c] = [number(v, c in sci) if not isinstance(v, str) else v for v in df[c]]
+    data = shown
+    if highlight_min:
+        def mark(col):
+            values = [float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.inf
+                      for v in df[col.name]]
+            best = min(values) if values else math.inf
+            return [HIGHLIGHT if math.isfinite(best) and v == best else "" for v in values]
+
+        data = shown.style.apply(mark, subset=list(highlight_min))
+    st.dataframe(data, hide_index=True, key=key)
+
+
+def frame(rows, columns: dict[str, str] | None = None):
+    """A pandas DataFrame of library rows, columns renamed for display."""
+    import pandas as pd
+
+    df = pd.DataFrame(list(rows))
+    if columns:
+        df = df[[c for c in columns if c in df.columns]].rename(columns=columns)
+    return df
