@@ -10,6 +10,7 @@ from toyfdiv import claims, divergences, estimator_lab, experiments, plots, trai
 P = "el"
 N_VALUES = [2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096]
 AUTO_SAMPLES = 300_000  # Σ n·trials·divergences below which the lab runs without a button (about a second)
+AUTO_N = 5_000  # larger spaces wait for the button too (the exact gradient and the Jacobian grow with N)
 
 st.title("Estimator lab: sampled vs exact gradients")
 lesson_line("app_pages/estimators.py")
@@ -88,11 +89,11 @@ ns = sorted(ns)
 work = sum(ns) * trials * len(divs)
 jobs = [(d, n) for d in divs for n in ns]
 key = (task_key, target_key, tuple(divs), tuple(ns), trials, tuple(baselines), tuple(zs), k, seed)
-auto = work <= AUTO_SAMPLES or st.session_state.get(f"{P}_done") == key
+auto = (work <= AUTO_SAMPLES and target.size <= AUTO_N) or st.session_state.get(f"{P}_done") == key
 prompt = st.empty()
 if not auto:
-    prompt.info(f"These settings draw {work:,} samples ({len(jobs)} points × {trials} trials): press **Run** "
-                "(it may take several seconds).")
+    prompt.info(f"These settings draw {work:,} samples ({len(jobs)} points × {trials} trials) on N = "
+                f"{target.size:,} sequences: press **Run** (it may take several seconds).")
     if not st.button("Run the laboratory", type="primary", key=f"{P}_run",
                      help="Draw the samples and compare every estimate with the exact gradient"):
         st.stop()

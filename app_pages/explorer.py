@@ -8,9 +8,8 @@ from app_pages.links import lesson_line
 from toyfdiv import divergences, experiments, plots, simplex
 
 P = "ex"
-SECTIONS = {"zoo": "Zoo: f, f′ and the pseudo-reward", "alpha": "α: forward KL ↔ reverse KL",
-            "simplex": "Simplex: contours and gradient flows", "restricted": "Mode seeking in a restricted family",
-            "frontier": "The alignment–diversity frontier"}
+SECTIONS = {"zoo": "Zoo of f", "alpha": "α: forward ↔ reverse KL", "simplex": "Simplex flows",
+            "restricted": "Restricted family", "frontier": "Frontier across β"}
 
 st.title("Divergence explorer")
 lesson_line("app_pages/explorer.py")

@@ -151,7 +151,7 @@ def show(result: dict, *, stale: bool, on_smooth, epsilon: float) -> None:
             ordered = {"target": finals.pop("target"), "base": finals.pop("base"), **finals}
             cache[dkey] = common.png(lambda: plots.distributions(
                 task.space, ordered, k=topk, log=True,
-                title=f"Top {topk} sequences of p: probability under each model after {fr} of {steps} steps"), theme)
+                title=f"Top {topk} sequences of p, after step {fr} of {steps}"), theme)
         with holder.container():
             common.show_png(cache[dkey])
 

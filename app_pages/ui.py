@@ -43,6 +43,7 @@ CSS = """<style>
 .stMultiSelect [data-baseweb="tag"] { max-width: none; height: auto; }
 .stMultiSelect [data-baseweb="tag"] span { white-space: normal; overflow: visible; text-overflow: clip; }
 [data-testid="stImage"] img { max-width: 100%; height: auto; }
+[data-testid="stMainBlockContainer"] { padding-left: 2rem; padding-right: 2rem; max-width: 1400px; }
 </style>"""
 
 #: Projector mode: larger text everywhere (the sidebar starts collapsed, see app.py).
@@ -142,7 +143,7 @@ def png(build, theme_name: str | None = None) -> bytes:
         if theme_name == "dark":
             _recolour(fig, _DARK_SWAP)
         buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=DPI)
+        fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", pad_inches=0.08)  # nothing cut at the edges
     return buf.getvalue()
 
 

@@ -172,7 +172,7 @@ def test_playground_training_at_extremes():
 
 def test_explorer_widget_extremes():
     at = open_page("explorer")
-    for section in at.segmented_control(key="ex_section").options:
+    for section in ("zoo", "alpha", "simplex", "restricted", "frontier"):
         at.segmented_control(key="ex_section").set_value(section).run()
         assert_clean(at, section)
         sweep(at, f"explorer[{section}]", skip=("ex_section",))
@@ -180,7 +180,14 @@ def test_explorer_widget_extremes():
 
 def test_estimator_lab_widget_extremes():
     at = open_page("estimators")
-    sweep(at, "estimators", skip=("el_task", "el_kind"))
+    at.slider(key="el_trials").set_value(10).run()
+    at.multiselect(key="el_ns").set_value([4]).run()
+    sweep(at, "estimators", skip=("el_task", "el_kind", "el_length", "el_trials", "el_ns"))
+    at.slider(key="el_length").set_value(8).run()  # N = 97,656: behind the Run button
+    assert_clean(at)
+    assert any("press **Run**" in i.value for i in at.info)
+    at.slider(key="el_length").set_value(1).run()
+    assert_clean(at)
     for task in tasks.names():
         at.selectbox(key="el_task").set_value(task).run()
         assert_clean(at, task)
@@ -190,6 +197,7 @@ def test_estimator_lab_widget_extremes():
         at.selectbox(key="el_kind").set_value(kind).run()
         assert_clean(at, kind)
     at.selectbox(key="el_kind").set_value("rlhf").run()
+    at.multiselect(key="el_ns").set_value([64, 256]).run()
     at.slider(key="el_trials").set_value(1000).run()
     at.button(key="el_run").click().run()  # over the automatic budget: behind the button
     assert_clean(at)
@@ -253,10 +261,12 @@ def test_explorer_numbers_equal_the_library():
     at = open_page("explorer")
     shown = at.dataframe[0].value
     t = 2.0
+    from app_pages import ui
+
     for _, row in shown.iterrows():
         div = divergences.get(row["divergence"])
-        np.testing.assert_allclose(row["f(t)"], div.f(np.array([t]))[0], rtol=1e-12)
-        np.testing.assert_allclose(row["R = −f′(t)"], div.pseudo_reward(np.log([t]))[0], rtol=1e-12)
+        assert row["f(t)"] == ui.number(float(div.f(np.array([t]))[0]))
+        assert row["R = −f′(t)"] == ui.number(float(div.pseudo_reward(np.log([t]))[0]))
     at.segmented_control(key="ex_section").set_value("simplex").run()
     rows = at.dataframe[0].value
     p = np.array([62, 33, 5.0])

@@ -52,13 +52,13 @@ def _fmt(v: float) -> str:
 def column_winners(table: Mapping[str, Mapping[str, float]]) -> tuple[dict[str, str], str]:
     """Does each run minimise the divergence it was trained on?  table[run][column] = D_col(π_run ‖ p).
 
-    For each column that is also a run: "own" if the run's own value is the smallest (ties within
+    For each column that is also a run (and measured for every run): "own" if the run's own value is the smallest (ties within
     :data:`REL_TIE` count as the smallest), else "lost".  Returns ({column: "own" | "lost"}, sentence).
     """
     if not isinstance(table, Mapping) or not table:
         raise ValueError(f"table={table!r} must be a non-empty mapping run → {{column: value}}")
     runs = list(table)
-    columns = [c for c in next(iter(table.values())) if c in table]
+    columns = [c for c in next(iter(table.values())) if c in table and all(c in table[r] for r in runs)]
     verdicts: dict[str, str] = {}
     lost = []
     for col in columns:

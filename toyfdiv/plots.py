@@ -285,9 +285,9 @@ def divergence_zoo(divergences=None, alphas: Sequence[float] | None = None, *, t
     alphas = np.linspace(-1.0, 2.0, 13) if alphas is None else np.asarray(alphas, dtype=float)
     t = np.geomspace(*t_range, 400)
     log_t = np.log(t)
-    panels = [("f(t)", "f(t) (nats per unit of p)", lambda d: d.f(t)),
+    panels = [("f(t)", "f(t), nats per unit of p", lambda d: d.f(t)),
               ("f'(t)", "f'(t)", lambda d: d.f_prime(t)),
-              ("pseudo-reward −f'(t)", "R = −f'(t)", lambda d: d.pseudo_reward(log_t))]
+              ("R = −f'(t)", "pseudo-reward R", lambda d: d.pseudo_reward(log_t))]
     norm = Normalize(float(alphas.min()), float(alphas.max()) if alphas.max() > alphas.min() else alphas.min() + 1)
     cmap = colormaps["viridis"]
     with style():
@@ -299,20 +299,21 @@ def divergence_zoo(divergences=None, alphas: Sequence[float] | None = None, *, t
                 top.plot(t, fn(d), color=divergence_color(d.name), label=divergence_label(d.name))
             for a in alphas:
                 bottom.plot(t, fn(_divergences.alpha(float(a))), color=cmap(norm(a)), lw=1.6, label=f"α = {a:g}")
-            for ax, what in ((top, "registered divergences"), (bottom, "α-divergences")):
+            for ax, what in ((top, ""), (bottom, ", α family")):
                 ax.set(xscale="log", ylim=(-0.3 * ylim if col == 0 else -ylim, ylim), ylabel=ylabel,
-                       title=f"{title}: {what}")
+                       title=f"{title}{what}")
                 ax.axvline(1.0, color="k", lw=0.8, alpha=0.5)
                 ax.axhline(0.0, color="k", lw=0.8, alpha=0.5)
-            bottom.set_xlabel("t = π(x) / p(x)  (log scale)")
-        ticks = [v for v in (0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 100) if t_range[0] <= v <= t_range[1]]
+            bottom.set_xlabel("t = π/p (log)")
+        ticks = [v for v in (0.01, 0.1, 1, 10, 100) if t_range[0] <= v <= t_range[1]]
         for ax in axes.ravel():  # plain numbers a student reads at a glance (and no mathtext to typeset)
             ax.set_xticks(ticks, [f"{v:g}" for v in ticks])
             ax.xaxis.set_minor_locator(NullLocator())
-        fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside right upper", frameon=False)
+        fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", frameon=False,
+                   ncols=min(5, max(1, len(divs))))
         fig.colorbar(ScalarMappable(norm, cmap), ax=axes[1, :].tolist(), label="α  (0: forward KL, 1: reverse KL)",
                      shrink=0.9)
-        fig.suptitle("The divergence zoo: generators f, their slopes f', and the f-DPG pseudo-rewards −f'")
+        fig.suptitle("The divergence zoo: f, its slope f' and the pseudo-reward −f'")
     return fig
 
 
@@ -465,16 +466,22 @@ def estimator_stats(rows: Sequence[Mapping]) -> Figure:
                 if key == "bias" and all("bias_se" in r for r in rs):  # below it, bias is sampling noise
                     floor = shown(np.array([r["bias_se"] for r in rs], dtype=float))
                     ax.plot(ns, floor, color=divergence_color(d), lw=1, ls=":", alpha=0.5)
-            ax.set(xscale="log", yscale="log" if log else "linear", xlabel="samples per gradient estimate n",
+            ax.set(xscale="log", yscale="log" if log else "linear", xlabel="samples n",
                    ylabel=ylabel)
             sizes = sorted({int(r["n"]) for r in rows})  # tick exactly the measured n
             ax.set_xticks(sizes, [str(n) for n in sizes])
             ax.xaxis.set_minor_locator(NullLocator())
-            ax.set_title({"bias": "Bias", "variance": "Variance", "cosine": "Alignment with the exact gradient"}[key])
+            ax.set_title({"bias": "Bias", "variance": "Variance", "cosine": "Alignment cos(ĝ, g)"}[key])
         if any("bias_se" in r for r in rows):
-            axes[0].text(0.02, 0.02, "dotted: noise floor √(tr Cov ĝ / trials)", transform=axes[0].transAxes,
-                         color="0.3")
-        _legend(fig, axes[:1], loc="outside lower center", ncols=4)
+            axes[0].text(0.02, 0.02, "dotted: noise floor", transform=axes[0].transAxes, color="0.3")
+        # one short legend entry per colour, per line style and per marker instead of one per line
+        from matplotlib.lines import Line2D
+        handles = [Line2D([], [], color=divergence_color(d), lw=3, label=divergence_label(d)) for d in divs if d]
+        handles += [Line2D([], [], color="0.4", ls=_LINESTYLES[i % 4], label=f"baseline {b}")
+                    for i, b in enumerate(baselines)]
+        handles += [Line2D([], [], color="0.4", ls="none", marker=_MARKERS[i % 5], ms=8, label=f"Z {z}")
+                    for i, z in enumerate(zs)]
+        fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 5), frameon=False)
         who = ", ".join(divergence_label(d) for d in divs if d)
         fig.suptitle(f"Sampled f-DPG gradient vs the exact one{': ' + who if who else ''}")
     return fig
