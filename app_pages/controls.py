@@ -191,9 +191,9 @@ def divergence_options(prefix: str, key: str, label: str = "Divergences", *, mul
     f = _field(f"{prefix}_{key}")
     names = list(allowed or f.options)
     if multi:
-        picked = st.multiselect(label, names, key=f.key, help=help, format_func=short_name)
+        picked = st.multiselect(label, names, key=f.key, help=help)
     else:
-        picked = [st.selectbox(label, names, key=f.key, help=help, format_func=short_name)]
+        picked = [st.selectbox(label, names, key=f.key, help=help)]
     if picked and picked[0] is not None:
         st.caption(" · ".join(short_label(n) for n in picked))
     for name in picked:

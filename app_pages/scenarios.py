@@ -14,8 +14,7 @@ BY_KEY = {s.key: s for s in SCENARIOS}
 
 st.title("Scenarios: the lecture, step by step")
 lesson_line("app_pages/scenarios.py")
-common.register(common.Field(f"{P}_pick", "choice", SCENARIOS[0].key, options=tuple(BY_KEY)),
-                common.Field(f"{P}_step", "int", 0, 0, 9))
+assert tuple(BY_KEY) == common.FIELDS[f"{P}_pick"].options, "the field table lists every scenario"
 common.init(f"{P}_pick")
 common.init(f"{P}_step")
 

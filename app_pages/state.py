@@ -153,6 +153,10 @@ FIELDS: dict[str, Field] = {f.key: f for f in [
     Field("hf_steps", "int", 200, 1, 1000),
     Field("hf_lr", "choice", 0.05, options=(0.01, 0.02, 0.05, 0.1, 0.2, 0.5)),
     Field("hf_seed", "int", 0, 0, 10_000),
+    # Scenarios
+    Field("sc_pick", "choice", "rlhf_vs_gdc", options=("rlhf_vs_gdc", "collapse", "pointwise", "moments", "goodhart",
+                                                      "sampled", "restricted")),
+    Field("sc_step", "int", 0, 0, 9),
     # app-wide
     Field("app_projector", "bool", False),
 ]}

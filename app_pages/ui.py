@@ -173,23 +173,40 @@ def number(v, sci: bool = False) -> str:
     return f"{v:.4f}"
 
 
+def _plain(values) -> bool:
+    """A numeric column every value of which prints well as a plain number (finite, not huge, not tiny)."""
+    vals = [v for v in values]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+        return False
+    return all(math.isfinite(v) and (v == 0 or 1e-3 <= abs(v) < 1e5) for v in vals)
+
+
 def table(df, key: str, sci: tuple = (), highlight_min: tuple = ()) -> None:
-    """Show a DataFrame with numbers formatted as text (never raw floats, never "None");
+    """Show a DataFrame.  Columns in ``sci`` are shown as text in scientific notation; other numeric
+    columns stay numbers (4 decimals, or whole) unless a value is missing, infinite, huge or tiny — then
+    the column is shown as text (“∞”, “—”, 1.8e+56), never as "None" or raw floats.
     ``highlight_min``: columns whose smallest entry is shown bold on a translucent green."""
     shown = df.copy()
+    config = {}
     for c in df.columns:
-        if df[c].dtype.kind in "fiu" or df[c].dtype == object:
-            shown[c] = [number(v, c in sci) if not isinstance(v, str) else v for v in df[c]]
+        col = list(df[c])
+        if all(isinstance(v, str) for v in col):
+            continue
+        if c not in sci and _plain(col):
+            whole = all(float(v) == round(float(v)) for v in col)
+            config[c] = st.column_config.NumberColumn(format="%d" if whole else "%.4f")
+        else:
+            shown[c] = [v if isinstance(v, str) else number(v, c in sci) for v in col]
     data = shown
     if highlight_min:
-        def mark(col):
+        def mark(column):
             values = [float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.inf
-                      for v in df[col.name]]
+                      for v in df[column.name]]
             best = min(values) if values else math.inf
             return [HIGHLIGHT if math.isfinite(best) and v == best else "" for v in values]
 
         data = shown.style.apply(mark, subset=list(highlight_min))
-    st.dataframe(data, hide_index=True, key=key)
+    st.dataframe(data, hide_index=True, key=key, column_config=config)
 
 
 def frame(rows, columns: dict[str, str] | None = None):

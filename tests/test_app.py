@@ -123,6 +123,15 @@ def sweep(at: AppTest, page: str, skip: tuple = ()) -> int:
     return runs
 
 
+def same(cell, value) -> bool:
+    """A table cell shows the library's value: the number itself, or its text (app_pages.ui.number)."""
+    from app_pages import ui
+
+    if isinstance(cell, str):
+        return cell in (ui.number(value), ui.number(value, sci=True))
+    return bool(np.isclose(float(cell), float(value), rtol=1e-12, atol=0))
+
+
 def metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
@@ -172,10 +181,11 @@ def test_playground_training_at_extremes():
 
 def test_explorer_widget_extremes():
     at = open_page("explorer")
+    at.session_state["ex_steps"] = 10  # short flows: the sweep checks the widgets, not the flows' cost
     for section in ("zoo", "alpha", "simplex", "restricted", "frontier"):
         at.segmented_control(key="ex_section").set_value(section).run()
         assert_clean(at, section)
-        sweep(at, f"explorer[{section}]", skip=("ex_section",))
+        sweep(at, f"explorer[{section}]", skip=("ex_section", "ex_steps"))
 
 
 def test_estimator_lab_widget_extremes():
@@ -241,10 +251,10 @@ def test_playground_numbers_equal_the_library():
     for i, row in enumerate(rows):
         assert shown.iloc[i]["run"] == plots.divergence_label(row["divergence"])
         assert shown.iloc[i]["own D_f(π‖p)"] == ui.number(row["final_divergence"], sci=True)
-        assert shown.iloc[i]["KL(π‖a)"] == f"{row['kl_from_base']:.4f}"
-        assert shown.iloc[i]["H(π)"] == f"{row['entropy']:.4f}"
-        assert shown.iloc[i]["E_π[r], reward"] == f"{row['alignment']:.4f}"
-        assert shown.iloc[i]["distinct in 100"] == f"{row['distinct_100']:.4f}"
+        assert same(shown.iloc[i]["KL(π‖a)"], row["kl_from_base"])
+        assert same(shown.iloc[i]["H(π)"], row["entropy"])
+        assert same(shown.iloc[i]["E_π[r], reward"], row["alignment"])
+        assert same(shown.iloc[i]["distinct in 100"], row["distinct_100"])
     cross = at.dataframe[1].value
     assert cross.iloc[0]["js"] == ui.number(hist["reverse_kl"].final()["divergence/js"], sci=True)
     # the Playground runs Configs: each reproduces its run exactly
@@ -265,8 +275,8 @@ def test_explorer_numbers_equal_the_library():
 
     for _, row in shown.iterrows():
         div = divergences.get(row["divergence"])
-        assert row["f(t)"] == ui.number(float(div.f(np.array([t]))[0]))
-        assert row["R = −f′(t)"] == ui.number(float(div.pseudo_reward(np.log([t]))[0]))
+        assert same(row["f(t)"], div.f(np.array([t]))[0])
+        assert same(row["R = −f′(t)"], div.pseudo_reward(np.log([t]))[0])
     at.segmented_control(key="ex_section").set_value("simplex").run()
     rows = at.dataframe[0].value
     p = np.array([62, 33, 5.0])
@@ -275,7 +285,7 @@ def test_explorer_numbers_equal_the_library():
     js = rows[rows["divergence"] == "js"].iloc[0]
     from app_pages import ui
 
-    assert [js["π1 (end)"], js["π2 (end)"], js["π3 (end)"]] == [ui.number(v) for v in path[-1]]
+    assert all(same(js[f"π{i + 1} (end)"], path[-1][i]) for i in range(3))
 
 
 def test_estimator_lab_numbers_equal_the_library():
@@ -290,11 +300,10 @@ def test_estimator_lab_numbers_equal_the_library():
     from toyfdiv import claims
 
     for row in lib:
-        got = shown[(shown["n"] == "64") & (shown["baseline"] == row["baseline"]) & (shown["Z"] == row["z"])
+        got = shown[(shown["n"] == 64) & (shown["baseline"] == row["baseline"]) & (shown["Z"] == row["z"])
                     & (shown["divergence"] == "forward_kl")].iloc[0]
-        assert got["bias"] == ui.number(row["bias"], sci=True)
-        assert got["variance"] == ui.number(row["variance"], sci=True)
-        assert got["cosine"] == ui.number(row["cosine"])
+        assert same(got["bias"], row["bias"]) and same(got["variance"], row["variance"])
+        assert same(got["cosine"], row["cosine"])
         assert got["verdict"] == claims.bias_verdict(row["bias"], row["bias_se"])[0]
 
 
@@ -321,7 +330,7 @@ def test_feedback_numbers_equal_the_library():
     got = shown[shown["method"] == "DPO"].iloc[0]
     from toyfdiv import metrics
 
-    assert got["KL(π‖a)"] == f"{metrics.kl(dpo.policy.log_probs(), task.log_a):.4f}"
+    assert same(got["KL(π‖a)"], metrics.kl(dpo.policy.log_probs(), task.log_a))
 
 
 # ---------------------------------------------------------------------------- reading aids for the lecture
@@ -412,7 +421,7 @@ def test_random_widget_combinations():
     at = open_page("playground")
     names = divergences.names()
     trained = 0
-    for draw in range(24):
+    for draw in range(10):
         task = rnd.choice(tasks.names())
         t = tasks.get(task)
         kind = rnd.choice(tasks.TARGET_KINDS)
@@ -441,13 +450,13 @@ def test_random_widget_combinations():
         button.click().run()
         assert_clean(at, f"draw {draw}: {values}")
         trained += 1
-    assert trained >= 12, f"only {trained} of 24 draws could train"
-    for page, count in (("explorer", 6), ("estimators", 6), ("feedback", 6)):
+    assert trained >= 5, f"only {trained} of 10 draws could train"  # (more draws: tests/test_app_fuzz.py)
+    for page, count in (("explorer", 3), ("estimators", 3), ("feedback", 3)):
         at = open_page(page)
         for draw in range(count):
             for kind, key in rnd.sample(widgets(at), k=min(4, len(widgets(at)))):
                 w = get(at, kind, key)
-                if w is None:
+                if w is None or key == "ex_section":  # (its options show labels, not values)
                     continue
                 value = rnd.choice(extremes(kind, w) + [w.value])
                 if kind == "multiselect" and not value:

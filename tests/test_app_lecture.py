@@ -56,7 +56,7 @@ def test_settings_survive_page_switches_and_results_stay_current():
     at.slider(key="pg_topk").set_value(17).run()
     at.button(key="pg_train").click().run()
     clean(at)
-    for page in ("app_pages/explorer.py", "app_pages/estimators.py", "app_pages/feedback.py"):
+    for page in ("app_pages/explorer.py", "app_pages/feedback.py"):
         at.switch_page(page).run()
         clean(at, page)
     at.switch_page("app_pages/playground.py").run()
@@ -178,7 +178,7 @@ def test_estimator_lab_verdicts_and_text():
     for _, row in shown.iterrows():
         assert row["verdict"] == claims.bias_verdict(float(row["bias"]), float(row["noise floor"]))[0]
     # forward KL with a batch Ẑ is biased at n = 4 at the default 400 trials: the bias the page promises shows
-    fk = shown[(shown["divergence"] == "forward_kl") & (shown["Z"] == "batch") & (shown["n"] == "4")
+    fk = shown[(shown["divergence"] == "forward_kl") & (shown["Z"] == "batch") & (shown["n"] == 4)
                & (shown["baseline"] == "none")].iloc[0]
     assert fk["verdict"] == "biased"
     page = texts(at)
@@ -250,7 +250,8 @@ def test_one_colour_per_method_and_figures_fit_1280():
     from app_pages import ui
     from toyfdiv import simplex
 
-    # every figure the app shows is at most ~10.5 in wide: 12-pt ticks are ≥ 14 px in a 880-px column
+    # every figure the app shows is at most 10.5 in wide: 12-pt ticks are ≥ 14 px in the 916-px main column
+    # of a 1280-px window (1280 − 300 sidebar − 2 × 32 padding, app_pages/ui.py's CSS)
     space = tasks.get("abc").space
     flat = np.full(space.size, -np.log(space.size))
     figs = [plots.distributions(space, {"target": flat, "base": flat}, k=5, log=True),
@@ -259,7 +260,7 @@ def test_one_colour_per_method_and_figures_fit_1280():
             plots.mode_seeking(divergences=["js"], steps=5)]
     for fig in figs:
         w = fig.get_size_inches()[0]
-        assert 12 * 880 / (72 * w) >= 14 - 1e-9, f"{w} in wide"
+        assert 12 * 916 / (72 * w) >= 14 - 1e-9, f"{w} in wide"
     assert ui.DPI * 12 / 72 >= 14
 
 
@@ -283,8 +284,8 @@ def test_huge_values_and_missing_entries_are_formatted():
     summary, cross = at.dataframe[0].value, at.dataframe[1].value
     for df in (summary, cross):
         for col in df.columns:
-            assert all(isinstance(v, str) for v in df[col]), col
-            assert not any(v in ("None", "nan") for v in df[col]), col
+            assert not any(v in ("None", "nan") for v in df[col] if isinstance(v, str)), col
+            assert not any(isinstance(v, float) and not np.isfinite(v) for v in df[col]), col
     assert summary.iloc[-1]["s"] == "—"  # the target row has no training time
     assert "e+" in cross[cross["run"] == "pearson"].iloc[0]["pearson"]
 
@@ -311,7 +312,7 @@ def test_estimator_lab_run_clears_prompt_and_shows_every_exact_norm():
     at = app("app_pages/estimators.py")
     at.multiselect(key="el_divs").set_value(["forward_kl", "reverse_kl", "js"]).run()
     at.multiselect(key="el_baselines").set_value(["none", "dpg"]).run()
-    at.slider(key="el_trials").set_value(1000).run()
+    at.multiselect(key="el_ns").set_value([256]).run()  # 256 × 400 trials × 3 = 307,200 samples: over the budget
     assert any("press **Run**" in i.value for i in at.info)
     at.button(key="el_run").click().run()
     clean(at)
@@ -340,7 +341,8 @@ def test_explorer_alpha_text_and_restricted_family():
     assert any("25% of the way" in m.value for m in at.markdown)
     at.segmented_control(key="ex_section").set_value("simplex").run()
     rows = at.dataframe[0].value
-    assert not (rows["D_end"] == "0.0000").any(), "small values in scientific notation, never a flat 0.0000"
+    assert all(isinstance(v, str) or v == 0 or abs(v) >= 1e-3 for v in rows["D_end"]), \
+        "small values in scientific notation, never a flat 0.0000"
     at.segmented_control(key="ex_section").set_value("restricted").run()
     clean(at)
     rows = at.dataframe[0].value
@@ -348,9 +350,9 @@ def test_explorer_alpha_text_and_restricted_family():
 
     end = simplex.restricted_flow(simplex.BIMODAL_TARGET, "reverse_kl", 1.2, steps=300, lr=0.5)[-1]
     rk = rows[rows["model"] == plots.divergence_label("reverse_kl")].iloc[0]
-    from app_pages import ui
+    from test_app import same
 
-    assert [rk["x1"], rk["x2"], rk["x3"]] == [ui.number(v) for v in end]
+    assert all(same(rk[f"x{i + 1}"], end[i]) for i in range(3))
 
 
 # ---------------------------------------------------------------------------- defect 12: minor
