@@ -22,8 +22,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "toyfdiv"
 #: lowest first; a "unit" is a top-level module or subpackage of toyfdiv ("" = toyfdiv/__init__)
 LAYERS = [
     ["space"],
-    ["_util"],
-    ["divergences", "optim"],
+    ["_util", "claims"],  # claims: sentences from numbers (imports nothing of the package)
+    ["divergences", "optim", "sequences"],
     ["loop"],  # the one optimisation loop: below the policies, so that pretraining uses it too
     ["targets"],
     ["policies"],

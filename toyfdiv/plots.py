@@ -17,6 +17,7 @@ from matplotlib import colormaps
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize, to_hex
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import NullLocator
 
 from . import divergences as _divergences
@@ -475,7 +476,6 @@ def estimator_stats(rows: Sequence[Mapping]) -> Figure:
         if any("bias_se" in r for r in rows):
             axes[0].text(0.02, 0.02, "dotted: noise floor", transform=axes[0].transAxes, color="0.3")
         # one short legend entry per colour, per line style and per marker instead of one per line
-        from matplotlib.lines import Line2D
         handles = [Line2D([], [], color=divergence_color(d), lw=3, label=divergence_label(d)) for d in divs if d]
         handles += [Line2D([], [], color="0.4", ls=_LINESTYLES[i % 4], label=f"baseline {b}")
                     for i, b in enumerate(baselines)]
