@@ -133,8 +133,9 @@ def _number_list(kind, low, *, strict: bool = False):
 
 
 def _common(p: argparse.ArgumentParser, *, divergences_default: str = "all") -> None:
-    from . import tasks
-    from .experiments import POLICIES
+    from . import optim, tasks
+    from .build import POLICIES
+    from .training import ESTIMATORS
 
     p.add_argument("--task", default=tasks.names()[0], choices=tasks.names(), help="catalogue task (default: %(default)s)")
     p.add_argument("--kind", default="rlhf", choices=tasks.TARGET_KINDS, help="target kind (default: %(default)s)")
@@ -143,11 +144,12 @@ def _common(p: argparse.ArgumentParser, *, divergences_default: str = "all") -> 
                    help="comma-separated names, e.g. forward_kl,reverse_kl,alpha(0.3); 'all' = every registered one")
     p.add_argument("--steps", type=_number(int, 1), default=300, help="updates per run (default: %(default)s)")
     p.add_argument("--lr", type=_number(float, 0, strict=True), default=0.1, help="learning rate (default: %(default)s)")
-    p.add_argument("--optimizer", default="adam", choices=["adam", "sgd"], help="(default: %(default)s)")
+    p.add_argument("--optimizer", default="adam", choices=optim.names(), help="(default: %(default)s)")
     p.add_argument("--policy", default="autoregressive", choices=POLICIES,
                    help="policy family, started from the base model (default: %(default)s)")
-    p.add_argument("--estimator", default="exact", choices=["exact", "sampled"], help="(default: %(default)s)")
-    p.add_argument("--samples", type=_number(int, 1), default=None, help="samples per step (sampled estimator)")
+    p.add_argument("--estimator", default="exact", choices=ESTIMATORS, help="(default: %(default)s)")
+    p.add_argument("--n", "--samples", dest="n", type=_number(int, 1), default=None,
+                   help="samples per step n (sampled estimator; --samples is the deprecated name)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: toyfdiv-runs/<timestamp>)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
 
@@ -280,7 +282,7 @@ def _out_folder(out: Path | None) -> Path:
 def _base_config(args):
     from .config import Config
 
-    opts = {"n": args.samples} if args.samples is not None else {}
+    opts = {"n": args.n} if args.n is not None else {}
     return Config(task=args.task, kind=args.kind, policy=args.policy, steps=args.steps, lr=args.lr,
                   optimizer=args.optimizer, estimator=args.estimator, estimator_options=opts,
                   beta=getattr(args, "beta", None), epsilon=getattr(args, "epsilon", None),
@@ -311,34 +313,30 @@ def _write_figures(folder: Path, task, target, histories: dict) -> list[Path]:
 
 
 def cmd_compare(args) -> int:
-    from . import experiments
+    from . import divergences, experiments
     from .runs import save_run, write_json_atomic
 
     base = _base_config(args)
-    task = experiments.as_task(base.task)
-    target = experiments.make_target(task, base.kind, base.target_options)
     folder = _out_folder(args.out)
-    from . import divergences
-
-    wanted = args.divergences or [d.name for d in divergences.registered()]
-    bar = Progress(f"training {len(wanted)} divergences")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # skipped divergences are reported below
-        histories = experiments.compare(task, base.kind, args.divergences, policy=base.policy, steps=base.steps,
-                                        lr=base.lr, optimizer=base.optimizer, estimator=base.estimator, seed=base.seed,
-                                        callback=bar, target_options=base.target_options,
-                                        **dict(base.estimator_options))
+        configs = experiments.compare_configs(base, args.divergences)
+    task = experiments.as_task(base.task)
+    target = experiments.make_target(task, base.kind, base.target_options)
+    bar = Progress(f"training {len(configs)} divergences")
+    histories = experiments.run_configs(configs, callback=bar)
     bar.close()
     rows = experiments.summary_table(histories)
     print(f"{task.name}: {task.description}  target: {target.describe()}")
     print(f"policy: {base.policy} from the base model, {base.steps} steps of {base.optimizer} "
           f"(lr {base.lr:g}), {base.estimator} gradients")
     print(format_table(rows, _summary_columns(rows)))
+    wanted = args.divergences or [d.name for d in divergences.registered()]
     skipped = [d for d in wanted if d not in histories]
     if skipped:
         print(f"skipped (infinite D_f for this target): {', '.join(skipped)}")
-    for name, hist in histories.items():
-        save_run(folder / "runs" / name, base.replace(divergence=name), hist)
+    for c in configs:
+        save_run(folder / "runs" / c.divergence, c, histories[c.divergence])
     write_json_atomic(folder / "summary.json", rows)
     if not args.no_figures:
         _write_figures(folder, task, target, histories)

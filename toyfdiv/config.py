@@ -12,6 +12,7 @@ Re-running the same Config on the same machine reproduces the History bit for bi
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import numbers
@@ -22,9 +23,10 @@ from . import divergences as _divergences
 from . import optim as _optim
 from . import tasks as _tasks
 from .build import POLICIES, as_task, make_policy, make_target
-from .training import ESTIMATORS, SCHEDULES, History, train
+from ._util import check_choice
+from .training import ESTIMATORS, SAMPLED_OPTIONS, SCHEDULES, History, train
 
-__all__ = ["Config", "run", "loads_json", "configs_to_json", "configs_from_json"]
+__all__ = ["Config", "Field", "FIELDS", "run", "start", "loads_json", "configs_to_json", "configs_from_json"]
 
 _SCALAR = (str, bool, int, float, type(None))
 
@@ -51,12 +53,6 @@ def _float(value, name: str, low: float, *, strict: bool, high: float = math.inf
     return v
 
 
-def _choice(value, name: str, allowed) -> str:
-    if not isinstance(value, str) or value not in allowed:
-        raise ValueError(f"{name}={value!r} is unknown; allowed: {list(allowed)}")
-    return value
-
-
 def _options(value, name: str) -> tuple[tuple[str, object], ...]:
     if isinstance(value, tuple) and all(isinstance(p, tuple) and len(p) == 2 for p in value):
         value = dict(value)
@@ -70,6 +66,82 @@ def _options(value, name: str) -> tuple[tuple[str, object], ...]:
             raise ValueError(f"{name}[{k!r}]={v!r} must be a string, a finite number, a boolean or null")
         out.append((k, v))
     return tuple(sorted(out))
+
+
+@dataclass(frozen=True)
+class Field:
+    """One setting of a run: its type, its allowed values and what it means (a row of :data:`FIELDS`).
+
+    kind: "choice" (one of ``choices``), "int", "float" (finite, ≥ ``low`` — > ``low`` when
+    ``strict`` — and < ``high``), "bool", "floats" (a list of finite numbers), "divergence"
+    (a registry name or alpha(a) / gjsd(b), stored canonically) or "options" (a mapping of
+    names to plain values).  ``optional``: None is allowed (the task's or schedule's default).
+    """
+
+    name: str
+    kind: str
+    help: str
+    choices: tuple[str, ...] = ()
+    low: float = -math.inf
+    high: float = math.inf
+    strict: bool = False
+    optional: bool = False
+
+    def check(self, value):
+        """The value, validated and normalised; a ValueError naming the field otherwise."""
+        if self.kind == "choice":
+            return check_choice(value, self.name, self.choices)
+        if self.kind == "int":
+            return _int(value, self.name, int(self.low), optional=self.optional)
+        if self.kind == "float":
+            return _float(value, self.name, self.low, strict=self.strict, high=self.high, optional=self.optional)
+        if self.kind == "bool":
+            if value is not None and not isinstance(value, bool):
+                raise ValueError(f"{self.name}={value!r} must be true, false or null")
+            return value
+        if self.kind == "floats":
+            if value is None:
+                return None
+            if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__iter__"):
+                raise ValueError(f"{self.name}={value!r} must be a list of numbers or null")
+            return tuple(_float(m, f"{self.name}[]", self.low, strict=False) for m in value)
+        if self.kind == "divergence":
+            if not isinstance(value, str):
+                raise ValueError(f"{self.name}={value!r} must be a name from {_divergences.names()}")
+            try:
+                return _divergences.get(value).name
+            except ValueError as err:
+                raise ValueError(f"{self.name}={value!r}: {err}") from None
+        return _options(value, self.name)  # "options"
+
+
+#: Every field of a :class:`Config`, in order, with its allowed values — the one table that
+#: the validation, the command line and the app's settings forms read (choices come from the
+#: registries: tasks.names(), tasks.TARGET_KINDS, build.POLICIES, optim.names(), …).
+FIELDS: dict[str, Field] = {f.name: f for f in (
+    Field("task", "choice", "catalogue task", choices=tuple(_tasks.names())),
+    Field("length", "int", "reshape the task's space to this length (null: the task's own)", low=1, optional=True),
+    Field("eos", "bool", "with / without EOS (null: the task's own)", optional=True),
+    Field("kind", "choice", "target kind", choices=tuple(_tasks.TARGET_KINDS)),
+    Field("beta", "float", "rlhf: KL coefficient β > 0 (null: the task's)", low=0.0, strict=True, optional=True),
+    Field("epsilon", "float", "pointwise: smoothing 0 ≤ ε < 1 (null: the task's)", low=0.0, high=1.0,
+          optional=True),
+    Field("moments", "floats", "distributional / hybrid: the moments μ̄ (null: the task's)", optional=True),
+    Field("policy", "choice", "policy family of the start π_θ0", choices=tuple(POLICIES)),
+    Field("policy_options", "options", 'e.g. {"order": 2} (ngram), {"n_hidden": 4, "fit_steps": 400} (tinylm)'),
+    Field("divergence", "divergence", f"the f minimised: {', '.join(_divergences.names())}, alpha(a), gjsd(b)",
+          choices=tuple(_divergences.names())),
+    Field("steps", "int", "number of updates", low=0),
+    Field("lr", "float", "learning rate", low=0.0, strict=True),
+    Field("optimizer", "choice", "optimiser", choices=tuple(_optim.names())),
+    Field("schedule", "choice", "learning-rate schedule", choices=tuple(SCHEDULES)),
+    Field("lr_final", "float", "the schedule's final learning rate (null: its default)", low=0.0, optional=True),
+    Field("estimator", "choice", "exact gradients or sampled f-DPG", choices=tuple(ESTIMATORS)),
+    Field("estimator_options", "options", f"sampled only: {', '.join(SAMPLED_OPTIONS)}",
+          choices=tuple(SAMPLED_OPTIONS)),
+    Field("seed", "int", "seeds the sampler and any random initialisation", low=0),
+    Field("record_every", "int", "record metrics every k updates", low=1),
+)}
 
 
 @dataclass(frozen=True)
@@ -102,38 +174,12 @@ class Config:
 
     def __post_init__(self):
         s = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731  (frozen dataclass)
-        s("task", _choice(self.task, "task", _tasks.names()))
-        s("length", _int(self.length, "length", 1, optional=True))
-        if self.eos is not None and not isinstance(self.eos, bool):
-            raise ValueError(f"eos={self.eos!r} must be true, false or null")
-        s("kind", _choice(self.kind, "kind", _tasks.TARGET_KINDS))
-        s("beta", _float(self.beta, "beta", 0.0, strict=True, optional=True))
-        s("epsilon", _float(self.epsilon, "epsilon", 0.0, strict=False, high=1.0, optional=True))
-        if self.moments is not None:
-            if isinstance(self.moments, (str, bytes, Mapping)) or not hasattr(self.moments, "__iter__"):
-                raise ValueError(f"moments={self.moments!r} must be a list of numbers or null")
-            s("moments", tuple(_float(m, "moments[]", -math.inf, strict=False) for m in self.moments))
-        s("policy", _choice(self.policy, "policy", POLICIES))
-        s("policy_options", _options(self.policy_options, "policy_options"))
-        if not isinstance(self.divergence, str):
-            raise ValueError(f"divergence={self.divergence!r} must be a name from {_divergences.names()}")
-        try:
-            s("divergence", _divergences.get(self.divergence).name)
-        except ValueError as err:
-            raise ValueError(f"divergence={self.divergence!r}: {err}") from None
-        s("steps", _int(self.steps, "steps", 0))
-        s("lr", _float(self.lr, "lr", 0.0, strict=True))
-        s("optimizer", _choice(self.optimizer, "optimizer", _optim.names()))
-        s("schedule", _choice(self.schedule, "schedule", SCHEDULES))
-        s("lr_final", _float(self.lr_final, "lr_final", 0.0, strict=False, optional=True))
+        for f in FIELDS.values():  # each field checked by its row of the table
+            s(f.name, f.check(getattr(self, f.name)))
         if self.lr_final is not None and self.schedule == "constant":
             raise ValueError(f"lr_final={self.lr_final!r} only applies to schedule='cosine' or 'exponential'")
-        s("estimator", _choice(self.estimator, "estimator", ESTIMATORS))
-        s("estimator_options", _options(self.estimator_options, "estimator_options"))
         if self.estimator == "exact" and self.estimator_options:
             raise ValueError(f"estimator_options {dict(self.estimator_options)} only apply to estimator='sampled'")
-        s("seed", _int(self.seed, "seed", 0))
-        s("record_every", _int(self.record_every, "record_every", 1))
 
     # ------------------------------------------------------------------ views
     @property
@@ -221,6 +267,21 @@ def configs_from_json(text, *, max_configs: int = 1000) -> list[Config]:
     return out
 
 
+def start(config: Config):
+    """(task, π_θ0): the task and the starting policy of ``config``, built once per distinct
+    (task, length, eos, policy, policy_options, seed) — a TinyLM fit is the slow part, and
+    policies are immutable, so runs that differ only in f, the target or the optimiser share it."""
+    if not isinstance(config, Config):
+        raise ValueError(f"config={config!r} must be a Config")
+    return _start(config.task, config.length, config.eos, config.policy, config.policy_options, config.seed)
+
+
+@functools.lru_cache(maxsize=4)
+def _start(task_name, length, eos, policy, policy_options, seed):
+    task = as_task(task_name, length=length, eos=eos)
+    return task, make_policy(task, policy, seed=seed, **dict(policy_options))
+
+
 def run(config: Config, *, callback: Callable[[int, int], None] | None = None) -> History:
     """History = train(π_θ0, p, f, …) with every input taken from ``config``.
 
@@ -230,9 +291,8 @@ def run(config: Config, *, callback: Callable[[int, int], None] | None = None) -
     """
     if not isinstance(config, Config):
         raise ValueError(f"config={config!r} must be a Config")
-    task = as_task(config.task, length=config.length, eos=config.eos)
+    task, policy = start(config)
     target = make_target(task, config.kind, config.target_options)
-    policy = make_policy(task, config.policy, seed=config.seed, **dict(config.policy_options))
     hist = train(policy, target, config.divergence, steps=config.steps, lr=config.lr, optimizer=config.optimizer,
                  estimator=config.estimator, seed=config.seed, schedule=config.schedule, lr_final=config.lr_final,
                  record_every=config.record_every, callback=callback, **dict(config.estimator_options))

@@ -19,17 +19,18 @@ import numpy as np
 
 from . import divergences as _divergences
 from . import tasks as _tasks
-from ._util import check_int
+from ._util import check_instance, check_int
 from .build import (POLICIES, as_task, check_target, make_policy, make_target, primary_alignment, require_task,
                     summary_table, target_row)
 from .config import Config, run
+from .config import start as config_start
 from .policies.base import Policy
 from .targets import Target
 from .training import History, train
 
 __all__ = ["POLICIES", "DEFAULT_BETAS", "as_task", "make_policy", "make_target", "compare",
            "summary_table", "primary_alignment", "frontier", "final_policies", "target_row",
-           "sweep_configs", "run_many", "frontier_from_runs"]
+           "sweep_configs", "run_many", "frontier_from_runs", "compare_configs", "run_configs"]
 
 #: Default grid of RLHF temperatures for :func:`frontier`.
 DEFAULT_BETAS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
@@ -157,6 +158,47 @@ def frontier(task, divergences=None, *, betas: Sequence[float] = DEFAULT_BETAS, 
                              target_alignment=ref["alignment"], target_entropy=ref["entropy"],
                              target_kl_from_base=ref["kl_from_base"]))
     return rows
+
+
+# ---------------------------------------------------------------------------- comparisons as Configs
+def compare_configs(base: Config, divergences=None) -> list[Config]:
+    """[base with divergence f for every f]: a comparison written as the Configs of its runs.
+
+    ``divergences`` default: every registered one, in table order, skipping (with a warning)
+    those infinite for the base's target and start — as :func:`compare` does.  Running them
+    (:func:`run_configs`) gives the numbers of :func:`compare` bit for bit.
+    """
+    check_instance(base, Config, "base")
+    divs, defaulted = _resolve_divergences(divergences)
+    if defaulted:
+        task, start = config_start(base)
+        target = make_target(task, base.kind, base.target_options)
+        ok = [d for d in divs if np.isfinite(d.value(start.log_probs(), target.log_probs))]
+        skipped = [d.name for d in divs if d not in ok]
+        if skipped:
+            warnings.warn(f"skipping {skipped}: D_f(π‖p) is infinite for this target (it has zeros); "
+                          "smooth it (epsilon > 0) to include them", stacklevel=2)
+        divs = ok
+    return [base.replace(divergence=d.name) for d in divs]
+
+
+def run_configs(configs: Sequence[Config], *, callback: Callable[[int, int], None] | None = None
+                ) -> dict[str, History]:
+    """{c.divergence: run(c)} for Configs that differ in their divergence (e.g. from
+    :func:`compare_configs`); ``callback(done, total)`` counts the updates of all runs together."""
+    configs = list(configs)
+    if not configs or not all(isinstance(c, Config) for c in configs):
+        raise ValueError(f"configs={configs!r} must be a non-empty list of Config objects")
+    names = [c.divergence for c in configs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"configs minimise {names}: the same divergence twice (key the runs yourself, or use run_many)")
+    total = sum(c.steps for c in configs)
+    out, done = {}, 0
+    for c in configs:
+        inner = None if callback is None else (lambda k, _n, done=done: callback(done + k, total))
+        out[c.divergence] = run(c, callback=inner)
+        done += c.steps
+    return out
 
 
 # ---------------------------------------------------------------------------- sweeps

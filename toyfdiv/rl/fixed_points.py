@@ -24,6 +24,7 @@ from scipy.special import logsumexp
 
 from ..loop import optimise
 from .._util import as_float_array, check_int, check_positive_float, check_log_probs
+from .advantages import effective_weight
 from .algorithms import Algorithm
 from .expected import expected_update, policies_of
 
@@ -137,8 +138,6 @@ def grpo_success_recursion(p_a: float, beta: float, G: int, iterations: int = 20
     the fixed point of this recursion (Mroueh 2025, the success-amplification recursion, here
     with the exact finite-G weight w of :func:`effective_weight`).
     """
-    from .advantages import effective_weight
-
     if not 0 < p_a < 1:
         raise ValueError(f"p_a={p_a!r} must be a probability in (0, 1)")
     beta = check_positive_float(beta, "beta")
