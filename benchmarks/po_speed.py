@@ -10,6 +10,7 @@ Writes ``benchmarks/results_po.md``.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 from pathlib import Path
@@ -85,7 +86,8 @@ def main(argv=None) -> int:
     lines = ["# Beyond DPO and diversity: speed of the exact closed forms", "",
              f"Command: `python -m benchmarks.po_speed{' --quick' if args.quick else ''}` — "
              f"{time.strftime('%Y-%m-%d')}.  Python {platform.python_version()}, numpy {np.__version__}, "
-             f"scipy {scipy.__version__}; {platform.machine()}.", "",
+             f"scipy {scipy.__version__}; {platform.machine()}, {os.cpu_count()} CPUs, load average "
+             f"{os.getloadavg()[0]:.1f} at the start (a shared machine: times scale with the load).", "",
              f"Median of {repeats} runs after one warm-up; budget {BUDGET_MS:g} ms at every N ≤ 10⁴ for the closed "
              "forms.  Random base model (logits ∼ N(0, 4)), rewards ∼ N(0, 1), seed 0.", "",
              "| quantity | " + " | ".join(f"N = {n:,}" for n in sizes) + " | within budget |",
