@@ -17,7 +17,7 @@ from .algorithms import PRESETS, Algorithm, names, preset
 from .expected import MODES, Update, expected_update, greedy_index, reference_gradient
 from .fixed_points import FixedPoint, atlas, fixed_point, grpo_success_recursion, k3_target, rlhf_target
 from .kl import ESTIMATORS, LEVELS, PLACEMENTS, estimate, expected_kl_gradient, kl_loss_gradient, kl_values
-from .ppo import clip_entropy_study, clipped_gradient, clipped_objective, ppo_epochs, sample_batch, sampled_update
+from .ppo import clip_entropy_study, clipped_gradient, clipped_objective, epoch_agreement, ppo_epochs, sample_batch, sampled_update
 from .drift import length_drift
 from .loop import make_update, summary
 from .table import FOLLOWS_THRESHOLD, evaluation_policy, update_table
@@ -26,6 +26,6 @@ __all__ = [
     "ADVANTAGES", "GROUP_ADVANTAGES", "GRPO_EPS", "group_advantages", "effective_weight", "AGGREGATIONS", "scales",
     "Algorithm", "PRESETS", "preset", "names", "MODES", "Update", "expected_update", "reference_gradient",
     "greedy_index", "FixedPoint", "fixed_point", "atlas", "grpo_success_recursion", "rlhf_target", "k3_target", "ESTIMATORS", "PLACEMENTS", "LEVELS",
-    "estimate", "expected_kl_gradient", "kl_loss_gradient", "kl_values", "clip_entropy_study", "clipped_gradient", "clipped_objective",
+    "estimate", "expected_kl_gradient", "kl_loss_gradient", "kl_values", "clip_entropy_study", "clipped_gradient", "clipped_objective", "epoch_agreement",
     "ppo_epochs", "sample_batch", "sampled_update", "length_drift", "make_update", "summary", "evaluation_policy", "update_table", "FOLLOWS_THRESHOLD",
 ]

@@ -25,7 +25,7 @@ from .algorithms import Algorithm, check_epsilon
 from .clip import clipped_gradient
 
 __all__ = ["clipped_gradient", "Batch", "sample_batch", "batch_masses", "sampled_update", "ppo_epochs",
-           "clipped_surrogate", "clipped_objective", "ClipStudy", "clip_entropy_study"]
+           "clipped_surrogate", "clipped_objective", "ClipStudy", "clip_entropy_study", "epoch_agreement"]
 
 
 def clipped_surrogate(policy: Policy, old_policy: Policy, idx, sA, clip_low, clip_high) -> float:
@@ -185,3 +185,29 @@ def clipped_objective(rho, advantage: float, clip_low=None, clip_high=None) -> n
     lo, hi = check_epsilon(clip_low, "clip_low"), check_epsilon(clip_high, "clip_high")
     clipped = np.clip(rho, 1 - lo if lo is not None else -np.inf, 1 + hi if hi is not None else np.inf)
     return np.minimum(rho * advantage, clipped * advantage)
+
+
+def epoch_agreement(alg: Algorithm, policy, task, G: int, lr: float, batches: int, rng: np.random.Generator
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Mean cos(sampled update at epoch k, exact expected clipped-surrogate gradient at θ_k) over ``batches``
+    batches, k = 1 … alg.epochs, and its standard error; each (epochs,).
+
+    θ_k comes from :func:`ppo_epochs` (SGD, rate ``lr``) on the batch; the exact gradient is the
+    expectation over fresh batches from π_old at the same θ_k (:func:`expected.expected_update`
+    with ``old_policy``).  How much of each later epoch is the surrogate's gradient, and how much
+    the batch's noise.  Batches that give no update (all rewards equal) are left out.
+    """
+    batches = check_int(batches, "batches", low=2)
+    pols = _expected.policies_of(policy)
+    cos = np.empty((batches, alg.epochs))
+    for b in range(batches):
+        batch = sample_batch(alg, pols, task, G, rng)
+        traj = ppo_epochs(alg, pols, task, batch, lr)
+        for k in range(alg.epochs):
+            old = None if k == 0 else pols
+            g = sampled_update(alg, traj[k], task, batch, old)
+            e = _expected.expected_update(alg, traj[k], task, G, old_policy=old).gradient
+            norm = np.linalg.norm(g) * np.linalg.norm(e)
+            cos[b, k] = g @ e / norm if norm > 0 else np.nan  # a batch without signal (equal rewards): skipped
+    n = np.sum(~np.isnan(cos), axis=0)
+    return np.nanmean(cos, axis=0), np.nanstd(cos, axis=0, ddof=1) / np.sqrt(n)
