@@ -38,7 +38,7 @@ ALL = pytest.mark.parametrize("spec", SPECS, ids=[spec_id(s) for s in SPECS])
 
 @functools.lru_cache(maxsize=None)
 def sympy_f(spec):
-    """f(t) written from DESIGN.md's table, independently of the library's code."""
+    """f(t) written from the divergence table (README, docs/conventions.md), independently of the library's code."""
     kind, x = spec
     if kind == "alpha":
         a = sp.nsimplify(x)
@@ -318,7 +318,7 @@ def test_bad_input(call, match):
     (lambda: divergences.get("js").value(["a", "b"], ["a", "b"]), r"log_pi='?\[?'a'"),
     (lambda: divergences.get("js").f("a"), r"t='a'"),
     (lambda: divergences.get("js").weights(np.zeros(3), np.zeros(2)), r"log_pi has shape \(3,\) and log_p \(2,\)"),
-    (lambda: divergences.FDivergence("x", "x", "x", 0.0, 0.0, None, None, None, None), r"_f=None"),
+    (lambda: divergences.FDivergence("x", "x", "", "", "x", 0.0, 0.0, None, None, None, None), r"_f=None"),
 ])
 def test_bad_input_audit(call, match):
     with pytest.raises(ValueError, match=match):
@@ -328,3 +328,15 @@ def test_bad_input_audit(call, match):
 def test_value_of_a_vanishing_sum_is_zero_not_an_overflow():
     # unnormalised inputs with log π up to 800: the scaled sum underflows to 0, e^800 must not be formed
     assert divergences.get("forward_kl").value(np.array([800.0, 0.0]), np.array([0.0, 0.0])) == 0.0
+
+
+def test_rows_are_structured_and_the_label_is_built_from_them():
+    """title, notation and role are separate fields; label joins them; parameter() parses names."""
+    fwd = divergences.get("forward_kl")
+    assert (fwd.title, fwd.notation, fwd.role) == ("forward KL", "KL(p‖π)", "GDC / DPG")
+    assert fwd.label == "forward KL  KL(p‖π) — GDC / DPG"
+    assert divergences.get("tv").label == "total variation  ½Σ|π−p|"  # no role
+    assert divergences.alpha(0.3).label == divergences.alpha(0.3).title == "α-divergence, α = 0.3"
+    assert divergences.parameter("alpha(0.3)") == ("alpha", 0.3)
+    assert divergences.parameter("gjsd(0.25)") == ("gjsd", 0.25)
+    assert divergences.parameter("js") is None and divergences.parameter("alpha(x)") is None

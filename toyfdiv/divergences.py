@@ -42,7 +42,7 @@ from scipy.special import expm1, xlogy
 
 from ._util import as_float_array
 
-__all__ = ["FDivergence", "get", "names", "registered", "alpha", "gjsd", "as_divergence", "kl"]
+__all__ = ["FDivergence", "get", "names", "registered", "alpha", "gjsd", "as_divergence", "kl", "parameter"]
 
 _LOG2 = math.log(2.0)
 Array = np.ndarray
@@ -55,15 +55,21 @@ class FDivergence:
 
     Attributes:
       name: registry key ("js") or parametrised name ("alpha(0.3)"); ``get(name)`` rebuilds it.
-      label: human display name.
+      title: its name in words ("forward KL", "α-divergence, α = 0.5").
+      notation: what it is in π and p ("KL(p‖π)", "½Σ|π−p|"); "" when the title says it.
+      role: the method it is the objective of ("GDC / DPG", "RLHF"), or "".
       formula: LaTeX of f(t).
       f_at_zero: f(0+), possibly +inf.
       slope_at_infinity: lim_{t→∞} f(t)/t = f'(∞), possibly +inf.
-    Private callables take u = log t or (log π, log p) and are exact in log space.
+    The private callables are exact: ``_f`` and ``_f_prime`` take t ≥ 0, ``_f_prime_inverse``
+    takes y = f'(t), ``_reward`` and ``_curvature`` take u = log t, and ``_terms`` and
+    ``_weight`` take (log π, log p) — log space wherever a ratio could overflow.
     """
 
     name: str
-    label: str
+    title: str
+    notation: str
+    role: str
     formula: str
     f_at_zero: float
     slope_at_infinity: float
@@ -89,6 +95,12 @@ class FDivergence:
 
     def __repr__(self) -> str:
         return f"FDivergence({self.name!r}: f(t) = {self.formula})"
+
+    @property
+    def label(self) -> str:
+        """One display line: "title  notation — role" (e.g. "forward KL  KL(p‖π) — GDC / DPG")."""
+        text = f"{self.title}  {self.notation}" if self.notation else self.title
+        return f"{text} — {self.role}" if self.role else text
 
     def __str__(self) -> str:
         return f"{self.name} — {self.label}"
@@ -288,7 +300,8 @@ def _check_pair(log_pi, log_p) -> tuple[Array, Array]:
 # ---------------------------------------------------------------------------- the rows
 def _forward_kl() -> FDivergence:
     return FDivergence(
-        "forward_kl", "forward KL  KL(p‖π) — GDC / DPG", r"-\log t", math.inf, 0.0,
+        "forward_kl", title="forward KL", notation="KL(p‖π)", role="GDC / DPG", formula=r"-\log t",
+        f_at_zero=math.inf, slope_at_infinity=0.0,
         _f=lambda t: -np.log(t), _f_prime=lambda t: -1.0 / t, _reward=lambda u: np.exp(-u),
         _terms=lambda lpi, lp: np.exp(lp) * (lp - lpi),  # rel_entr(p, π)
         _f_prime_inverse=lambda y: -1.0 / y, _weight=lambda lpi, lp: -np.exp(lp),
@@ -297,7 +310,8 @@ def _forward_kl() -> FDivergence:
 
 def _reverse_kl() -> FDivergence:
     return FDivergence(
-        "reverse_kl", "reverse KL  KL(π‖p) — RLHF", r"t \log t", 0.0, math.inf,
+        "reverse_kl", title="reverse KL", notation="KL(π‖p)", role="RLHF", formula=r"t \log t",
+        f_at_zero=0.0, slope_at_infinity=math.inf,
         _f=lambda t: xlogy(t, t), _f_prime=lambda t: 1.0 + np.log(t), _reward=lambda u: -1.0 - u,
         _terms=lambda lpi, lp: np.exp(lpi) * (lpi - lp),  # rel_entr(π, p)
         _f_prime_inverse=lambda y: np.exp(y - 1.0), _weight=lambda lpi, lp: np.exp(lpi) * (1.0 + lpi - lp),
@@ -306,7 +320,8 @@ def _reverse_kl() -> FDivergence:
 
 def _tv() -> FDivergence:
     return FDivergence(
-        "tv", "total variation  ½Σ|π−p|", r"\tfrac12 |t - 1|", 0.5, 0.5,
+        "tv", title="total variation", notation="½Σ|π−p|", role="", formula=r"\tfrac12 |t - 1|",
+        f_at_zero=0.5, slope_at_infinity=0.5,
         _f=lambda t: 0.5 * np.abs(t - 1.0), _f_prime=lambda t: 0.5 * np.sign(t - 1.0),
         _reward=lambda u: -0.5 * np.sign(u),
         _terms=lambda lpi, lp: 0.5 * _gap(lpi, lp),  # ½|π − p|
@@ -328,8 +343,9 @@ def _js() -> FDivergence:
         return w
 
     return FDivergence(
-        "js", "Jensen–Shannon  ½KL(π‖m)+½KL(p‖m)",
-        r"\tfrac12\left[t\log t-(1+t)\log\tfrac{1+t}{2}\right]", _LOG2 / 2, _LOG2 / 2,
+        "js", title="Jensen–Shannon", notation="½KL(π‖m)+½KL(p‖m)", role="",
+        formula=r"\tfrac12\left[t\log t-(1+t)\log\tfrac{1+t}{2}\right]", f_at_zero=_LOG2 / 2,
+        slope_at_infinity=_LOG2 / 2,
         _f=lambda t: 0.5 * (xlogy(t, t) - xlogy(1.0 + t, (1.0 + t) / 2.0)),
         _f_prime=lambda t: 0.5 * (_LOG2 + np.log(t) - np.log1p(t)),
         _reward=lambda u: 0.5 * (np.logaddexp(0.0, -u) - _LOG2),
@@ -341,7 +357,8 @@ def _js() -> FDivergence:
 
 def _hellinger() -> FDivergence:
     return FDivergence(
-        "hellinger", "squared Hellinger  Σ(√π−√p)²", r"(\sqrt t - 1)^2", 1.0, 1.0,
+        "hellinger", title="squared Hellinger", notation="Σ(√π−√p)²", role="", formula=r"(\sqrt t - 1)^2",
+        f_at_zero=1.0, slope_at_infinity=1.0,
         _f=lambda t: (np.sqrt(t) - 1.0) ** 2, _f_prime=lambda t: 1.0 - 1.0 / np.sqrt(t),
         _reward=lambda u: expm1(-0.5 * u),
         _terms=lambda lpi, lp: _gap(lpi, lp, 0.5) ** 2,  # (√π − √p)²
@@ -352,7 +369,8 @@ def _hellinger() -> FDivergence:
 
 def _pearson() -> FDivergence:
     return FDivergence(
-        "pearson", "Pearson χ²  Σ(π−p)²/p", r"(t - 1)^2", 1.0, math.inf,
+        "pearson", title="Pearson χ²", notation="Σ(π−p)²/p", role="", formula=r"(t - 1)^2",
+        f_at_zero=1.0, slope_at_infinity=math.inf,
         _f=lambda t: (t - 1.0) ** 2, _f_prime=lambda t: 2.0 * (t - 1.0), _reward=lambda u: -2.0 * expm1(u),
         _terms=lambda lpi, lp: _gap(lpi, lp) ** 2 * np.exp(-lp),  # (π − p)²/p
         _f_prime_inverse=lambda y: 1.0 + y / 2.0,
@@ -362,7 +380,8 @@ def _pearson() -> FDivergence:
 
 def _neyman() -> FDivergence:
     return FDivergence(
-        "neyman", "Neyman χ²  Σ(π−p)²/π", r"(t - 1)^2 / t", math.inf, 1.0,
+        "neyman", title="Neyman χ²", notation="Σ(π−p)²/π", role="", formula=r"(t - 1)^2 / t",
+        f_at_zero=math.inf, slope_at_infinity=1.0,
         _f=lambda t: (t - 1.0) ** 2 / t, _f_prime=lambda t: 1.0 - t**-2.0, _reward=lambda u: expm1(-2.0 * u),
         _terms=lambda lpi, lp: _gap(lpi, lp) ** 2 * np.exp(-lpi),  # (π − p)²/π
         _f_prime_inverse=lambda y: 1.0 / np.sqrt(1.0 - y),
@@ -413,8 +432,8 @@ def alpha(a: float) -> FDivergence:
     formula = {0.0: r"-\log t + t - 1", 1.0: r"t \log t - t + 1"}.get(
         a, rf"\frac{{t^\alpha - \alpha t - (1 - \alpha)}}{{\alpha(\alpha - 1)}},\ \alpha = {_fmt(a)}")
     return FDivergence(
-        f"alpha({_fmt(a)})", f"α-divergence, α = {_fmt(a)}", formula,
-        1.0 / a if a > 0 else math.inf, 1.0 / (1.0 - a) if a < 1 else math.inf,
+        f"alpha({_fmt(a)})", title=f"α-divergence, α = {_fmt(a)}", notation="", role="", formula=formula,
+        f_at_zero=1.0 / a if a > 0 else math.inf, slope_at_infinity=1.0 / (1.0 - a) if a < 1 else math.inf,
         _f=f, _f_prime=f_prime, _reward=lambda u: -u if d == 0 else -expm1(d * u) / d, _terms=terms,
         _f_prime_inverse=inverse, _weight=weight, _curvature=lambda u: np.exp(d * u))  # t f'' = t^δ
 
@@ -437,9 +456,9 @@ def gjsd(beta: float) -> FDivergence:
         return b * np.exp(lp) * (lp - lm) + (1 - b) * np.exp(lpi) * (lpi - lm)
 
     return FDivergence(
-        f"gjsd({_fmt(b)})", f"generalised JS, β = {_fmt(b)}",
-        rf"-{_fmt(b)}\log({_fmt(b)}+{_fmt(1 - b)}t)+{_fmt(1 - b)}\,t\log\frac{{t}}{{{_fmt(b)}+{_fmt(1 - b)}t}}",
-        -b * lb, -(1 - b) * lc,
+        f"gjsd({_fmt(b)})", title=f"generalised JS, β = {_fmt(b)}", notation="", role="",
+        formula=rf"-{_fmt(b)}\log({_fmt(b)}+{_fmt(1 - b)}t)+{_fmt(1 - b)}\,t\log\frac{{t}}{{{_fmt(b)}+{_fmt(1 - b)}t}}",
+        f_at_zero=-b * lb, slope_at_infinity=-(1 - b) * lc,
         _f=lambda t: -b * np.log(b + (1 - b) * t) + (1 - b) * (xlogy(t, t) - xlogy(t, b + (1 - b) * t)),
         _f_prime=lambda t: (1 - b) * (np.log(t) - np.log(b + (1 - b) * t)),
         _reward=lambda u: (1 - b) * _log_mix(-u, b),  # (1−β) log((1−β) + β/t)
@@ -454,6 +473,17 @@ _REGISTRY: dict[str, Callable[[], FDivergence]] = {  # the table's order
     "pearson": _pearson, "neyman": _neyman, "alpha": lambda: alpha(0.5), "gjsd": lambda: gjsd(0.25),
 }
 _PARAM = re.compile(r"^(alpha|gjsd)\(\s*([^()]+?)\s*\)$")
+
+
+def parameter(name) -> tuple[str, float] | None:
+    """(family, parameter) of a parametrised name: "alpha(0.3)" → ("alpha", 0.3); None for any other."""
+    m = _PARAM.match(name) if isinstance(name, str) else None
+    if m is None:
+        return None
+    try:
+        return m.group(1), float(m.group(2))
+    except ValueError:
+        return None
 
 
 def names() -> list[str]:

@@ -7,7 +7,6 @@ drawing: values come from :mod:`toyfdiv.simplex`, :mod:`toyfdiv.experiments` and
 
 from __future__ import annotations
 
-import re
 import zlib
 from typing import Mapping, Sequence
 
@@ -41,7 +40,6 @@ _FIXED = {"base": "#a0a0a0", "target": "#222222", "p": "#222222", "a": "#a0a0a0"
           "RLHF": "#d55e00", "GDC": "#0072b2", "GDC-style": "#0072b2", "DPO": "#aa4499", "f-DPO": "#44aa99"}
 _FAMILY_MAPS = {"alpha": ("YlOrBr", -1.0, 2.0), "gjsd": ("GnBu", 0.0, 1.0)}
 _SPARE = ["#393b79", "#637939", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354"]
-_PARAM = re.compile(r"^(alpha|gjsd)\(\s*([-+0-9.eE]+)\s*\)$")
 _LINESTYLES, _MARKERS = ["-", "--", ":", "-."], ["o", "s", "^", "D", "v"]
 
 
@@ -67,13 +65,13 @@ def divergence_color(name) -> str:
 
 def _known_color(key: str) -> str | None:
     """The colour of a divergence, "base" or "target"; None for any other label."""
-    m = _PARAM.match(key)
+    m = _divergences.parameter(key)  # ("alpha", 0.3) for "alpha(0.3)"
     key = (_canonical(key) or key) if m else key
     if key in _PALETTE or key in _FIXED:
         return _PALETTE.get(key) or _FIXED[key]
     if m:
-        cmap, lo, hi = _FAMILY_MAPS[m.group(1)]
-        x = 0.35 + 0.6 * np.clip((float(m.group(2)) - lo) / (hi - lo), 0.0, 1.0)
+        cmap, lo, hi = _FAMILY_MAPS[m[0]]
+        x = 0.35 + 0.6 * np.clip((m[1] - lo) / (hi - lo), 0.0, 1.0)
         return to_hex(colormaps[cmap](x))
     return None
 
@@ -116,9 +114,9 @@ def _divs(divergences) -> list:
 
 
 def divergence_label(name) -> str:
-    """A short display name for a divergence (its registry label without the formula)."""
+    """A short display name for a divergence: its title ("forward KL", "α-divergence, α = 0.5")."""
     try:
-        return _divergences.get(str(name)).label.split("  ")[0]
+        return _divergences.get(str(name)).title
     except ValueError:
         return str(name)
 
