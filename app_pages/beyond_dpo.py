@@ -64,7 +64,7 @@ def gold(pairs: int, seed: int) -> dict:
     task = _task()
     rater = lesson7.biased_rater()
     data = fb.collect_preferences(rater, task.base, pairs, np.random.default_rng(seed))
-    rm = fb.fit_reward_model(data, fb.ngram_features(task.space)[0], center_log_probs=task.log_a)
+    rm = fb.fit_reward_model(data, fb.ngram_features(task.space)[0], centre_log_probs=task.log_a)
     curves = fb.gold_utility_curves(task.log_a, data, rater.utility, np.geomspace(10.0, 0.01, 13), rlhf_reward=rm)
     curves["KTO"] = fb.kto_gold_curve(task.log_a, rater.prob_thumbs_up(np.arange(task.space.size)), rater.utility,
                                       np.geomspace(0.95, 0.01, 8))  # thumbs from the same rater, β < 1

@@ -78,7 +78,7 @@ def fit(task_key: tuple, tau: float, bias: float, pairs: int, rm_kind: str, l2: 
     data = feedback.collect_preferences(rater, task.base, pairs, rng)
     train_set, held_out = data.split(0.2, rng)
     features = None if rm_kind == "tabular" else feedback.ngram_features(task.space)[0]
-    rm = feedback.fit_reward_model(train_set, features, l2=l2, center_log_probs=task.log_a)
+    rm = feedback.fit_reward_model(train_set, features, l2=l2, centre_log_probs=task.log_a)
     curve = feedback.overoptimisation_curve(task.log_a, rm.values, rater.utility)
     return dict(rater=rater, train=train_set, held_out=held_out, rm=rm, eval=feedback.evaluate(rm, held_out),
                 bayes=feedback.bayes_accuracy(rater, task.base), curve=curve)

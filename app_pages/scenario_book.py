@@ -143,7 +143,7 @@ def _goodhart() -> dict:
     rater = feedback.Rater.for_task(task, temperature=2.0, length_bias=2.0)
     rng = np.random.default_rng(0)
     data = feedback.collect_preferences(rater, task.base, 100, rng)
-    rm = feedback.fit_reward_model(data, feedback.ngram_features(task.space)[0], l2=1.0, center_log_probs=task.log_a)
+    rm = feedback.fit_reward_model(data, feedback.ngram_features(task.space)[0], l2=1.0, centre_log_probs=task.log_a)
     curve = feedback.overoptimisation_curve(task.log_a, rm.values, rater.utility)
     return dict(curve=curve)
 

@@ -92,8 +92,8 @@ print(f"thumbs up on {thumbs.labels.mean():.2f} of 1000 base samples")
 # %%
 train_pairs, test_pairs = pairs.split(0.25, rng)
 phi, phi_names = fb.ngram_features(task.space, order=2)
-models = {"tabular": fb.fit_reward_model(train_pairs, None, center_log_probs=task.log_a),
-          "linear": fb.fit_reward_model(train_pairs, phi, center_log_probs=task.log_a)}
+models = {"tabular": fb.fit_reward_model(train_pairs, None, centre_log_probs=task.log_a),
+          "linear": fb.fit_reward_model(train_pairs, phi, centre_log_probs=task.log_a)}
 truth_centred = fb.centre(fair.reward, task.log_a)[0]
 for name, rm in models.items():
     ev = fb.evaluate(rm, test_pairs)
@@ -117,7 +117,7 @@ assert fb.evaluate(models["linear"], test_pairs).accuracy > fb.evaluate(models["
 # %%
 biased = lesson7.biased_rater()
 biased_pairs = fb.collect_preferences(biased, task.base, 1000, np.random.default_rng(1))
-proxy = fb.fit_reward_model(biased_pairs, phi, center_log_probs=task.log_a)
+proxy = fb.fit_reward_model(biased_pairs, phi, centre_log_probs=task.log_a)
 curve = fb.overoptimisation_curve(task.log_a, proxy, u)
 plots.overoptimisation(curve)
 
@@ -147,7 +147,7 @@ turned = {"linear": [], "tabular": []}
 for seed in range(100, 110):
     few = fb.collect_preferences(fair, task.base, 300, np.random.default_rng(seed))
     for name, feats in (("linear", phi), ("tabular", None)):
-        c = fb.overoptimisation_curve(task.log_a, fb.fit_reward_model(few, feats, center_log_probs=task.log_a), u)
+        c = fb.overoptimisation_curve(task.log_a, fb.fit_reward_model(few, feats, centre_log_probs=task.log_a), u)
         if c.is_overoptimised:
             turned[name].append((seed, c.turning_beta, c.true[c.turning_index] - c.true[-1]))
 for name, rows in turned.items():

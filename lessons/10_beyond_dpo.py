@@ -99,7 +99,7 @@ plots_po.three_outputs({"IPO (τ = 0.5)": exact, "DPO (limit, any β)": [1.0, 0.
 # %%
 rater = lesson7.biased_rater()
 pairs = fb.collect_preferences(rater, task.base, 1000, np.random.default_rng(1))
-rm = fb.fit_reward_model(pairs, fb.ngram_features(task.space)[0], center_log_probs=task.log_a)
+rm = fb.fit_reward_model(pairs, fb.ngram_features(task.space)[0], centre_log_probs=task.log_a)
 curves = fb.gold_utility_curves(task.log_a, pairs, rater.utility, np.geomspace(10, 0.01, 13), rlhf_reward=rm)
 # KTO learns from the same rater's thumbs (P(👍 | x) = σ(ũ(x))); its exact fixed point exists for β < 1 (section 3)
 curves["KTO"] = fb.kto_gold_curve(task.log_a, rater.prob_thumbs_up(np.arange(task.space.size)), rater.utility,

@@ -315,7 +315,7 @@ def test_feedback_numbers_equal_the_library():
     data = feedback.collect_preferences(rater, task.base, 100, rng)
     train_set, held_out = data.split(0.2, rng)
     rm = feedback.fit_reward_model(train_set, feedback.ngram_features(task.space)[0], l2=1.0,
-                                   center_log_probs=task.log_a)
+                                   centre_log_probs=task.log_a)
     curve = feedback.overoptimisation_curve(task.log_a, rm.values, rater.utility)
     assert metric(at, "r̂ accuracy, held out") == f"{feedback.evaluate(rm, held_out).accuracy:.3f}"
     assert metric(at, "Bayes accuracy") == f"{feedback.bayes_accuracy(rater, task.base):.3f}"

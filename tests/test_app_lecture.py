@@ -198,7 +198,7 @@ def test_feedback_accuracy_sentence_from_numbers():
     data = feedback.collect_preferences(rater, task.base, 5000, rng)
     train_set, held_out = data.split(0.2, rng)
     rm = feedback.fit_reward_model(train_set, feedback.ngram_features(task.space)[0], l2=1.0,
-                                   center_log_probs=task.log_a)
+                                   centre_log_probs=task.log_a)
     acc = feedback.evaluate(rm, held_out).accuracy
     expected = claims.accuracy_vs_bayes(acc, feedback.bayes_accuracy(rater, task.base), len(held_out))[1]
     assert expected in texts(at)

@@ -235,7 +235,7 @@ def test_statistical_error_alone_can_over_optimise():
     assert not np.any(fair.bias)
     phi, _ = fb.ngram_features(task.space, order=2)
     pairs = fb.collect_preferences(fair, task.base, 300, np.random.default_rng(102))
-    curve = fb.overoptimisation_curve(task.log_a, fb.fit_reward_model(pairs, phi, center_log_probs=task.log_a), u)
+    curve = fb.overoptimisation_curve(task.log_a, fb.fit_reward_model(pairs, phi, centre_log_probs=task.log_a), u)
     assert curve.is_overoptimised and curve.true[curve.turning_index] - curve.true[-1] > 0.1
     assert curve.proxy[-1] > curve.proxy[curve.turning_index]
     assert not fb.overoptimisation_curve(task.log_a, fair.reward, u).is_overoptimised

@@ -91,8 +91,8 @@ def test_chi_squared_caps_the_ratio_where_kl_does_not(small):
 
 def test_newton_implicit_reward_equals_the_lbfgs_reward_model(small):
     space, log_a, _, data = small
-    r1 = ml_implicit_reward(data, l2=0.1, center_log_probs=log_a)
-    r2 = fit_reward_model(data, l2=0.1, center_log_probs=log_a, tol=1e-14).values
+    r1 = ml_implicit_reward(data, l2=0.1, centre_log_probs=log_a)
+    r2 = fit_reward_model(data, l2=0.1, centre_log_probs=log_a, tol=1e-14).values
     np.testing.assert_allclose(r1, r2, atol=1e-5)
 
 
@@ -102,7 +102,7 @@ def gold():
     task = tasks.default()
     rater = lesson7.biased_rater()
     data = collect_preferences(rater, task.base, 1000, np.random.default_rng(1))
-    rm = fit_reward_model(data, ngram_features(task.space)[0], center_log_probs=task.log_a)
+    rm = fit_reward_model(data, ngram_features(task.space)[0], centre_log_probs=task.log_a)
     betas = np.geomspace(10, 0.01, 13)
     return task, rater, data, rm, betas, gold_utility_curves(task.log_a, data, rater.utility, betas, rlhf_reward=rm)
 

@@ -73,7 +73,7 @@ def test_bradley_terry_fit_recovers_utility_as_data_grow(task, rater):
 
 def test_constant_is_fixed_explicitly(task, rater):
     data = collect_preferences(rater, task.base, 500, np.random.default_rng(1))
-    m_a = fit_reward_model(data, center_log_probs=task.log_a)
+    m_a = fit_reward_model(data, centre_log_probs=task.log_a)
     m_u = fit_reward_model(data)
     assert np.exp(task.log_a) @ m_a.values == pytest.approx(0.0, abs=1e-10)
     assert m_u.values.mean() == pytest.approx(0.0, abs=1e-10)
@@ -103,7 +103,7 @@ def test_thumbs_logistic_fit(task):
     train, held = data.split(0.25, np.random.default_rng(5))
     assert len(held) == 5000 and len(train) == 15_000
     phi, _ = ngram_features(task.space)
-    model = fit_reward_model(train, phi, l2=1e-2, center_log_probs=task.log_a)
+    model = fit_reward_model(train, phi, l2=1e-2, centre_log_probs=task.log_a)
     # logits estimate (ũ − u₀)/τ: the slope and the level are both identified by thumbs
     err = model.logits - rater.perceived / 0.5
     assert np.sqrt(np.exp(task.log_a) @ err**2) < 0.2
@@ -139,7 +139,7 @@ def test_overoptimisation_turning_point_on_default_task(task):
     """
     rater = Rater.for_task(task, temperature=1.0, length_bias=-1.5)
     data = collect_preferences(rater, task.base, 2000, np.random.default_rng(0))
-    r_hat = fit_reward_model(data, center_log_probs=task.log_a)
+    r_hat = fit_reward_model(data, centre_log_probs=task.log_a)
     curve = overoptimisation_curve(task.log_a, r_hat, task.reward.values)
     assert curve.is_overoptimised
     i = curve.turning_index
@@ -205,10 +205,20 @@ def test_bad_input_audit(tmp_path):
                         (lambda: pair_log_probs(np.r_[0.0, np.full(3, -np.inf)]), r"all its mass on one"),
                         (lambda: n_tokens(None), r"space=None"),
                         (lambda: load(tmp_path / "short.npz"), r"without the fields \['losers'\]"),
-                        (lambda: fit_reward_model(data, center_log_probs=np.full(n, np.nan)), r"center_log_probs"),
+                        (lambda: fit_reward_model(data, centre_log_probs=np.full(n, np.nan)), r"centre_log_probs"),
                         (lambda: fit_reward_model(data, tol=float("nan")), r"tol=nan"),
                         (lambda: centre(np.full(4, np.nan)), r"values must be a finite"),
                         (lambda: ngram_features(None), r"space=None"),
                         (lambda: evaluate(np.zeros(n), None), r"dataset=None must be a PreferenceDataset")]:
         with pytest.raises(ValueError, match=match):
             call()
+
+
+def test_center_log_probs_is_a_deprecated_spelling_of_centre_log_probs():
+    r = np.array([1.0, 2.0, 4.0])
+    log_c = np.log([0.5, 0.25, 0.25])
+    with pytest.warns(DeprecationWarning, match="centre_log_probs"):
+        old = centre(r, center_log_probs=log_c)
+    new = centre(r, log_c)
+    np.testing.assert_array_equal(old[0], new[0])
+    assert new[1] == pytest.approx(0.5 * 1 + 0.25 * 2 + 0.25 * 4)  # E_c[r]

@@ -18,7 +18,7 @@
 >>> task = tasks.default()
 >>> rater = Rater.for_task(task, temperature=1.0)
 >>> data = collect_preferences(rater, task.base, 2000, np.random.default_rng(0))
->>> r_hat = fit_reward_model(data, center_log_probs=task.log_a).values
+>>> r_hat = fit_reward_model(data, centre_log_probs=task.log_a).values
 >>> p = targets.rlhf(task.log_a, r_hat, beta=0.5)
 """
 

@@ -40,7 +40,7 @@ __all__ = ["ml_implicit_reward", "GoldCurve", "gold_utility_curves", "kto_gold_c
 METHODS = ("RLHF", "DPO", "IPO", "χ²PO")
 
 
-def ml_implicit_reward(dataset: PreferenceDataset, l2: float = 1e-2, center_log_probs=None,
+def ml_implicit_reward(dataset: PreferenceDataset, l2: float = 1e-2, centre_log_probs=None,
                        tol: float = 1e-10, max_iter: int = 100) -> np.ndarray:
     """r̂ = argmin_r −Σ_i log σ(r(w_i) − r(l_i)) + (l2/2)‖r‖², centred E_c[r̂] = 0; (N,).
 
@@ -75,7 +75,7 @@ def ml_implicit_reward(dataset: PreferenceDataset, l2: float = 1e-2, center_log_
         if abs(f - f_new) <= tol * max(1.0, abs(f_new)) and np.abs(grad).max() < 1e-8:
             break
         f = f_new
-    return centre(r, center_log_probs)[0]
+    return centre(r, centre_log_probs)[0]
 
 
 @dataclass(frozen=True, eq=False)

@@ -10,7 +10,7 @@ this a MAP fit; the data term is a sum, so the prior washes out as data grow.
 Identifiability: Bradley–Terry likelihoods depend on reward *differences* only, so r̂ is
 identified up to an additive constant (and RLHF targets a·exp(r̂/β)/Z ignore it too).  We
 fix it explicitly: every fitted r̂ is centred, E_c[r̂] = 0, under a stated distribution c
-(uniform unless ``center_log_probs`` is given, e.g. the base model a).
+(uniform unless ``centre_log_probs`` is given, e.g. the base model a).
 
 References: Bradley & Terry (1952); Christiano et al. (2017), eq. 1; Gao, Schulman, Hilton
 (2022), "Scaling laws for reward model overoptimization" (the over-optimisation curve).
@@ -72,16 +72,28 @@ class Evaluation:
     n: int
 
 
-def centre(values, center_log_probs=None) -> tuple[np.ndarray, float]:
-    """r̂ = r − E_c[r], c uniform or exp(center_log_probs); returns (r̂ (N,), E_c[r])."""
+def _renamed(centre_log_probs, center_log_probs):
+    """The deprecated spelling ``center_log_probs`` still works for one release, with a warning."""
+    if center_log_probs is None:
+        return centre_log_probs
+    warnings.warn("center_log_probs= is deprecated; the argument is spelled centre_log_probs (as centre)",
+                  DeprecationWarning, stacklevel=3)
+    if centre_log_probs is not None:
+        raise ValueError("give centre_log_probs only (center_log_probs is its deprecated spelling)")
+    return center_log_probs
+
+
+def centre(values, centre_log_probs=None, *, center_log_probs=None) -> tuple[np.ndarray, float]:
+    """r̂ = r − E_c[r], c uniform or exp(centre_log_probs); returns (r̂ (N,), E_c[r])."""
+    centre_log_probs = _renamed(centre_log_probs, center_log_probs)
     r = as_float_array(values, "values")
     if r.ndim != 1 or r.size == 0 or not np.isfinite(r).all():
         raise ValueError(f"values must be a finite (N,) vector, N ≥ 1; got shape {r.shape}"
                          + (" with NaN or inf" if r.size and not np.isfinite(r).all() else ""))
-    if center_log_probs is None:
+    if centre_log_probs is None:
         off = float(r.mean())
     else:
-        lc = check_log_probs(center_log_probs, r.size, "center_log_probs")
+        lc = check_log_probs(centre_log_probs, r.size, "centre_log_probs")
         off = float(np.exp(lc) @ r)
     return r - off, off
 
@@ -121,15 +133,16 @@ def _nll_and_grad_r(r: np.ndarray, dataset) -> tuple[float, np.ndarray]:
     return float(-log_expit(z).sum()), np.bincount(dataset.items, -sign * expit(-z), n)
 
 
-def fit_reward_model(dataset, features=None, *, l2: float = 1.0, center_log_probs=None,
-                     max_iter: int = 2000, tol: float = 1e-10) -> RewardModel:
+def fit_reward_model(dataset, features=None, *, l2: float = 1.0, centre_log_probs=None,
+                     max_iter: int = 2000, tol: float = 1e-10, center_log_probs=None) -> RewardModel:
     """θ̂ = argmin_θ −Σ_i log-lik_i(r_θ) + (l2/2)‖θ‖², then r̂ = r_θ̂ − E_c[r_θ̂].
 
     Args:
       dataset: a PreferenceDataset (Bradley–Terry) or ThumbsDataset (logistic).
       features: None (tabular, P = N) or φ (N, K) (linear, P = K; + intercept for thumbs).
       l2: L2 strength > 0 (the prior precision).
-      center_log_probs: c (N,) fixing the constant, E_c[r̂] = 0; None = uniform.
+      centre_log_probs: c (N,) fixing the constant, E_c[r̂] = 0; None = uniform
+        (``center_log_probs`` is its deprecated spelling).
       max_iter, tol: L-BFGS-B limits (warns with ConvergenceWarning if not converged).
     Returns:
       a :class:`RewardModel`.  With pairs, r̂ estimates ũ/τ − const (see :class:`Rater`).
@@ -169,7 +182,7 @@ def fit_reward_model(dataset, features=None, *, l2: float = 1.0, center_log_prob
         warnings.warn(f"reward model fit did not converge in {res.nit} iterations: {res.message}",
                       ConvergenceWarning, stacklevel=2)
     raw = res.x if phi is None else phi @ res.x
-    values, off = centre(raw, center_log_probs)
+    values, off = centre(raw, _renamed(centre_log_probs, center_log_probs))
     values.setflags(write=False)
     return RewardModel(values, off, res.x, kind, "bradley_terry" if pairs else "logistic", l2,
                        len(dataset), bool(res.success))
