@@ -252,3 +252,19 @@ def test_training_curves_tell_apart_runs_with_the_same_divergence():
     lines = fig.axes[0].get_lines()
     assert [ln.get_label().split(" — ")[0] for ln in lines] == list(runs)
     assert lines[0].get_color() == lines[1].get_color() and lines[0].get_linestyle() != lines[1].get_linestyle()
+
+
+def test_simplex_figures_only_draw_the_numbers_computed_in_simplex():
+    """plots.simplex / mode_seeking draw toyfdiv.simplex's panels and ends; given them, they compute nothing."""
+    from toyfdiv import simplex
+
+    panels = simplex.panels(simplex.DEFAULT_TARGET, ["js"], steps=5, lr=0.5, resolution=20)
+    np.testing.assert_allclose(panels[0].path[0], simplex.DEFAULT_START)  # the flow starts at π₀
+    assert panels[0].path.shape == (6, 3) and panels[0].D.shape == (20, 20)
+    fig = plots.simplex(simplex.DEFAULT_TARGET, panels=panels)  # log_p is only drawn (its star)
+    drawn = next(ln for ln in fig.axes[0].lines if ln.get_label() == plots.divergence_label("js")).get_xydata()
+    np.testing.assert_allclose(drawn, simplex.to_xy(panels[0].path))
+    ends = {"reverse_kl": np.array([0.9, 0.05, 0.05])}
+    fig = plots.mode_seeking(ends=ends)
+    heights = [b.get_height() for b in fig.axes[1].patches[3:6]]  # bars after the target's three
+    np.testing.assert_allclose(heights, ends["reverse_kl"])

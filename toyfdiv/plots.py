@@ -327,17 +327,20 @@ def _triangle(ax, labels=("x₁", "x₂", "x₃")):
 
 
 def simplex(log_p, divergences=None, start=None, steps: int = 300, lr: float = 0.5, *,
-            resolution: int = 120, ncols: int | None = None) -> Figure:
+            resolution: int = 120, ncols: int | None = None, panels=None) -> Figure:
     """The 3-outcome simplex: contours of D_f(π‖p) and the exact f-DPG gradient flow of a
     tabular policy from one start, one panel per divergence, plus all paths overlaid.
 
     ``log_p``: (3,) target log-probabilities; ``start``: (3,) starting probabilities
     (default: :data:`toyfdiv.simplex.DEFAULT_START`); ``ncols``: panels per row (default:
-    up to 5; fewer, larger triangles read better on a projector).  Computed by
-    :mod:`toyfdiv.simplex`.
+    up to 5; fewer, larger triangles read better on a projector).  The numbers are
+    ``panels`` (:func:`toyfdiv.simplex.panels`), computed from the other arguments when not given;
+    this function only draws them.
     """
-    divs = _divs(divergences)
     start = _simplex.DEFAULT_START if start is None else np.asarray(start, dtype=float)
+    if panels is None:
+        panels = _simplex.panels(log_p, divergences, start, steps=steps, lr=lr, resolution=resolution)
+    divs = list(panels)
     p_xy, s_xy = _simplex.to_xy(np.exp(np.asarray(log_p, dtype=float))), _simplex.to_xy(start)
     cols = min(len(divs) + 1, 5 if ncols is None else check_int(ncols, "ncols"))
     rows = -(-(len(divs) + 1) // cols)
@@ -346,12 +349,10 @@ def simplex(log_p, divergences=None, start=None, steps: int = 300, lr: float = 0
         axes = fig.subplots(rows, cols, squeeze=False).ravel()
         _triangle(overlay := axes[len(divs)])
         for ax, d in zip(axes, divs):
-            X, Y, D = _simplex.simplex_grid(log_p, d, resolution=resolution)
-            levels = _simplex.contour_levels(D)
             _triangle(ax)
-            ax.contourf(X, Y, D, levels=levels, cmap="Greys_r", alpha=0.55, extend="max")
-            ax.contour(X, Y, D, levels=levels, colors="k", linewidths=0.5, alpha=0.5)
-            path = _simplex.to_xy(_simplex.gradient_flow(log_p, d, start, steps=steps, lr=lr))
+            ax.contourf(d.X, d.Y, d.D, levels=d.levels, cmap="Greys_r", alpha=0.55, extend="max")
+            ax.contour(d.X, d.Y, d.D, levels=d.levels, colors="k", linewidths=0.5, alpha=0.5)
+            path = _simplex.to_xy(d.path)
             for a in (ax, overlay):
                 a.plot(path[:, 0], path[:, 1], color=divergence_color(d.name), lw=2.6, label=divergence_label(d.name))
             ax.set_title(divergence_label(d.name), fontsize=14)
@@ -368,17 +369,18 @@ def simplex(log_p, divergences=None, start=None, steps: int = 300, lr: float = 0
 
 
 def mode_seeking(log_p=None, divergences=None, *, mu0: float = 1.2, width: float = 0.5,
-                 steps: int = 300, lr: float = 0.5) -> Figure:
+                 steps: int = 300, lr: float = 0.5, ends=None) -> Figure:
     """Mode seeking vs mode covering, seen: a unimodal one-parameter family (the curve)
     fitted to a two-mode target p by each divergence's exact f-DPG flow from μ₀.
 
     Left: the simplex with the family's curve, p, and where each flow ends.  Right: the
-    end point's probabilities per divergence next to p.  Computed by
-    :func:`toyfdiv.simplex.restricted_flow`.
+    end point's probabilities per divergence next to p.  The numbers are ``ends``
+    (:func:`toyfdiv.simplex.mode_seeking_ends`), computed from the other arguments when not
+    given; this function only draws them.
     """
     log_p = _simplex.BIMODAL_TARGET if log_p is None else np.asarray(log_p, dtype=float)
-    divs = _divs(divergences)
-    ends = {d.name: _simplex.restricted_flow(log_p, d, mu0, steps=steps, lr=lr, width=width)[-1] for d in divs}
+    if ends is None:
+        ends = _simplex.mode_seeking_ends(log_p, divergences, mu0=mu0, width=width, steps=steps, lr=lr)
     with style():
         fig = Figure(figsize=(10.5, 5.5), layout="constrained")
         ax, bx = fig.subplots(1, 2, width_ratios=(1, 1.25))

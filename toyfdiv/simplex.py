@@ -17,12 +17,13 @@ from . import divergences as _divergences
 from . import fdpg as _fdpg
 from . import targets as _targets
 import warnings
+from dataclasses import dataclass
 
 from ._util import as_float_array, check_finite_float, check_int, check_positive_float
 from .policies import LogLinearPolicy, TabularPolicy
 from .space import SequenceSpace
 
-__all__ = ["CORNERS", "DEFAULT_TARGET", "DEFAULT_START", "SPACE", "to_xy", "from_xy", "simplex_grid",
+__all__ = ["Panel", "panels", "mode_seeking_ends", "CORNERS", "DEFAULT_TARGET", "DEFAULT_START", "SPACE", "to_xy", "from_xy", "simplex_grid",
            "gradient_flow", "contour_levels", "BIMODAL_TARGET", "location_family", "family_curve",
            "restricted_flow"]
 
@@ -193,3 +194,42 @@ def contour_levels(D: np.ndarray, n: int = 12) -> np.ndarray:
         return np.linspace(0.0, 1.0, n)
     levels = np.unique(np.quantile(finite, np.linspace(0.0, 0.97, n) ** 2))
     return levels if levels.size >= 2 else np.array([finite.min(), finite.min() + 1.0])
+
+
+# ---------------------------------------------------------------------------- figure data
+@dataclass(frozen=True)
+class Panel:
+    """One divergence on the simplex: D_f(π‖p) over a grid, its contour levels, and the exact
+    f-DPG gradient flow from π₀ — everything a simplex figure draws (:func:`toyfdiv.plots.simplex`)."""
+
+    name: str  # the divergence
+    X: np.ndarray  # (R, R) grid x in the plane of CORNERS
+    Y: np.ndarray  # (R, R) grid y
+    D: np.ndarray  # (R, R) D_f(π‖p) there (NaN outside the triangle)
+    levels: np.ndarray  # contour levels of D
+    path: np.ndarray  # (steps + 1, 3) π along the flow
+
+
+def _registered_or(divergences) -> list:
+    return list(_divergences.registered()) if divergences is None else [_divergences.get(d) for d in divergences]
+
+
+def panels(log_p, divergences=None, start=None, steps: int = 300, lr: float = 0.5, *,
+           resolution: int = 120) -> list[Panel]:
+    """[Panel(f) for every f]: grid, contour levels and gradient flow (:func:`gradient_flow`
+    from ``start``, default :data:`DEFAULT_START`) per divergence (default: every registered one)."""
+    start = DEFAULT_START if start is None else np.asarray(start, dtype=float)
+    out = []
+    for d in _registered_or(divergences):
+        X, Y, D = simplex_grid(log_p, d, resolution=resolution)
+        out.append(Panel(d.name, X, Y, D, contour_levels(D), gradient_flow(log_p, d, start, steps=steps, lr=lr)))
+    return out
+
+
+def mode_seeking_ends(log_p=None, divergences=None, *, mu0: float = 1.2, width: float = 0.5, steps: int = 300,
+                      lr: float = 0.5) -> dict[str, np.ndarray]:
+    """{f: π at the end of the restricted flow (:func:`restricted_flow`)} of the location family
+    from μ₀ to the two-mode ``log_p`` (default :data:`BIMODAL_TARGET`); each (3,)."""
+    log_p = BIMODAL_TARGET if log_p is None else log_p
+    return {d.name: restricted_flow(log_p, d, mu0, steps=steps, lr=lr, width=width)[-1]
+            for d in _registered_or(divergences)}
