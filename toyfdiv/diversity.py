@@ -33,7 +33,7 @@ import numpy as np
 from scipy.optimize import brentq, minimize
 from scipy.special import gammaln, logsumexp
 
-from ._util import as_float_array, check_int, check_log_probs, check_positive_float
+from ._util import as_float_array, check_finite_float, check_int, check_log_probs, check_positive_float
 from .divergences import as_divergence
 from .feedback.fdpo import check_beta, check_common, fdpo_optimum
 
@@ -196,7 +196,7 @@ def mara_reward(log_a, reward, beta: float, threshold: float) -> np.ndarray:
     r = as_float_array(reward, "reward")
     if r.shape != log_a.shape or not np.all(np.isfinite(r)):
         raise ValueError(f"reward has shape {r.shape}; expected finite values of shape {log_a.shape}")
-    thr = float(threshold)
+    thr = check_finite_float(threshold, "threshold")
     good = (r >= thr) & np.isfinite(log_a)
     if not good.any():
         raise ValueError(f"threshold={threshold!r}: no answer with a(y) > 0 reaches it (max reward {r.max():.4g})")
