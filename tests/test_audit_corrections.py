@@ -194,7 +194,7 @@ def test_conditional_mean_baseline_is_biased_by_the_expected_factor(cond):
     pol, tgt = cond
     n, trials = 2, 200
     rho = np.exp(tgt.log_rho)
-    exact = conditional.exact_gradient_conditional(pol, tgt, "js")
+    exact = conditional.exact_gradient(pol, tgt, "js")
     sizes = np.cumsum([p.n_params for p in pol.policies])[:-1]
     factor = 1 - (1 - (1 - rho) ** n) / (n * rho)  # (C,)
     expected = np.concatenate([f * b for f, b in zip(factor, np.split(exact, sizes))])

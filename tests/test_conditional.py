@@ -41,7 +41,7 @@ def test_value_is_the_divergence_of_the_joints_and_gradient_matches_fd(task, nam
     assert v == pytest.approx(div.value(joint(tgt.log_rho, pol.log_probs()), joint(tgt.log_rho, tgt.log_probs)),
                               rel=1e-12)
     small = conditional.ConditionalPolicy([AutoregressivePolicy(task.space, seed=s, init_scale=0.5) for s in range(3)])
-    g = conditional.exact_gradient_conditional(small, tgt, div)
+    g = conditional.exact_gradient(small, tgt, div)
     idx = np.random.default_rng(0).choice(small.n_params, 25, replace=False)  # FD on a random subset
 
     def f(sub):
@@ -55,7 +55,7 @@ def test_value_is_the_divergence_of_the_joints_and_gradient_matches_fd(task, nam
 def test_sampled_gradient_with_exact_z_is_unbiased(task):
     tgt = task.target("rlhf", beta=1.0)
     pol = task.base_policy()
-    exact = conditional.exact_gradient_conditional(pol, tgt, "js")
+    exact = conditional.exact_gradient(pol, tgt, "js")
     rng = np.random.default_rng(7)
     draws = np.stack([conditional.sampled_gradient(pol, tgt, "js", n=64, rng=rng, z="exact", baseline="none")
                       for _ in range(1500)])
@@ -105,3 +105,11 @@ def test_bad_input_audit(task):
                         (lambda: conditional.train(pol, tgt, "js", steps=1, z="zz"), r"z='zz'")]:
         with pytest.raises(ValueError, match=match):
             call()
+
+
+def test_exact_gradient_conditional_is_a_deprecated_name():
+    ct = conditional.reviews_task(("film",))
+    pol, tgt = ct.base_policy(), ct.target("rlhf", beta=1.0)
+    with pytest.warns(DeprecationWarning, match="conditional.exact_gradient"):
+        old = conditional.exact_gradient_conditional(pol, tgt, "js")
+    np.testing.assert_array_equal(old, conditional.exact_gradient(pol, tgt, "js"))

@@ -13,6 +13,7 @@ Sampled estimates draw prompts from ρ and estimate each Ẑ(c) from that prompt
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -23,14 +24,14 @@ from . import metrics, tasks
 from . import targets as _targets
 from ._util import as_float_array, check_choice, check_int, check_log_probs, check_rng
 from .divergences import as_divergence
-from .exact import exact_gradient
+from . import exact as _exact
 from .policies import AutoregressivePolicy
 from .policies.base import Policy
 from .space import SequenceSpace
 from .estimators import BASELINES, Z_OPTIONS, sampled_estimate
 from .training import History, optimise
 
-__all__ = ["ConditionalTarget", "ConditionalPolicy", "rlhf", "pointwise", "value", "exact_gradient_conditional",
+__all__ = ["ConditionalTarget", "ConditionalPolicy", "rlhf", "pointwise", "value", "exact_gradient", "exact_gradient_conditional",
            "sampled_gradient", "evaluate", "train", "reviews_task", "ConditionalTask"]
 
 
@@ -159,12 +160,19 @@ def value(policy: ConditionalPolicy, target: ConditionalTarget, divergence) -> f
     return float(np.exp(target.log_rho) @ np.array(per))
 
 
-def exact_gradient_conditional(policy: ConditionalPolicy, target: ConditionalTarget, divergence) -> np.ndarray:
+def exact_gradient(policy: ConditionalPolicy, target: ConditionalTarget, divergence) -> np.ndarray:
     """∇θ E_ρ[D_f(π_c ‖ p_c)] = concat_c ρ(c) ∇θ_c D_f(π_c ‖ p_c), exact; (P,)."""
     _check(policy, target)
     rho = np.exp(target.log_rho)
-    return np.concatenate([r * exact_gradient(pi, t, divergence)
+    return np.concatenate([r * _exact.exact_gradient(pi, t, divergence)
                            for r, pi, t in zip(rho, policy.policies, target.targets)])
+
+
+def exact_gradient_conditional(policy: ConditionalPolicy, target: ConditionalTarget, divergence) -> np.ndarray:
+    """Deprecated name of :func:`exact_gradient` (the module already says "conditional")."""
+    warnings.warn("conditional.exact_gradient_conditional is deprecated; use conditional.exact_gradient",
+                  DeprecationWarning, stacklevel=2)
+    return exact_gradient(policy, target, divergence)
 
 
 def sampled_gradient(policy: ConditionalPolicy, target: ConditionalTarget, divergence, *, n: int,
@@ -204,7 +212,7 @@ def train(policy: ConditionalPolicy, target: ConditionalTarget, divergence, step
     """Minimise E_ρ[D_f(π(·|c) ‖ p(·|c))] by :func:`toyfdiv.training.optimise`; metrics in the
     History are averaged over prompts.
 
-    ``estimator="exact"`` uses :func:`exact_gradient_conditional`; ``"sampled"``
+    ``estimator="exact"`` uses :func:`exact_gradient`; ``"sampled"``
     :func:`sampled_gradient` with ``n``, ``z`` and ``baseline``.  ``schedule``, ``lr_final``,
     ``record_every`` and ``callback(k, steps)`` as in :func:`toyfdiv.train`.
     """
@@ -224,7 +232,7 @@ def train(policy: ConditionalPolicy, target: ConditionalTarget, divergence, step
 
     def update(pol, rng):
         if estimator == "exact":
-            return exact_gradient_conditional(pol, target, div), {}
+            return exact_gradient(pol, target, div), {}
         return sampled_gradient(pol, target, div, n=n, rng=rng, z=z, baseline=baseline), {}
 
     config = dict(divergence=div.name, steps=steps, lr=lr, optimizer=optimizer, estimator=estimator, seed=seed)

@@ -190,7 +190,7 @@ class Task:
         raise ValueError(f"kind={kind!r} is not a target kind; allowed: rlhf, pointwise, distributional, hybrid")
 
 
-TARGET_KINDS = ("rlhf", "pointwise", "distributional", "hybrid")
+TARGET_KINDS = tuple(k for k in _targets.KINDS if k != "custom")  # the kinds a task builds from its signals
 
 
 def names() -> list[str]:
