@@ -213,20 +213,27 @@ def get(name: str = "reviews", *, length: int | None = None, eos: bool | None = 
     eos_token = spec["eos"] if eos is None else ("</s>" if eos else None)
     space = SequenceSpace(spec["vocab"], length, eos_token)
     base = pretrain(space, spec["corpus"], order=order, smoothing=smoothing)
-    if name == "reviews":
-        reward = sentiment(space)
-        constraint = contains(space, "good")
-        features = (contains(space, "film"), Signal("positive", reward.values > 0))
-        moments = np.array([0.5, 0.5])
-        beta = 1.0
-    else:
-        reward = count(space, "a")
-        constraint = no_repeat(space) if space.length <= space.n_vocab else contains(space, "a")
-        features = (count(space, "a"), count(space, "b"))
-        moments = np.array([1.5, 1.0])
-        beta = 1.0
+    reward, constraint, features, moments, beta = _SIGNALS[name](space)
     return Task(name, spec["description"], space, tuple(spec["corpus"]), base, reward,
                 constraint, features, moments, beta)
+
+
+def _reviews_signals(space: SequenceSpace):
+    """reviews: r = sentiment, b = contains "good", φ = (contains "film", r > 0), μ̄ = (½, ½), β = 1."""
+    reward = sentiment(space)
+    features = (contains(space, "film"), Signal("positive", reward.values > 0))
+    return reward, contains(space, "good"), features, np.array([0.5, 0.5]), 1.0
+
+
+def _abc_signals(space: SequenceSpace):
+    """abc: r = #a, b = no repeated letter (contains "a" when the space is longer than the
+    vocabulary), φ = (#a, #b), μ̄ = (1.5, 1), β = 1."""
+    constraint = no_repeat(space) if space.length <= space.n_vocab else contains(space, "a")
+    return count(space, "a"), constraint, (count(space, "a"), count(space, "b")), np.array([1.5, 1.0]), 1.0
+
+
+#: each catalogue task's signals, as data beside its corpus: space → (r, b, φ, μ̄, β)
+_SIGNALS = {"reviews": _reviews_signals, "abc": _abc_signals}
 
 
 def default() -> Task:
