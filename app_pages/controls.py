@@ -103,8 +103,8 @@ def cached_distributions(name: str, length: int, eos: bool, kind: str, beta, eps
     task = get_task(name, length, eos)
     tgt, _ = get_target(name, length, eos, kind, beta, epsilon, moments)
     return ui.png(lambda: plots.distributions(task.space, {"target": tgt.log_probs, "base": task.log_a}, k=k,
-                                              title=f"Top {k} sequences of the target p, and their probability "
-                                                    "under a"), theme)
+                                              log=True, title=f"Top {k} sequences of the target p, and their "
+                                                              "probability under a"), theme)
 
 
 # ---------------------------------------------------------------------------- shared controls

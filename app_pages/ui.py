@@ -166,6 +166,8 @@ def number(v, sci: bool = False) -> str:
     v = float(v)
     if math.isinf(v):
         return "∞" if v > 0 else "−∞"
+    if v != 0 and abs(v) < 1e-12:
+        return "≈ 0"  # rounding residue of a value that is 0 (e.g. E_a[r̂] of a centred reward model)
     if sci or (v != 0 and (abs(v) >= 1e5 or abs(v) < 1e-3)):
         return f"{v:.3e}"
     if v == round(v) and abs(v) < 1e5:
@@ -178,7 +180,7 @@ def _plain(values) -> bool:
     vals = [v for v in values]
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
         return False
-    return all(math.isfinite(v) and (v == 0 or 1e-3 <= abs(v) < 1e5) for v in vals)
+    return all(math.isfinite(v) and (v == 0 or 1e-3 <= abs(v) < 1e5) for v in vals)  # else shown as text
 
 
 def table(df, key: str, sci: tuple = (), highlight_min: tuple = ()) -> None:

@@ -26,9 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.test_app_browser import CHROMIUM, CHROMIUM_ARGS, start_server, stop_server  # noqa: E402
+from tests.test_app_browser import CHROMIUM, CHROMIUM_ARGS, IDLE_JS, start_server, stop_server  # noqa: E402
 
-IDLE_JS = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
 LOG_Z_JS = """(old) => { const m = [...document.querySelectorAll('[data-testid="stMetric"]')]
     .find(e => e.innerText.includes('log Z'));
     return m && m.querySelector('[data-testid="stMetricValue"]').innerText !== old; }"""

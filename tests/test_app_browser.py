@@ -98,11 +98,17 @@ def browser():
             b.close()
 
 
+#: The rerun has finished: no "Running" status widget and no element still drawn as a skeleton.
+IDLE_JS = ("() => !document.querySelector('[data-testid=\"stStatusWidget\"]') && "
+           "!document.querySelector('[data-testid=\"stSkeleton\"]')")
+
+
 def wait_idle(page, timeout: float = 90_000) -> None:
     """Wait until the app has finished its rerun (no 'Running' status widget, no skeleton)."""
     page.wait_for_timeout(400)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
+    page.wait_for_function(IDLE_JS, timeout=timeout)
     page.wait_for_timeout(200)
+    page.wait_for_function(IDLE_JS, timeout=timeout)
 
 
 LAYOUT_JS = """(args) => {

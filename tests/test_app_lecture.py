@@ -424,3 +424,36 @@ def test_projector_mode():
     from app_pages import ui
 
     assert "font-size: 20px" in ui.PROJECTOR_CSS
+
+
+# ---------------------------------------------------------------------------- movie and inspector
+def test_training_movie_and_sequence_inspector():
+    at = app()
+    at.selectbox(key="pg_policy").set_value("autoregressive").run()
+    at.slider(key="pg_steps").set_value(10).run()
+    at.button(key="pg_train").click().run()
+    clean(at)
+    before = [im.value[0] for im in at.image]
+    at.slider(key="pg_frame").set_value(5).run()
+    clean(at)
+    after = [im.value[0] for im in at.image]
+    assert len(after) == len(before) == 3
+    assert after[0] != before[0] and after[1] != before[1], "the cursor on the curves and the bars move"
+    assert after[2] == before[2], "the whole-space plot shows the final policies"
+    at.button(key="pg_play").click().run()
+    clean(at)
+    task = tasks.get("reviews")
+    target = task.target("rlhf", beta=0.3)
+    pick = "not good </s>"
+    at.selectbox(key="pg_inspect").set_value(pick).run()
+    clean(at)
+    i = task.space.index(pick)
+    from test_app import same
+    from toyfdiv import sequences
+
+    rows = at.dataframe[-1].value
+    row = rows[rows["model"] == "target"].iloc[0]
+    assert same(row["prob"], np.exp(target.log_probs[i]))
+    path = sequences.token_path(task.space, target.log_probs, i)
+    assert same(row["2. good"], path[1][1])
+    assert f"rank under p: {sequences.rank(target.log_probs, i):,}" in texts(at)
