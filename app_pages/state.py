@@ -24,7 +24,7 @@ from typing import Callable
 
 import streamlit as st
 
-from toyfdiv import divergences, optim, tasks
+from toyfdiv import divergences, feedback, optim, tasks
 from toyfdiv.estimator_lab import LAB_BASELINES, LAB_Z
 from toyfdiv.estimators import BASELINES, Z_OPTIONS
 from toyfdiv.experiments import POLICIES
@@ -76,6 +76,17 @@ def max_length(task: str, eos: bool, limit: int = APP_MAX_N) -> int:
 
 
 _DIVS = tuple(divergences.names())
+
+
+def _fdpo_ok(name: str) -> bool:
+    try:
+        feedback.check_divergence(name)
+        return True
+    except ValueError:
+        return False
+
+
+_FDPO = tuple(d for d in _DIVS if _fdpo_ok(d))  # f′(0⁺) = −∞: the divergences f-DPO accepts
 _TASKS = tuple(tasks.names())
 _N = (8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 
@@ -148,7 +159,7 @@ FIELDS: dict[str, Field] = {f.key: f for f in [
     Field("hf_rm", "choice", "linear", options=("tabular", "linear")),
     Field("hf_l2", "choice", 1.0, options=(0.01, 0.1, 1.0, 10.0, 100.0)),
     Field("hf_beta", "float", 0.3, 0.05, 5.0, 0.05),
-    Field("hf_fdiv", "choice", "js", options=_DIVS),
+    Field("hf_fdiv", "choice", "js", options=_FDPO),
     Field("hf_policy", "choice", "autoregressive", options=("autoregressive", "tabular", "ngram")),
     Field("hf_steps", "int", 200, 1, 1000),
     Field("hf_lr", "choice", 0.05, options=(0.01, 0.02, 0.05, 0.1, 0.2, 0.5)),

@@ -88,16 +88,18 @@ def test_random_widget_combinations_on_every_page(prefix):
                 if w is not None:
                     value = rnd.choice(extremes(kind, w) + [w.value])
                     values[key] = [_raw(w.options[0])] if kind == "multiselect" and not value else value
-        if prefix in ("pg", "el", "hf") and f"{prefix}_task" in values:  # moments belong to the task
-            for k in (f"{prefix}_moment0", f"{prefix}_moment1"):
-                if k in at.session_state:
-                    del at.session_state[k]
+        if prefix in ("pg", "el") and f"{prefix}_task" in values:  # moments belong to the task: in its range
+            task = values[f"{prefix}_task"]
+            for k in range(len(tasks.get(task).feature_names)):
+                lo, hi = S.moment_range(task, k)
+                values[f"{prefix}_moment{k}"] = round(lo + 0.05 * rnd.randint(0, int((hi - lo) / 0.05)), 10)
         for k, v in values.items():
             at.session_state[k] = v
         at.run()
         assert not at.exception, f"{prefix} draw {i}: {values}: {[e.value for e in at.exception]}"
-        if prefix == "pg" and i % 10 == 0 and at.button(key="pg_train") and not at.button(key="pg_train").disabled:
-            at.button(key="pg_train").click().run()
+        train = [b for b in at.button if b.key == "pg_train" and not b.disabled] if prefix == "pg" else []
+        if train and i % 10 == 0:
+            train[0].click().run()
             assert not at.exception, f"train after {values}: {[e.value for e in at.exception]}"
 
 
