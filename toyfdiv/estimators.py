@@ -30,7 +30,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import logsumexp
 
-from ._util import as_float_array, check_choice, check_instance, check_int, check_log_probs, check_positive_float, check_rng
+from ._util import (as_float_array, check_choice, check_instance, check_int, check_log_probs, check_positive_float,
+                    check_rng, sample_index)
 from .divergences import as_divergence, kl
 from .exact import check_pair
 from .policies.base import Policy
