@@ -12,12 +12,11 @@ on it, and the signals that the targets of :mod:`toyfdiv.targets` are built from
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
 from . import targets as _targets
-from ._util import check_finite_float, check_int, check_positive_float, check_space
+from ._util import check_finite_float, check_int, check_space
 from .policies.autoregressive import AutoregressivePolicy
 from .pretraining import ngram_counts, pretrain
 from .space import SequenceSpace
