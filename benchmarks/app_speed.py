@@ -67,8 +67,9 @@ def measure(repeats: int) -> dict[str, list[float]]:
                     page.wait_for_function(LOG_Z_JS, arg=before, timeout=60_000, polling=20)
                     _idle(page)
                     out["β change (warm)"].append(time.perf_counter() - t0)
+                    changed = _log_z(page)
                     thumb.press("ArrowLeft")  # back to the default settings
-                    page.wait_for_function(LOG_Z_JS, arg=_log_z(page), timeout=60_000, polling=20)
+                    page.wait_for_function(LOG_Z_JS, arg=changed, timeout=60_000, polling=20)
                     _idle(page)
 
                     t0 = time.perf_counter()
