@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 import reprlib
 
@@ -10,8 +11,13 @@ from scipy.special import logsumexp
 
 from .space import SequenceSpace
 
-__all__ = ["check_rng", "check_int", "check_positive_float", "check_finite_float", "check_space", "as_float_array",
-           "check_log_probs", "log_softmax_rows", "softmax_rows"]
+__all__ = ["check_rng", "check_int", "check_real", "check_positive_float", "check_finite_float", "check_choice",
+           "check_instance", "check_space", "as_float_array", "check_vector", "check_log_probs", "check_sample_size",
+           "log_softmax_rows", "softmax_rows"]
+
+# Every check returns the value it accepted (converted: int, float, a fresh float64 array) and
+# otherwise raises a ValueError of one shape: "<argument>=<value, shortened> <what is wrong>;
+# allowed: <what is>".  ``name`` is always the name of the argument the caller's user passed.
 
 
 def check_rng(rng, name: str = "rng") -> np.random.Generator:
@@ -23,14 +29,40 @@ def check_rng(rng, name: str = "rng") -> np.random.Generator:
     return rng
 
 
-def check_int(value, name: str, low: int = 1, high: int | None = None) -> int:
-    """Return ``value`` as int if it is an integer in [low, high]."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name}={value!r} must be an integer ≥ {low}")
+def check_int(value, name: str, low: int = 1, high: int | None = None, *, optional: bool = False) -> int | None:
+    """Return ``value`` as int if it is an integer in [low, high] (None too, if ``optional``)."""
+    if optional and value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name}={reprlib.repr(value)} must be an integer ≥ {low}{' or None' if optional else ''}")
     if value < low or (high is not None and value > high):
         allowed = f"≥ {low}" if high is None else f"in {low} … {high}"
-        raise ValueError(f"{name}={value!r} is out of range; allowed: {allowed}")
+        raise ValueError(f"{name}={reprlib.repr(value)} is out of range; allowed: {allowed}")
     return int(value)
+
+
+def check_real(value, name: str, low: float = -math.inf, high: float = math.inf, *, open_low: bool = False,
+               open_high: bool = False, optional: bool = False) -> float | None:
+    """Return ``value`` as float if it is a finite real number in the interval from ``low`` to ``high``
+    (open at an end with ``open_low`` / ``open_high``; None too, if ``optional``).
+
+    Python ints beyond the float range (10**400) are refused here, not by a numpy TypeError.
+    """
+    if optional and value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name}={reprlib.repr(value)} must be a finite real number{' or None' if optional else ''}")
+    try:
+        v = float(value)
+    except OverflowError:
+        v = math.inf if value > 0 else -math.inf
+    if not math.isfinite(v):
+        raise ValueError(f"{name}={reprlib.repr(value)} must be a finite real number")
+    if v < low or v > high or (open_low and v == low) or (open_high and v == high):
+        interval = (f"{'(' if open_low or low == -math.inf else '['}{low:g}, "
+                    f"{high:g}{')' if open_high or high == math.inf else ']'}")
+        raise ValueError(f"{name}={reprlib.repr(value)} is out of range; allowed: {interval}")
+    return v
 
 
 def check_sample_size(n, space, bytes_per_sample: int) -> int:
@@ -46,25 +78,18 @@ def check_sample_size(n, space, bytes_per_sample: int) -> int:
 
 def check_positive_float(value, name: str, *, allow_zero: bool = False) -> float:
     """Return ``value`` as float if it is finite and > 0 (or ≥ 0 with ``allow_zero``)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name}={value!r} must be a real number")
-    v = float(value)
-    if not np.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
-        raise ValueError(f"{name}={value!r} must be finite and {'≥' if allow_zero else '>'} 0")
-    return v
+    return check_real(value, name, 0.0, open_low=not allow_zero)
 
 
 def check_finite_float(value, name: str) -> float:
     """Return ``value`` as float if it is a finite real number (any sign)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-        raise ValueError(f"{name}={value!r} must be a finite real number")
-    return float(value)
+    return check_real(value, name)
 
 
 def check_choice(value, name: str, allowed) -> str:
     """``value`` if it is one of the strings ``allowed``, else a ValueError naming the choices."""
     if not isinstance(value, str) or value not in allowed:
-        raise ValueError(f"{name}={value!r} is unknown; allowed: {list(allowed)}")
+        raise ValueError(f"{name}={reprlib.repr(value)} is unknown; allowed: {list(allowed)}")
     return value
 
 
@@ -83,26 +108,45 @@ def check_space(space, name: str = "space"):
 
 
 def as_float_array(x, name: str) -> np.ndarray:
-    """``np.asarray(x, dtype=float)``, with a ValueError naming ``name`` for text, None-filled or complex input."""
+    """``np.asarray(x, dtype=float)``, with a ValueError naming ``name`` for text (also numeric
+    text such as "1.5"), None-filled, complex or out-of-float-range input."""
     try:
-        if x is None or np.iscomplexobj(x):
+        if x is None or isinstance(x, (str, bytes)):
             raise TypeError
-        return np.asarray(x, dtype=float)
-    except (TypeError, ValueError):
-        text = repr(x) if len(repr(x)) <= 60 else repr(x)[:57] + "..."
-        raise ValueError(f"{name}={text} must be real numbers") from None
+        arr = np.asarray(x)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{name}={reprlib.repr(x)} must be real numbers") from None
+    if arr.dtype.kind in "USVcMm":
+        raise ValueError(f"{name} has dtype {arr.dtype}; expected real numbers: {name}={reprlib.repr(x)}")
+    try:
+        return arr.astype(float, copy=False)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{name}={reprlib.repr(x)} must be real numbers") from None
 
 
-def check_log_probs(log_p, size: int, name: str, *, atol: float = 1e-8) -> np.ndarray:
-    """Validate a normalised log-probability vector of shape (size,); −inf marks zeros."""
-    arr = as_float_array(log_p, name)
-    if arr.shape != (size,):
-        raise ValueError(f"{name} has shape {arr.shape}; expected ({size},), one entry per sequence")
+def check_vector(x, name: str, size: int | None = None, *, finite: bool = True) -> np.ndarray:
+    """A fresh float64 vector of shape (size,) (any (N,), N ≥ 1, if ``size`` is None) from ``x``
+    (a list, an array, or anything with ``.values``: a tasks.Signal); NaN and ±inf are refused
+    unless ``finite=False``."""
+    arr = np.array(as_float_array(getattr(x, "values", x), name), dtype=float)
+    if arr.ndim != 1 or arr.size == 0 or (size is not None and arr.shape != (size,)):
+        want = f"({size},)" if size is not None else "(N,) with N ≥ 1"
+        raise ValueError(f"{name} has shape {arr.shape}; expected {want}, one entry per sequence")
+    if finite and not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or inf at {np.flatnonzero(~np.isfinite(arr))[:5].tolist()}; "
+                         "allowed: finite values")
+    return arr
+
+
+def check_log_probs(log_p, size: int | None, name: str, *, atol: float = 1e-8) -> np.ndarray:
+    """Validate a normalised log-probability vector of shape (size,) (any (N,) if ``size`` is None);
+    −inf marks zeros."""
+    arr = check_vector(log_p, name, size, finite=False)
     if np.isnan(arr).any() or np.isposinf(arr).any():
         raise ValueError(f"{name} contains NaN or +inf; log-probabilities must lie in [-inf, 0]")
     total = logsumexp(arr)
     if not abs(total) <= atol:
-        raise ValueError(f"{name} is not normalised: logsumexp = {total:.3g}; expected 0 (±{atol:g})")
+        raise ValueError(f"{name} is not normalised: logsumexp({name}) = {total:.3g}; expected 0 (±{atol:g})")
     return arr
 
 

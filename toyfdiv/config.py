@@ -16,6 +16,7 @@ import functools
 import json
 import math
 import numbers
+import reprlib
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
@@ -108,10 +109,7 @@ class Field:
         if self.kind == "divergence":
             if not isinstance(value, str):
                 raise ValueError(f"{self.name}={value!r} must be a name from {_divergences.names()}")
-            try:
-                return _divergences.get(value).name
-            except ValueError as err:
-                raise ValueError(f"{self.name}={value!r}: {err}") from None
+            return _divergences.get(value, argument=self.name).name
         return _options(value, self.name)  # "options"
 
 
@@ -206,7 +204,8 @@ class Config:
     def from_dict(cls, data: Mapping) -> "Config":
         """The Config of plain data; unknown keys and wrong types raise ValueError (missing keys take defaults)."""
         if not isinstance(data, Mapping):
-            raise ValueError(f"a config must be a JSON object, got {type(data).__name__}")
+            raise ValueError(f"a config must be a JSON object (a mapping of config fields), got "
+                             f"{type(data).__name__}: data={reprlib.repr(data)}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -220,7 +219,11 @@ class Config:
     @classmethod
     def from_json(cls, text: str) -> "Config":
         """The Config of JSON text; invalid JSON, NaN/Infinity, unknown keys or wrong types raise ValueError."""
-        return cls.from_dict(loads_json(text))
+        data = loads_json(text)
+        if not isinstance(data, Mapping):
+            raise ValueError(f"text={reprlib.repr(text)} must hold a JSON object of config fields, "
+                             f"got {type(data).__name__}")
+        return cls.from_dict(data)
 
 
 def loads_json(text) -> object:
@@ -236,6 +239,8 @@ def loads_json(text) -> object:
         return json.loads(text, parse_constant=no_constants)
     except json.JSONDecodeError as err:
         raise ValueError(f"not valid JSON: {err}") from None
+    except UnicodeDecodeError as err:
+        raise ValueError(f"not valid JSON: the text is not UTF-8 (byte {err.start}: {err.object[err.start:err.start + 1]!r})") from None
     except RecursionError:
         raise ValueError("the JSON is nested too deeply to be a config") from None
 

@@ -40,7 +40,7 @@ from typing import Callable
 import numpy as np
 from scipy.special import expm1, xlogy
 
-from ._util import as_float_array
+from ._util import as_float_array, check_log_probs
 
 __all__ = ["FDivergence", "get", "names", "registered", "alpha", "gjsd", "as_divergence", "kl", "parameter"]
 
@@ -117,7 +117,11 @@ class FDivergence:
         """f(t) for t ≥ 0, any shape; t = 0 gives f(0+), t = +inf the limit (±inf)."""
         t = _nonneg(t, "t")
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            out = np.asarray(self._f(t), dtype=float)
+            out = np.broadcast_to(np.asarray(self._f(t), dtype=float), t.shape).copy()
+            lost = np.isnan(out) & (t > 0) & np.isfinite(t)  # e.g. (1 + t) log(1 + t) − t log t at t ~ 1e308
+            if lost.any():  # f(t) = t · [1 · f(1/t)]-perspective: the value terms at (π, p) = (1, 1/t), times t
+                u = np.log(t[lost])
+                out[lost] = t[lost] * self._terms(np.zeros_like(u), -u)
         out = np.where(t == 0, self.f_at_zero, out)
         return np.where(np.isposinf(t) & (self.slope_at_infinity > 0), np.inf, out)
 
@@ -153,7 +157,12 @@ class FDivergence:
         """f''(t) = curvature(log t) / t for t > 0 (≥ 0 by convexity), any shape."""
         t = _nonneg(t, "t")
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            return self.curvature(np.log(t)) / t
+            out = self.curvature(np.log(t)) / t
+        return np.where(t == 0, self._f_double_prime_at_zero(), out)
+
+    def _f_double_prime_at_zero(self) -> float:
+        """f''(0+) = lim_{u→−∞} c(u) e^{−u}, c(u) = t f''(t) at t = e^u."""
+        return _limit_at_zero(lambda u: float(self.curvature(u)) * math.exp(-u))
 
     def f_prime_inverse(self, y) -> Array:
         """t = (f')⁻¹(y) for y in [f'(0+), f'(∞)], any shape; the ends map to 0 and +inf.
@@ -182,10 +191,23 @@ class FDivergence:
         lpi, lp = as_float_array(log_pi, "log_pi"), as_float_array(log_p, "log_p")
         if lpi.shape != lp.shape:
             raise ValueError(f"log_pi has shape {lpi.shape} and log_p {lp.shape}; expected the same shape")
+        for name, arr in (("log_pi", lpi), ("log_p", lp)):
+            if np.isnan(arr).any() or np.isposinf(arr).any():
+                raise ValueError(f"{name} contains NaN or +inf; log-probabilities must lie in [-inf, 0]")
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             if self._weight is not None:
-                return np.asarray(self._weight(lpi, lp), dtype=float)
-            return -np.exp(lpi) * self._reward(lpi - lp)
+                w = np.asarray(self._weight(lpi, lp), dtype=float)
+            else:
+                w = -np.exp(lpi) * self._reward(lpi - lp)
+            w = np.broadcast_to(w, lpi.shape).copy()
+            # zero support: π = 0 = p contributes 0 (0·f(0/0) = 0); p = 0 < π gives π·f'(∞)
+            only_p = np.isneginf(lpi) & ~np.isneginf(lp)  # π = 0 < p: p · lim_{t→0} t f'(t)
+            if only_p.any():
+                w[only_p] = np.exp(lp[only_p]) * _limit_at_zero(lambda u: -math.exp(u) * float(self._reward(u)))
+            w[np.isneginf(lpi) & np.isneginf(lp)] = 0.0
+            only_pi = np.isneginf(lp) & ~np.isneginf(lpi)
+            w[only_pi] = np.exp(lpi[only_pi]) * self.slope_at_infinity
+        return w
 
     def value_terms(self, log_pi, log_p) -> Array:
         """p(x) f(π(x)/p(x)) per sequence, (N,) from log π, log p (N,); zero-support rules applied.
@@ -237,6 +259,19 @@ def _fmt(x: float) -> str:
     return f"{x:g}" if float(f"{x:g}") == x else repr(x)
 
 
+def _limit_at_zero(g: Callable[[float], float]) -> float:
+    """lim_{u→−∞} g(u) for g(u) ~ A e^{ku} far below t = e^u = 1 (every row's t f'(t) and
+    f''(t) are powers of t there, plus terms that vanish): two points decide it — A (k = 0),
+    ±inf (k < 0, the sign of A), 0 (k > 0)."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        g1, g2 = g(-700.0), g(-701.0)  # t ≈ 1e-304: below every scale a row has (gjsd(β): β ≥ 1e-300)
+    if g1 == 0.0 and g2 == 0.0:
+        return 0.0
+    if math.isclose(g1, g2, rel_tol=1e-9):
+        return g2
+    return math.copysign(math.inf, g2) if abs(g2) > abs(g1) else 0.0
+
+
 def _log_t(log_t) -> Array:
     u = as_float_array(log_t, "log_t")
     if np.isnan(u).any():
@@ -252,9 +287,19 @@ def _p_expm1(log_p: Array, x: Array) -> Array:
 
 
 def _log_mix(u: Array, c: float) -> Array:
-    """log((1 − c) + c e^u), exact at u = 0 and without overflow for any u."""
+    """log((1 − c) + c e^u), exact at u = 0 and without overflow for any u (needs 1 − c exact in float)."""
     lo, hi = np.minimum(u, 0.0), np.maximum(u, 0.0)
     return np.where(u <= 0, np.log1p(c * expm1(lo)), hi + np.log1p((1.0 - c) * expm1(-hi)))
+
+
+def _log_mix_from_logs(u: Array, log_c: float, log_1mc: float) -> Array:
+    """log((1 − c) + c e^u) from log c and log(1 − c), for a c so close to 0 or 1 that 1 − c rounds
+    (gjsd(1e-17)): log1p(c expm1 u) for |u| ≤ 1 (exact at u = 0), logaddexp of the logs elsewhere."""
+    u = np.asarray(u, dtype=float)
+    near = np.clip(u, -1.0, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        far = np.logaddexp(log_1mc, log_c + u)
+    return np.where(np.abs(u) <= 1.0, np.log1p(math.exp(log_c) * expm1(near)), far)
 
 
 def _gap(lpi: Array, lp: Array, s: float = 1.0) -> Array:
@@ -451,17 +496,28 @@ def gjsd(beta: float) -> FDivergence:
     b = float(beta)
     lb, lc = math.log(b), math.log1p(-b)  # log β, log(1 − β)
 
+    exact = 1.0 - (1.0 - b) == b  # β and 1 − β both exact in float: the expm1 form is exact
+    if exact:
+        mix, mix_r = (lambda u: _log_mix(u, 1 - b)), (lambda u: _log_mix(u, b))
+    else:  # e.g. β = 1e-17, where 1 − β rounds to 1
+        mix, mix_r = (lambda u: _log_mix_from_logs(u, lc, lb)), (lambda u: _log_mix_from_logs(u, lb, lc))
+    # mix(u) = log(β + (1−β)t), mix_r(u) = log((1−β) + βt), at u = log t; both exact at t = 1
+
+    def f(t):  # −β log(β + (1−β)t) − (1−β) t log((1−β) + β/t): no cancellation at large t
+        u = np.log(t)
+        return -b * mix(u) - (1 - b) * t * mix_r(-u)
+
     def terms(lpi, lp):  # β rel_entr(p, M) + (1 − β) rel_entr(π, M), in log space
-        lm = lp + _log_mix(lpi - lp, 1 - b)  # log M = log p + log(β + (1−β)t)
+        lm = lp + mix(lpi - lp)  # log M = log p + log(β + (1−β)t)
         return b * np.exp(lp) * (lp - lm) + (1 - b) * np.exp(lpi) * (lpi - lm)
 
     return FDivergence(
         f"gjsd({_fmt(b)})", title=f"generalised JS, β = {_fmt(b)}", notation="", role="",
         formula=rf"-{_fmt(b)}\log({_fmt(b)}+{_fmt(1 - b)}t)+{_fmt(1 - b)}\,t\log\frac{{t}}{{{_fmt(b)}+{_fmt(1 - b)}t}}",
         f_at_zero=-b * lb, slope_at_infinity=-(1 - b) * lc,
-        _f=lambda t: -b * np.log(b + (1 - b) * t) + (1 - b) * (xlogy(t, t) - xlogy(t, b + (1 - b) * t)),
+        _f=f,
         _f_prime=lambda t: (1 - b) * (np.log(t) - np.log(b + (1 - b) * t)),
-        _reward=lambda u: (1 - b) * _log_mix(-u, b),  # (1−β) log((1−β) + β/t)
+        _reward=lambda u: (1 - b) * mix_r(-u),  # (1−β) log((1−β) + β/t)
         _terms=terms,
         _f_prime_inverse=lambda y: b / ((1 - b) * expm1(-y / (1 - b) - lc)),  # 1/t = (e^{−y/(1−β)} − 1 + β)/β
         _curvature=lambda u: (1 - b) * b * np.exp(-np.logaddexp(lb, lc + u)))  # β(1−β)/(β + (1−β)t)
@@ -496,13 +552,16 @@ def registered() -> tuple[FDivergence, ...]:
     return tuple(make() for make in _REGISTRY.values())
 
 
-def get(name: str) -> FDivergence:
-    """The divergence called ``name``: a registry key, "alpha(a)" or "gjsd(b)" (or an FDivergence)."""
+def get(name: str, *, argument: str = "name") -> FDivergence:
+    """The divergence called ``name``: a registry key, "alpha(a)" or "gjsd(b)" (or an FDivergence).
+
+    ``argument``: the name of the caller's own argument, used in the error message (e.g. "divergence").
+    """
     if isinstance(name, FDivergence):
         return name
     allowed = f"allowed: {names()}, or 'alpha(a)' with a finite, or 'gjsd(b)' with 0 < b < 1"
     if not isinstance(name, str):
-        raise ValueError(f"name={name!r} must be a string; {allowed}")
+        raise ValueError(f"{argument}={name!r} must be a string; {allowed}")
     key = name.strip()
     if key in _REGISTRY:
         return _REGISTRY[key]()
@@ -511,9 +570,12 @@ def get(name: str) -> FDivergence:
         try:
             value = float(m.group(2))
         except ValueError:
-            raise ValueError(f"name={name!r}: {m.group(2)!r} is not a number; {allowed}") from None
-        return alpha(value) if m.group(1) == "alpha" else gjsd(value)
-    raise ValueError(f"name={name!r} is unknown; {allowed}")
+            raise ValueError(f"{argument}={name!r}: {m.group(2)!r} is not a number; {allowed}") from None
+        try:
+            return alpha(value) if m.group(1) == "alpha" else gjsd(value)
+        except ValueError as err:
+            raise ValueError(f"{argument}={name!r}: {err}") from None
+    raise ValueError(f"{argument}={name!r} is unknown; {allowed}")
 
 
 def as_divergence(divergence) -> FDivergence:
@@ -521,7 +583,7 @@ def as_divergence(divergence) -> FDivergence:
     if isinstance(divergence, FDivergence):
         return divergence
     if isinstance(divergence, str):
-        return get(divergence)
+        return get(divergence, argument="divergence")
     raise ValueError(f"divergence={divergence!r} must be an FDivergence or a name from {names()}")
 
 
@@ -534,6 +596,9 @@ def kl(log_p, log_q) -> float:
     """KL(p ‖ q) = Σ_x p(x) log(p(x)/q(x)) in nats (+inf if p puts mass where q has none).
 
     The one KL of the library: the reverse-KL row's D_f(p ‖ q) with f(t) = t log t, so it
-    shares that row's zero-support rules and input checks (normalised log-probabilities).
+    shares that row's zero-support rules.  Both must be normalised (N,) log-probability vectors
+    (for unnormalised ones the sum is not a divergence and can be negative): a ValueError names
+    the one that is not.
     """
-    return _reverse_kl().value(log_p, log_q)
+    log_p = check_log_probs(log_p, None, "log_p")
+    return _reverse_kl().value(log_p, check_log_probs(log_q, log_p.size, "log_q"))

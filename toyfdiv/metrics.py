@@ -17,22 +17,9 @@ from .targets import Target
 __all__ = ["kl", "entropy", "expected_distinct", "expectation", "rlhf_objective", "alignment", "evaluate"]
 
 
-def _log_pi(log_pi, size: int | None = None) -> np.ndarray:
-    """A normalised (N,) log-probability vector (N = ``size`` if given)."""
-    arr = as_float_array(log_pi, "log_pi")
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"log_pi has shape {arr.shape}; expected (N,) with N ≥ 1, one entry per sequence")
-    return check_log_probs(arr, arr.size if size is None else size, "log_pi")
-
-
-def _target(target) -> Target:
-    return check_instance(target, Target, "target")
-
-
-
 def entropy(log_pi: np.ndarray) -> float:
     """H(π) = −Σ_x π(x) log π(x) in nats (0·log 0 = 0)."""
-    return _entropy(_log_pi(log_pi))
+    return _entropy(check_log_probs(log_pi, None, "log_pi"))
 
 
 def _entropy(log_pi: np.ndarray) -> float:
@@ -47,7 +34,7 @@ def expected_distinct(log_pi: np.ndarray, k: int = 100) -> float:
     point mass) and min(k, |supp π|); computed as −expm1(k · log1p(−π(x))), exact for
     π(x) far below 1/k and at π(x) = 1.
     """
-    pi = np.exp(_log_pi(log_pi))
+    pi = np.exp(check_log_probs(log_pi, None, "log_pi"))
     k = check_int(k, "k")
     with np.errstate(divide="ignore"):  # log1p(−1) = −inf: a certain sequence is always seen
         return float(-np.expm1(k * np.log1p(-pi)).sum())
@@ -55,13 +42,21 @@ def expected_distinct(log_pi: np.ndarray, k: int = 100) -> float:
 
 def expectation(log_pi: np.ndarray, values: np.ndarray) -> float:
     """E_π[v] = Σ_x π(x) v(x) for any array v over the space (N,) (a reward, a feature)."""
-    log_pi = _log_pi(log_pi)
-    values = as_float_array(values, "values")
+    return _expectation(check_log_probs(log_pi, None, "log_pi"), values, "values")
+
+
+def _expectation(log_pi: np.ndarray, values, name: str) -> float:
+    values = as_float_array(values, name)
     if values.shape != log_pi.shape:
-        raise ValueError(f"values has shape {values.shape}; expected {log_pi.shape}, one per sequence")
+        raise ValueError(f"{name} has shape {values.shape}; expected {log_pi.shape}, one per sequence")
     if not np.isfinite(values).all():
-        raise ValueError(f"values contains NaN or inf at {np.flatnonzero(~np.isfinite(values))[:5].tolist()}")
-    return float(np.exp(log_pi) @ values)
+        raise ValueError(f"{name} contains NaN or inf at {np.flatnonzero(~np.isfinite(values))[:5].tolist()}")
+    with np.errstate(over="ignore"):
+        out = float(np.exp(log_pi) @ values)
+    if not np.isfinite(out):
+        raise ValueError(f"{name} is too large: E_π[{name}] overflows float64 (largest |value| "
+                         f"{np.abs(values).max():.3g}); allowed: values whose expectation is finite")
+    return out
 
 
 def rlhf_objective(log_pi: np.ndarray, reward: np.ndarray, log_a: np.ndarray, beta: float) -> float:
@@ -71,7 +66,9 @@ def rlhf_objective(log_pi: np.ndarray, reward: np.ndarray, log_a: np.ndarray, be
     (Korbak, Perez, Buckley 2022).
     """
     beta = check_positive_float(beta, "beta")
-    return expectation(log_pi, reward) - beta * kl(log_pi, log_a)
+    log_pi = check_log_probs(log_pi, None, "log_pi")
+    log_a = check_log_probs(log_a, log_pi.size, "log_a")
+    return _expectation(log_pi, reward, "reward") - beta * _divergences.get("reverse_kl").value(log_pi, log_a)
 
 
 def alignment(log_pi: np.ndarray, target: Target) -> dict[str, float]:
@@ -80,7 +77,7 @@ def alignment(log_pi: np.ndarray, target: Target) -> dict[str, float]:
     rlhf: {"reward": E_π[r]}; pointwise: {"constraint": E_π[b]}; distributional:
     {"moment/<feature>": E_π[φ_k]} per feature; hybrid: the constraint and the moments.
     """
-    return _alignment(_log_pi(log_pi, _target(target).size), target)
+    return _alignment(check_log_probs(log_pi, check_instance(target, Target, "target").size, "log_pi"), target)
 
 
 def _alignment(log_pi: np.ndarray, target: Target) -> dict[str, float]:
@@ -101,18 +98,18 @@ def evaluate(log_pi: np.ndarray, target: Target, divergences=None) -> dict[str, 
     """Every metric of π against ``target``: "divergence/<name>" for each divergence
     (default: every registered one), "kl_from_base" = KL(π‖a), "alignment/<key>",
     "entropy" and "effective_sequences" = exp H(π)."""
-    log_pi = _log_pi(log_pi, _target(target).size)
+    log_pi = check_log_probs(log_pi, check_instance(target, Target, "target").size, "log_pi")
     if divergences is None:
         divs = _divergences.registered()
     elif isinstance(divergences, (str, _divergences.FDivergence)):
-        divs = (_divergences.get(divergences),)
+        divs = (_divergences.get(divergences, argument="divergences"),)
     else:
         try:
-            divs = tuple(_divergences.get(d) for d in divergences)
+            divs = tuple(_divergences.get(d, argument="divergences[]") for d in divergences)
         except TypeError:
             raise ValueError(f"divergences={divergences!r} must be a list of FDivergences or names") from None
     out = {f"divergence/{d.name}": d.value(log_pi, target.log_probs) for d in divs}
-    out["kl_from_base"] = kl(log_pi, target.log_a)
+    out["kl_from_base"] = _divergences.get("reverse_kl").value(log_pi, target.log_a)  # both already validated
     out.update({f"alignment/{k}": v for k, v in _alignment(log_pi, target).items()})
     h = _entropy(log_pi)
     out["entropy"] = h

@@ -20,27 +20,37 @@ Canonical order
 from __future__ import annotations
 
 import math
+import reprlib
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import NamedTuple, Sequence
 
 import numpy as np
 
-__all__ = ["SequenceSpace", "Level", "DEFAULT_MAX_BYTES"]
+
+__all__ = ["SequenceSpace", "Level", "DEFAULT_MAX_BYTES", "MAX_LENGTH"]
 
 #: Default memory budget for one space and the arrays that live on it (6 GiB: a quarter of a
 #: 24 GiB machine, leaving room for a policy, a target, gradients and the app).
 DEFAULT_MAX_BYTES = 6 * 2**30
+
+#: The longest space: the prefix tree keeps one level per position, and every exact pass over the
+#: policy loops over the levels, so a space of V = 1 and length 10⁸ (one sequence!) would
+#: allocate 10⁸ levels.  Refused before anything is built.
+MAX_LENGTH = 1024
 
 # Bytes one sequence costs across the arrays a typical run keeps over the space: log π, log p,
 # log a, weights, per-level buffers, metrics (~24 float64 vectors); tokens are extra.
 _BYTES_PER_SEQUENCE = 24 * 8
 
 
-def _check_count(value, name: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name}={value!r} must be an integer ≥ 1")
-    return int(value)
+def _check_length(length, *, limit: bool = True) -> int:
+    if isinstance(length, (bool, np.bool_)) or not isinstance(length, (int, np.integer)) or length < 1:
+        raise ValueError(f"length={reprlib.repr(length)} must be an integer ≥ 1")
+    if limit and length > MAX_LENGTH:
+        raise ValueError(f"length={length!r} is out of range; allowed: 1 … {MAX_LENGTH} (MAX_LENGTH: the prefix "
+                         f"tree keeps one level per position)")
+    return int(length)
 
 
 class Level(NamedTuple):
@@ -107,8 +117,7 @@ class SequenceSpace:
         if len(set(vocab)) != len(vocab):
             dup = sorted({t for t in vocab if vocab.count(t) > 1})
             raise ValueError(f"vocab has duplicate tokens {dup}; tokens must be distinct")
-        if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
-            raise ValueError(f"length={length!r} must be an integer ≥ 1")
+        length = _check_length(length, limit=False)  # the size check below speaks first for V ≥ 2
         if eos is not None:
             if not isinstance(eos, str) or eos == "" or any(c.isspace() for c in eos):
                 raise ValueError(f"eos={eos!r} must be a non-empty string without spaces, or None")
@@ -132,6 +141,7 @@ class SequenceSpace:
                 f"the space has N ≈ 10^{T * math.log10(V):.0f} sequences ({shape}), over the limit "
                 f"max_bytes = {max_bytes / 2**30:.1f} GiB; shrink the vocabulary or the length"
             )
+        _check_length(T)  # V = 1: N = T is small, but the prefix tree would have T levels
         n = self.size_of(V, T, eos is not None, bool(unterminated))  # closed form: nothing allocated yet
         need = n * (_BYTES_PER_SEQUENCE + 4 * T)
         if need > max_bytes:
@@ -311,6 +321,13 @@ class SequenceSpace:
         prefix u is C_t[u, v]. Returns one (nodes_t, choices_t) array per level (fresh
         arrays; :meth:`edge_masses` gives the same without copies).
         """
+        try:
+            w = np.asarray(w, dtype=float)
+        except (TypeError, ValueError):
+            raise ValueError(f"w={reprlib.repr(w)} must be real numbers, one weight per sequence") from None
+        if w.shape == (self.size,) and not np.isfinite(w).all():
+            bad = int(np.flatnonzero(~np.isfinite(w))[0])
+            raise ValueError(f"w[{bad}] = {w[bad]} is not finite; allowed: finite weights, one per sequence")
         V = self.n_vocab
         masses = []
         for lv, (to_vocab, to_eos, _) in zip(self.levels, self.edge_masses(w)):
@@ -377,7 +394,7 @@ class SequenceSpace:
         """The canonical index of a sequence given as text ("a b </s>") or a token list."""
         if isinstance(text, str):
             toks = text.split()
-        elif isinstance(text, (list, tuple, np.ndarray)) and all(isinstance(t, str) for t in text):
+        elif isinstance(text, (list, tuple, np.ndarray)) and np.ndim(text) == 1 and all(isinstance(t, str) for t in text):
             toks = [str(t) for t in text]
         else:
             raise ValueError(f"text={text!r} must be a string like 'a b c' or a list of token strings")
@@ -441,7 +458,7 @@ class SequenceSpace:
 
     def _check_index(self, i) -> int:
         if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < self.size:
-            raise ValueError(f"index {i!r} is outside the space; allowed 0 … {self.size - 1}")
+            raise ValueError(f"i={i!r}: index {i!r} is outside the space; allowed 0 … {self.size - 1}")
         return int(i)
 
     @staticmethod
@@ -450,7 +467,12 @@ class SequenceSpace:
 
         With EOS, Σ_{t<T} V^t = (V^T − 1)/(V − 1) in closed form (T for V = 1).
         """
-        V, T = int(_check_count(n_vocab, "n_vocab")), int(_check_count(length, "length"))
+        if isinstance(n_vocab, (bool, np.bool_)) or not isinstance(n_vocab, (int, np.integer)) or n_vocab < 1:
+            raise ValueError(f"n_vocab={reprlib.repr(n_vocab)} must be an integer ≥ 1")
+        V, T = int(n_vocab), _check_length(length)
+        if T * math.log10(V) > 100_000:  # checked before forming V**T: a 10⁵-digit integer is the limit
+            raise ValueError(f"n_vocab={reprlib.repr(n_vocab)} and length={length!r} give N ≈ 10^{T * math.log10(V):.3g} "
+                             "sequences, too many to count; allowed: V^T below 10^100000")
         if not eos:
             return V**T
         return ((V**T - 1) // (V - 1) if V > 1 else T) + (V**T if unterminated else 0)

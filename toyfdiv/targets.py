@@ -24,7 +24,7 @@ import numpy as np
 from scipy.optimize import linprog, minimize
 from scipy.special import logsumexp
 
-from ._util import as_float_array
+from ._util import as_float_array, check_log_probs, check_real, check_vector
 from .divergences import kl
 
 __all__ = [
@@ -89,7 +89,7 @@ class Target:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731  (frozen dataclass)
         set_("log_scores", scores)
         set_("log_z", log_z)
-        set_("log_a", _readonly(_check_log_a(self.log_a)))
+        set_("log_a", _readonly(check_log_probs(self.log_a, None, "log_a")))
         if self.log_a.shape != (n,):
             raise ValueError(f"log_a has shape {self.log_a.shape}; expected ({n},) like log_scores")
         set_("params", MappingProxyType(dict(self.params)))
@@ -106,8 +106,17 @@ class Target:
 
     @cached_property
     def log_probs(self) -> np.ndarray:
-        """(N,) log p(x) = log P(x) − log Z, normalised; −inf where p = 0."""
-        return _readonly(self.log_scores - self.log_z)
+        """(N,) log p(x) = log P(x) − log Z, normalised to 1e-12; −inf where p = 0.
+
+        Where the scores dwarf their differences (r/β ~ 10¹², or a reward of 10¹⁷ next to log a),
+        log P − log Z keeps only the differences float64 can hold; it is then normalised once
+        more, so Σ p = 1 still holds to 1e-12 (e.g. equal rewards of 10¹⁷ give the uniform p).
+        """
+        lp = self.log_scores - self.log_z
+        total = logsumexp(lp)
+        if abs(total) > 1e-13:  # rounding in log P − log Z: renormalise (exact data pass unchanged)
+            lp = lp - total
+        return _readonly(lp)
 
     @property
     def size(self) -> int:
@@ -130,41 +139,6 @@ class Target:
 
 
 # ---------------------------------------------------------------------------- validation
-def _check_log_a(log_a, name: str = "log_a") -> np.ndarray:
-    arr = as_float_array(log_a, name)
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"{name} has shape {arr.shape}; expected (N,) with N ≥ 1, one entry per sequence")
-    if np.isnan(arr).any() or np.isposinf(arr).any():
-        raise ValueError(f"{name} contains NaN or +inf; log-probabilities must lie in [-inf, 0]")
-    total = logsumexp(arr)
-    if not abs(total) <= 1e-8:
-        raise ValueError(f"{name} is not normalised: logsumexp({name}) = {total:.3g}; expected 0 (±1e-08)")
-    return arr
-
-
-def _check_real(value, name: str, low: float, high: float, *, open_low: bool, open_high: bool) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-        raise ValueError(f"{name}={value!r} must be a finite real number")
-    v = float(value)
-    if (v < low or (open_low and v == low)) or (v > high or (open_high and v == high)):
-        interval = f"{'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
-        raise ValueError(f"{name}={value!r} is out of range; allowed: {interval}")
-    return v
-
-
-def _check_vector(x, name: str, n: int) -> np.ndarray:
-    arr = np.asarray(x)
-    if arr.shape != (n,):
-        raise ValueError(f"{name} has shape {arr.shape}; expected ({n},), one entry per sequence")
-    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool) or np.iscomplexobj(arr):
-        raise ValueError(f"{name} has dtype {arr.dtype}; expected real numbers")
-    arr = arr.astype(float)
-    if not np.isfinite(arr).all():
-        bad = np.flatnonzero(~np.isfinite(arr))[:5].tolist()
-        raise ValueError(f"{name} contains NaN or inf at {bad}; expected finite values")
-    return arr
-
-
 def _check_constraint(constraint, n: int) -> np.ndarray:
     arr = np.asarray(constraint)
     if arr.shape != (n,):
@@ -220,9 +194,9 @@ def rlhf(log_a, reward, beta) -> Target:
     Bayesian inference" (the KL-regularised objective, its optimum a·exp(r/β)/Z as a
     Bayesian posterior, and KL-regularised RL as variational inference).
     """
-    log_a = _check_log_a(log_a)
-    r = _check_vector(reward, "reward", log_a.size)
-    beta = _check_real(beta, "beta", 0.0, np.inf, open_low=True, open_high=True)
+    log_a = check_log_probs(log_a, None, "log_a")
+    r = check_vector(reward, "reward", log_a.size)
+    beta = check_real(beta, "beta", 0.0, open_low=True)
     with np.errstate(over="ignore"):
         log_scores = log_a + r / beta  # (N,) −inf stays −inf
     if np.isposinf(log_scores).any():
@@ -243,9 +217,9 @@ def pointwise(log_a, constraint, epsilon: float = 0.0) -> Target:
     Reference: Khalifa, Elsahar, Dymetman (ICLR 2021), "A distributional approach to
     controlled text generation", §2 (pointwise constraints: P(x) = a(x) b(x)).
     """
-    log_a = _check_log_a(log_a)
+    log_a = check_log_probs(log_a, None, "log_a")
     b = _check_constraint(constraint, log_a.size)
-    epsilon = _check_real(epsilon, "epsilon", 0.0, 1.0, open_low=False, open_high=True)
+    epsilon = check_real(epsilon, "epsilon", 0.0, 1.0, open_high=True)
     log_scores = log_a + _log_b(log_a, b, epsilon)
     name = "GDC pointwise" + (f", ε = {epsilon:g}" if epsilon > 0 else "")
     return Target("pointwise", log_scores, logsumexp(log_scores), log_a, {"epsilon": epsilon},
@@ -272,7 +246,7 @@ def distributional(log_a, features, moments, *, tol: float = 1e-8, max_iter: int
     "I-divergence geometry of probability distributions and minimization problems",
     Ann. Probab. 3 (the I-projection and its exponential-family form).
     """
-    log_a = _check_log_a(log_a)
+    log_a = check_log_probs(log_a, None, "log_a")
     return _tilted("distributional", log_a, log_a, features, moments, tol, max_iter, feature_names, {})
 
 
@@ -288,9 +262,9 @@ def hybrid(log_a, constraint, features, moments, *, epsilon: float = 0.0, tol: f
     Shapes: log_a (N,), constraint (N,) bool, features (N, K), moments (K,); lambdas (K,).
     Reference: Khalifa, Elsahar, Dymetman (ICLR 2021), §2 (P(x) = a(x) b(x) exp Σ_i λ_i φ_i(x)).
     """
-    log_a = _check_log_a(log_a)
+    log_a = check_log_probs(log_a, None, "log_a")
     b = _check_constraint(constraint, log_a.size)
-    epsilon = _check_real(epsilon, "epsilon", 0.0, 1.0, open_low=False, open_high=True)
+    epsilon = check_real(epsilon, "epsilon", 0.0, 1.0, open_high=True)
     log_ab = log_a + _log_b(log_a, b, epsilon)  # (N,) unnormalised base a·b
     return _tilted("hybrid", log_a, log_ab, features, moments, tol, max_iter, feature_names,
                    {"epsilon": epsilon}, constraint=b)
@@ -298,11 +272,14 @@ def hybrid(log_a, constraint, features, moments, *, epsilon: float = 0.0, tol: f
 
 def _tilted(kind, log_a, log_base, features, moments, tol, max_iter, feature_names, params, **fields):
     """log P = log_base + φ·λ* with λ* solved on the support of log_base."""
-    tol = _check_real(tol, "tol", 0.0, np.inf, open_low=True, open_high=True)
+    tol = check_real(tol, "tol", 0.0, open_low=True)
     if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
         raise ValueError(f"max_iter={max_iter!r} must be an integer ≥ 1")
     phi, mu, names = _check_features(features, moments, log_a.size, feature_names)
-    lam, residual = _solve_lambdas(log_base, phi, mu, tol, int(max_iter), names)
+    try:
+        lam, residual = _solve_lambdas(log_base, phi, mu, tol, int(max_iter), names)
+    except ValueError as err:  # infeasible μ̄: say which argument it is about
+        raise ValueError(f"moments={mu.tolist()}: {err}") from None
     log_scores = log_base + phi @ lam  # (N,)
     label = ", ".join(f"E[{f'φ_{k}' if names is None else names[k]}] = {m:g}" for k, m in enumerate(mu))
     params = {**params, "moments": tuple(mu.tolist()), "feature_names": names, "residual": residual}
@@ -315,10 +292,10 @@ def from_log_probs(log_p, log_a, name: str = "custom") -> Target:
 
     Shapes: log_p (N,) normalised (−inf allowed), log_a (N,) normalised.
     """
-    log_p = _check_log_a(log_p, "log_p")
+    log_p = check_log_probs(log_p, None, "log_p")
     if not isinstance(name, str):
         raise ValueError(f"name={name!r} must be a string")
-    log_a = _check_log_a(log_a)
+    log_a = check_log_probs(log_a, None, "log_a")
     if log_a.shape == log_p.shape and (np.isfinite(log_p) & np.isneginf(log_a)).any():
         raise ValueError("log_p puts mass where log_a is -inf; a target must be absolutely continuous "
                          "with respect to the base model (p ≪ a), else KL(p‖a) is infinite")
@@ -374,7 +351,7 @@ def _check_feasible(ph: np.ndarray, mu: np.ndarray, names) -> None:
     for k in range(len(mu)):
         which = f"{_which(k, names)}: E[φ_{k}] = {mu[k]:g}"
         if lo[k] == hi[k]:
-            raise ValueError(f"{which} is on a constant feature (φ_{k} = {lo[k]:g} on the support): "
+            raise ValueError(f"{which} is on a constant feature, features[:, {k}] (φ_{k} = {lo[k]:g} on the support): "
                              f"it cannot be controlled and λ_{k} is not identifiable; drop the feature")
         if mu[k] < lo[k] or mu[k] > hi[k]:
             raise ValueError(f"{which} cannot be met: it is outside the convex hull of φ, the range "

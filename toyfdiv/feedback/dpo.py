@@ -19,7 +19,7 @@ import numpy as np
 from scipy.special import expit, log_expit
 
 from .. import metrics, targets as _targets
-from .._util import as_float_array, check_instance, check_log_probs, check_positive_float
+from .._util import as_float_array, check_instance, check_log_probs, check_positive_float, check_vector
 from ..policies.base import Policy
 from ..training import History, optimise
 from .raters import PreferenceDataset, check_vector, pair_log_probs
@@ -129,7 +129,9 @@ def dpo_optimum(ref_log_probs, reward, beta: float) -> np.ndarray:
     The maximiser of E_π[r] − β KL(π‖π_ref) (Rafailov et al. 2023, eq. 4), computed in log
     space by :func:`toyfdiv.targets.rlhf`.
     """
-    return np.array(_targets.rlhf(ref_log_probs, reward, check_beta(beta)).log_probs)
+    log_ref = check_log_probs(ref_log_probs, None, "ref_log_probs")
+    r = check_vector(reward, "reward", log_ref.size)
+    return np.array(_targets.rlhf(log_ref, r, check_beta(beta)).log_probs)
 
 
 # ---------------------------------------------------------------------------- population DPO

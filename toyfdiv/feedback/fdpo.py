@@ -24,8 +24,11 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import brentq
+from scipy.special import logsumexp
 
 from .. import divergences
+from .. import targets as _targets
+from .._util import check_log_probs
 from ..divergences import as_divergence
 from ..policies.base import Policy
 from ..training import History
@@ -148,7 +151,7 @@ def fdpo_lambda(ref_log_probs, reward, beta: float, divergence="reverse_kl") -> 
     """
     beta = check_beta(beta)
     div = check_divergence(divergence)
-    log_ref = np.asarray(ref_log_probs, dtype=float)
+    log_ref = check_log_probs(ref_log_probs, None, "ref_log_probs")
     check_common(log_ref, log_ref, None)  # normalised, full support
     r = check_vector(reward, "reward", log_ref.size)
     ref = np.exp(log_ref)
@@ -166,8 +169,13 @@ def fdpo_lambda(ref_log_probs, reward, beta: float, divergence="reverse_kl") -> 
         return lo
     if abs(g_hi) < 1e-13:
         return hi
-    if g_lo < 0 or g_hi > 0:  # cannot happen in exact arithmetic; rounding at a degenerate bracket
-        raise ValueError(f"f-DPO normaliser: bracket [{lo:.6g}, {hi:.6g}] gives g = ({g_lo:.3g}, {g_hi:.3g})")
+    if g_lo < 0 or g_hi > 0:  # cannot happen in exact arithmetic: rounding of (r − λ)/β at a tiny β
+        end, g_end = (lo, g_lo) if g_lo < 0 else (hi, g_hi)
+        if abs(g_end) < 1e-6:  # the root is at that end to within rounding; fdpo_optimum renormalises
+            return end
+        raise ValueError(f"beta={beta!r} is too small for this reward (spread {np.ptp(r):.3g}): (r − λ)/β loses "
+                         f"the precision λ needs (Σ π* − 1 = {g_end:.3g} at the best bracket end); allowed: a "
+                         "larger beta, or rewards of a smaller spread")
     return float(brentq(g, lo, hi, xtol=1e-15 * max(1.0, abs(hi)), rtol=4 * np.finfo(float).eps, maxiter=500))
 
 
@@ -178,16 +186,25 @@ def fdpo_optimum(ref_log_probs, reward, beta: float, divergence="reverse_kl") ->
     for reverse KL, π_ref·exp(r/β)/Z (computed in log space, λ = β log Z − β).
     """
     div = check_divergence(divergence)
-    lam = fdpo_lambda(ref_log_probs, reward, beta, div)
+    lam = fdpo_lambda(ref_log_probs, reward, beta, div)  # validates every argument
     log_ref = np.asarray(ref_log_probs, dtype=float)
-    y = (np.asarray(reward, dtype=float) - lam) / beta
-    if div.name == "reverse_kl":
-        return log_ref + y - 1.0  # (f')⁻¹(y) = exp(y − 1), exactly in log space
+    reward = np.asarray(reward, dtype=float)
+    y = (reward - lam) / beta
+    if div.name == "reverse_kl":  # (f')⁻¹(y) = exp(y − 1): π_ref exp(r/β)/Z, normalised in log space
+        return np.array(_targets.rlhf(log_ref, np.asarray(reward, dtype=float), beta).log_probs)
     with np.errstate(divide="ignore"):
         log_t = np.log(_t_of(div, y))
     if not np.all(np.isfinite(log_t)):
-        raise ValueError(f"f-DPO optimum underflows for {div.name} at β = {beta:g}: π*/π_ref rounds to 0; raise β")
-    return log_ref + log_t
+        raise ValueError(f"beta={beta!r} is too small for this reward with {div.name}: π*/π_ref rounds to 0 "
+                         f"(largest |r| = {np.abs(reward).max():.3g}); allowed: a larger beta or smaller rewards")
+    out = log_ref + log_t
+    total = logsumexp(out)
+    if abs(total) > 1e-12:  # λ is exact only to rounding of (r − λ)/β: normalise once more
+        if abs(total) > 1e-6:
+            raise ValueError(f"beta={beta!r} is too small for this reward with {div.name}: Σ π* = "
+                             f"{np.exp(total):.6g} after the root-find; allowed: a larger beta")
+        out = out - total
+    return out
 
 
 def population_fdpo_loss(policy, ref_log_probs, reward, beta: float, divergence="reverse_kl",

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from scipy.special import expit, logsumexp
 
-from .._util import (sample_index, as_float_array, check_finite_float, check_instance, check_int, check_log_probs,
+from .._util import (sample_index, as_float_array, check_vector, check_finite_float, check_instance, check_int, check_log_probs,
                      check_positive_float, check_rng, check_space)
 from ..policies.base import Policy
 from ..space import SequenceSpace
@@ -42,17 +42,6 @@ def n_tokens(space: SequenceSpace) -> np.ndarray:
     """|x|: the number of vocabulary tokens of each sequence (EOS and padding excluded), (N,)."""
     toks = check_space(space).tokens  # (N, T); ids 0 … V−1 are vocabulary, V is EOS, −1 pads
     return ((toks >= 0) & (toks < space.n_vocab)).sum(axis=1).astype(float)
-
-
-def check_vector(x, name: str, n: int | None = None) -> np.ndarray:
-    arr = np.array(as_float_array(getattr(x, "values", x), name), dtype=float)  # accepts a tasks.Signal
-    if arr.ndim != 1 or arr.size == 0 or (n is not None and arr.shape != (n,)):
-        want = f"({n},)" if n is not None else "(N,) with N ≥ 1"
-        raise ValueError(f"{name} has shape {arr.shape}; expected {want}, one entry per sequence")
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or inf at {np.flatnonzero(~np.isfinite(arr))[:5].tolist()}")
-    arr.setflags(write=False)
-    return arr
 
 
 # ---------------------------------------------------------------------------- rater
@@ -76,6 +65,7 @@ class Rater:
 
     def __post_init__(self):
         u = check_vector(self.utility, "utility")
+        u.setflags(write=False)
         object.__setattr__(self, "utility", u)
         object.__setattr__(self, "temperature", check_positive_float(self.temperature, "temperature"))
         b = np.zeros_like(u) if self.bias is None else check_vector(self.bias, "bias", u.size)
@@ -266,9 +256,7 @@ def _source_log_probs(source, n: int) -> np.ndarray:
     if isinstance(source, Policy):
         lp = source.log_probs()
     else:
-        lp = np.asarray(source, dtype=float)
-        if lp.ndim != 1 or np.isnan(lp).any() or abs(logsumexp(lp)) > 1e-8:
-            raise ValueError("source must be a Policy or a normalised (N,) log-probability vector")
+        lp = check_log_probs(source, None, "source")
     if lp.shape != (n,):
         raise ValueError(f"source covers {lp.size} sequences but the rater's utility has {n}")
     return lp
@@ -276,6 +264,12 @@ def _source_log_probs(source, n: int) -> np.ndarray:
 
 def _check_rater(rater) -> Rater:
     return check_instance(rater, Rater, "rater")
+
+
+#: collect_preferences refuses a request that needs more pair draws than this (checked before drawing),
+#: and draws at most _PAIR_BATCH pairs per round (a few tens of MiB); collect_thumbs at most this many items.
+MAX_PAIR_DRAWS = 1e7
+_PAIR_BATCH = 1 << 21
 
 
 def _sample(log_pi: np.ndarray, n: int, rng) -> np.ndarray:
@@ -299,9 +293,15 @@ def collect_preferences(rater: Rater, source, n: int, rng: np.random.Generator) 
     p_distinct = -np.expm1(logsumexp(2 * log_pi))  # 1 − Σ π², the chance a draw is a valid pair
     if p_distinct < 1e-9:
         raise ValueError("source puts (almost) all its mass on one sequence; no pair of distinct sequences can be drawn")
+    draws = n / p_distinct  # expected draws of (x, y) to get n with x ≠ y
+    if draws > MAX_PAIR_DRAWS:
+        raise ValueError(f"n={n:,} pairs from this source need ~{draws:.3g} draws (only a fraction "
+                         f"1 − Σπ² = {p_distinct:.3g} of them have x ≠ y), over the limit of {MAX_PAIR_DRAWS:.0e}; "
+                         f"allowed: n ≤ {max(1, int(MAX_PAIR_DRAWS * p_distinct)):,} from this source, or a source "
+                         "with more spread")
     xs, ys, have = [], [], 0
     while have < n:
-        m = int(1.2 * (n - have) / p_distinct) + 8
+        m = min(int(1.2 * (n - have) / p_distinct) + 8, _PAIR_BATCH)  # bounded memory per round
         x, y = _sample(log_pi, m, rng), _sample(log_pi, m, rng)
         keep = x != y
         xs.append(x[keep]), ys.append(y[keep])
@@ -313,7 +313,7 @@ def collect_preferences(rater: Rater, source, n: int, rng: np.random.Generator) 
 
 def collect_thumbs(rater: Rater, source, n: int, rng: np.random.Generator) -> ThumbsDataset:
     """x ∼ π i.i.d.;  👍 with probability σ((ũ(x) − u₀)/τ).  Returns a :class:`ThumbsDataset` of n items."""
-    n = check_int(n, "n")
+    n = check_int(n, "n", high=int(MAX_PAIR_DRAWS))  # refused before drawing: a few bytes per item, times n
     rng = check_rng(rng)
     x = _sample(_source_log_probs(source, _check_rater(rater).size), n, rng)
     return ThumbsDataset(x, rng.random(n) < rater.prob_thumbs_up(x), rater.size)
@@ -344,7 +344,10 @@ def bayes_accuracy(rater: Rater, source) -> float:
     The accuracy of the rater's own reward r = ũ/τ (ties counted as ½) on pairs drawn as in
     :func:`collect_preferences`; q is that pair distribution.  Exact sum over N² pairs.
     """
-    q = np.exp(pair_log_probs(_source_log_probs(source, _check_rater(rater).size)))  # (N, N)
+    log_mu = _source_log_probs(source, _check_rater(rater).size)
+    if -np.expm1(logsumexp(2 * log_mu)) <= 0:
+        raise ValueError("source puts all its mass on one sequence; no pair of distinct sequences can be drawn")
+    q = np.exp(pair_log_probs(log_mu))  # (N, N)
     r = rater.reward
     return float(np.sum(q * expit(np.abs(r[:, None] - r[None, :]))))
 

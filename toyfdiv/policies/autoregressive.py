@@ -59,7 +59,7 @@ class AutoregressivePolicy(Policy):
             below = logsumexp(c, axis=1)
             if lv.choices > 1:
                 blocks.append((c - below[:, None]).reshape(-1))
-        return cls(space, params=np.concatenate(blocks[::-1]))
+        return cls(space, params=np.concatenate(blocks[::-1]) if blocks else np.zeros(0))  # 1 sequence: no logits
 
     def with_params(self, theta: np.ndarray) -> "AutoregressivePolicy":
         return AutoregressivePolicy(self.space, params=self._required(theta))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 
 import numpy as np
+from scipy.special import logsumexp
 
 from .._util import (as_float_array, check_int, check_positive_float, check_rng, check_sample_size, check_space,
                      sample_index)
@@ -18,7 +20,44 @@ def gaussian_init(n_params: int, seed: int, init_scale: float) -> np.ndarray:
     every softmax-table policy (init_scale = 0: uniform conditionals)."""
     check_int(seed, "seed", low=0)
     init_scale = check_positive_float(init_scale, "init_scale", allow_zero=True)
-    return init_scale * np.random.default_rng(seed).standard_normal(n_params)
+    with np.errstate(over="ignore"):  # checked just below, naming init_scale
+        theta = init_scale * np.random.default_rng(seed).standard_normal(n_params)
+    if not np.isfinite(theta).all():
+        raise ValueError(f"init_scale={init_scale!r} is out of range: the initial logits overflow float64; "
+                         "allowed: init_scale ≤ 1e300 (and ≤ 10 in practice)")
+    return theta
+
+
+def _normalised(lp: np.ndarray, policy) -> np.ndarray:
+    """``lp`` if Σ exp(lp) = 1 to 1e-12; renormalised if only rounding broke that (logits so large,
+    e.g. θ ~ 10¹⁶, that log-softmax keeps only their differences); a ValueError naming the
+    parameters if a log-probability is NaN or +inf (the logits overflowed float64)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = float(np.exp(lp).sum())
+    if abs(total - 1.0) <= 1e-12:
+        return lp
+    if not (np.isfinite(total) and total > 0) or np.isnan(lp).any() or np.isposinf(lp).any():
+        big = float(np.max(np.abs(policy._theta), initial=0.0))
+        raise ValueError(f"params give {type(policy).__name__} log-probabilities that are NaN or +inf (the "
+                         f"logits overflow float64; the largest |θ| is {big:.3g}); allowed: parameters small "
+                         "enough for finite logits — lower the learning rate or the init_scale")
+    with np.errstate(divide="ignore"):
+        return lp - np.log(total) if abs(np.log(total)) < 1e-3 else lp - logsumexp(lp)
+
+
+def _checked_gradient(method):
+    """Σ_x w(x) ∇θ log πθ(x) with overflow caught: a ValueError naming w and the parameters, not inf/NaN."""
+    @functools.wraps(method)
+    def grad_log_prob_weighted(self, w):
+        with np.errstate(over="ignore", invalid="ignore"):
+            g = method(self, w)
+        if not np.isfinite(g).all():
+            big = float(np.max(np.abs(self._theta), initial=0.0))
+            raise ValueError(f"w (largest |w| = {float(np.max(np.abs(w), initial=0.0)):.3g}) and params (largest "
+                             f"|θ| = {big:.3g}) give a gradient that overflows float64; allowed: weights and "
+                             "parameters whose gradient is finite — lower the learning rate or rescale w")
+        return g
+    return grad_log_prob_weighted
 
 
 class Policy(ABC):
@@ -28,6 +67,12 @@ class Policy(ABC):
     ``with_params`` returns a new policy; nothing mutates.  Subclasses implement
     :meth:`_log_probs` (exact, over the whole space) and :meth:`grad_log_prob_weighted`.
     """
+
+    def __init_subclass__(cls, **kwargs):
+        """Every family's ``grad_log_prob_weighted`` is checked: an overflow names the parameters."""
+        super().__init_subclass__(**kwargs)
+        if "grad_log_prob_weighted" in cls.__dict__:
+            cls.grad_log_prob_weighted = _checked_gradient(cls.__dict__["grad_log_prob_weighted"])
 
     def __init__(self, space: SequenceSpace, theta: np.ndarray, n_params: int):
         """``n_params``: P, the size this architecture needs on ``space`` (each subclass computes
@@ -78,7 +123,9 @@ class Policy(ABC):
     def log_probs(self) -> np.ndarray:
         """(N,) exact normalised log πθ(x) over the space (read-only, computed once)."""
         if "log_probs" not in self._cache:
-            lp = self._log_probs()
+            with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught by _normalised, by name
+                lp = self._log_probs()
+            lp = _normalised(lp, self)
             lp.setflags(write=False)
             self._cache["log_probs"] = lp
         return self._cache["log_probs"]

@@ -33,6 +33,10 @@ FIT_STEPS = 400
 FIT_LR = 0.03
 
 
+#: Initial weights of scale s give pre-activations ~ s², so s ≤ 1e100 keeps every product finite.
+MAX_INIT_SCALE = 1e100
+
+
 @dataclass(frozen=True)
 class TinyLMConfig:
     """Sizes and initialisation of a :class:`TinyLM`; every field is validated."""
@@ -45,7 +49,9 @@ class TinyLMConfig:
     def __post_init__(self):
         check_int(self.n_embd, "TinyLMConfig.n_embd")
         check_int(self.n_hidden, "TinyLMConfig.n_hidden")
-        check_positive_float(self.init_scale, "TinyLMConfig.init_scale")
+        if check_positive_float(self.init_scale, "TinyLMConfig.init_scale") > MAX_INIT_SCALE:
+            raise ValueError(f"TinyLMConfig.init_scale={self.init_scale!r} is out of range; allowed: 0 < init_scale "
+                             f"≤ {MAX_INIT_SCALE:g} (larger weights overflow float64 inside the GRU)")
         check_int(self.seed, "TinyLMConfig.seed", low=0)
 
 
