@@ -9,9 +9,10 @@ classified as
   belongs, distributions normalised to 1e-12, divergences ≥ 0, round trips exact);
 - **clear**: it raised a ValueError or TypeError whose message names one of the call's own
   arguments (or a FileNotFoundError naming the path, for saved runs);
-- **anything else**: any other exception, an unclear message, a failed check, more than
-  ``TIME_BOUND`` seconds or more than ``MEMORY_BOUND`` bytes allocated (tracemalloc) — the test
-  fails on the first one, and hypothesis shrinks it to a minimal example.
+- **anything else**: any other exception (a MemoryError included: the module runs under an
+  address-space limit, RLIMIT_AS = what it uses at the start + ``MEMORY_BOUND``), an unclear
+  message, a failed check, or more than ``TIME_BOUND`` seconds — the test fails on the first
+  one and reports the example that produced it.
 
 Profiles: the default ("ci") is derandomised with a fixed example budget (≤ 60 s for the
 module on a busy 2-core machine); ``TOYFDIV_FUZZ=long`` runs ~10× more examples with random
@@ -29,7 +30,7 @@ import os
 import re
 import signal
 import time
-import tracemalloc
+import resource
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -47,8 +48,8 @@ from toyfdiv.policies import AutoregressivePolicy, NgramPolicy, TabularPolicy, T
 from toyfdiv.policies.tinylm import TinyLMConfig
 
 LONG = os.environ.get("TOYFDIV_FUZZ", "") == "long"
-TIME_BOUND = 10.0  # seconds per call
-MEMORY_BOUND = 512 * 2**20  # bytes allocated per call (peak, tracemalloc)
+TIME_BOUND = 20.0  # seconds per call (a hang, not slowness: the machine may be shared)
+MEMORY_BOUND = 2 * 2**30  # bytes of address space the module may add (RLIMIT_AS): beyond, MemoryError
 _health = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large,
            HealthCheck.function_scoped_fixture]
 _phases = (Phase.explicit, Phase.generate)  # no shrinking: the first failure is reported as drawn (fast)
@@ -102,7 +103,6 @@ def call(label: str, fn, *args, check=None, names=(), **kwargs):
     names = _names(fn, names)
     old = signal.signal(signal.SIGALRM, _alarm)
     signal.setitimer(signal.ITIMER_REAL, TIME_BOUND)
-    tracemalloc.start()
     start = time.perf_counter()
     try:
         result = fn(*args, **kwargs)
@@ -118,12 +118,7 @@ def call(label: str, fn, *args, check=None, names=(), **kwargs):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
     seconds = time.perf_counter() - start
-    if peak > MEMORY_BOUND:
-        TALLY[label, "other"] += 1
-        raise AssertionError(f"{label}: allocated {peak / 2**20:.0f} MiB, over the bound {MEMORY_BOUND >> 20} MiB")
     if check is not None:
         problem = check(result)
         if problem:
@@ -204,7 +199,7 @@ def maybe_bad(good, bad=SCALARS):
 
 
 # ---------------------------------------------------------------------------- spaces
-@examples(60)
+@examples(40)
 @given(vocab=st.one_of(st.lists(st.sampled_from(["a", "b", "c", "d", "", "a b", "é", "</s>"]), max_size=5), JUNK),
        length=st.one_of(st.integers(-2, 12), st.sampled_from([10**8, 2**40, 10**400]), JUNK),
        eos=st.one_of(st.none(), st.sampled_from(["</s>", "a", "", 5])), unterminated=st.booleans(),
@@ -223,7 +218,7 @@ def test_fuzz_spaces(vocab, length, eos, unterminated, max_bytes, probe):
 
 
 # ---------------------------------------------------------------------------- divergences
-@examples(120)
+@examples(30)
 @given(name=NAMES, t=st.one_of(FLOATS, vectors(3)), n=st.integers(1, 6), data=st.data())
 def test_fuzz_divergences(name, t, n, data):
     div = call("divergences.get", divergences.get, name)
@@ -241,7 +236,7 @@ def test_fuzz_divergences(name, t, n, data):
 
 
 # ---------------------------------------------------------------------------- targets
-@examples(80)
+@examples(40)
 @given(n=st.integers(1, 6), data=st.data())
 def test_fuzz_targets(n, data):
     log_a = data.draw(maybe_bad(log_probs(n), st.one_of(vectors(n), JUNK)))
@@ -272,7 +267,7 @@ FAMILIES = {"tabular": TabularPolicy, "autoregressive": AutoregressivePolicy, "n
             "tinylm": lambda space, seed=0: TinyLM(space, TinyLMConfig(n_embd=2, n_hidden=3), seed=seed)}
 
 
-@examples(80)
+@examples(40)
 @given(space=st.sampled_from(SMALL_SPACES), family=st.sampled_from(sorted(FAMILIES)),
        scale=st.sampled_from([0.0, 1.0, 30.0, 1e3, 1e16, 1e100, 1e300]), name=st.sampled_from(divergences.names()),
        n=st.one_of(st.integers(-1, 300), st.sampled_from([10**12, 2**70]), JUNK), data=st.data())
@@ -302,7 +297,7 @@ def test_fuzz_policies_and_gradients(space, family, scale, name, n, data):
 
 
 # ---------------------------------------------------------------------------- training
-@examples(25)
+@examples(10)
 @given(space=st.sampled_from(SMALL_SPACES[:3]), family=st.sampled_from(["tabular", "autoregressive", "ngram"]),
        name=st.sampled_from(divergences.names()), steps=st.one_of(st.integers(0, 6), JUNK),
        lr=st.one_of(st.sampled_from([1e-3, 0.1, 1.0, 10.0, 1e300]), SCALARS),
@@ -325,7 +320,7 @@ def test_fuzz_training(space, family, name, steps, lr, optimizer, estimator, bet
 
 
 # ---------------------------------------------------------------------------- metrics
-@examples(80)
+@examples(50)
 @given(n=st.integers(1, 6), k=st.one_of(st.integers(-1, 10**6), JUNK), data=st.data())
 def test_fuzz_metrics(n, k, data):
     lp = data.draw(maybe_bad(log_probs(n), st.one_of(vectors(n), vectors(n + 1), JUNK)))
@@ -342,7 +337,7 @@ def test_fuzz_metrics(n, k, data):
 
 
 # ---------------------------------------------------------------------------- feedback
-@examples(60)
+@examples(30)
 @given(n=st.integers(2, 6), data=st.data())
 def test_fuzz_feedback(n, data):
     utility = data.draw(maybe_bad(vectors(n, st.floats(-1e3, 1e3)), st.one_of(vectors(n), JUNK)))
@@ -374,7 +369,7 @@ JSON_VALUES = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-10**
 CONFIG_FIELDS = {f: st.one_of(JSON_VALUES, st.just(getattr(Config(), f))) for f in Config().to_dict()}
 
 
-@examples(120)
+@examples(50)
 @given(fields=st.fixed_dictionaries({}, optional=CONFIG_FIELDS), raw=st.one_of(st.binary(max_size=40),
        st.sampled_from([b'{"lr": NaN}', b"[" * 5000 + b"]" * 5000, b'{"task": "\xff"}', b"\xef\xbb\xbf{}"])))
 def test_fuzz_config_json(fields, raw):
@@ -393,13 +388,17 @@ def saved_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("fuzz-runs")
     config = Config(task="abc", length=2, divergence="js", steps=3, policy="tabular")
     hist = run(config)
+    from toyfdiv.__main__ import main
+
+    with contextlib.redirect_stdout(io.StringIO()):  # the CLI's imports, once, outside the time bound
+        main(["show", str(runs.save_run(folder / "warm", config, hist)), "--no-figures"])
     return runs.save_run(folder / "good", config, hist), hist
 
 
 FIELD_EDITS = st.one_of(JSON_VALUES, st.sampled_from([[], [1], "abc", 5, {"a": []}, -1, 1e308, "Infinity", "NaN"]))
 
 
-@examples(60)
+@examples(30)
 @given(mode=st.sampled_from(["flip-json", "flip-npz", "truncate-json", "truncate-npz", "field", "field-resigned",
                              "array-resigned", "delete"]),
        where=st.floats(0, 1), bit=st.integers(0, 7), field=st.sampled_from(runs.FIELDS), value=FIELD_EDITS,
@@ -486,10 +485,21 @@ def test_fuzz_cli_arguments(command, options):
     call("CLI arguments", parse, argv)
 
 
-# ---------------------------------------------------------------------------- the counts
+# ---------------------------------------------------------------------------- limits and counts
+def _address_space() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[0]) * resource.getpagesize()
+
+
 @pytest.fixture(scope="module", autouse=True)
 def report_counts():
-    yield
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = _address_space() + MEMORY_BOUND
+    resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
     labels = sorted({label for label, _ in TALLY})
     rows = {label: {kind: TALLY[label, kind] for kind in ("clean", "clear", "other")} for label in labels}
     total = {kind: sum(r[kind] for r in rows.values()) for kind in ("clean", "clear", "other")}
