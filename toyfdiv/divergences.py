@@ -206,7 +206,8 @@ class FDivergence:
                 w[only_p] = np.exp(lp[only_p]) * _limit_at_zero(lambda u: -math.exp(u) * float(self._reward(u)))
             w[np.isneginf(lpi) & np.isneginf(lp)] = 0.0
             only_pi = np.isneginf(lp) & ~np.isneginf(lpi)
-            w[only_pi] = np.exp(lpi[only_pi]) * self.slope_at_infinity
+            pi_only = np.exp(lpi[only_pi])  # π > 0 = p; a π that underflows to 0 contributes 0
+            w[only_pi] = np.where(pi_only > 0, pi_only * self.slope_at_infinity, 0.0)
         return w
 
     def value_terms(self, log_pi, log_p) -> Array:
