@@ -45,6 +45,25 @@ def test_pair_distribution_is_normalised_without_diagonal(task):
     assert np.exp(log_q).sum() == pytest.approx(1.0, abs=1e-12)
 
 
+@pytest.mark.parametrize("gap", [10.0, 30.0, 35.0, 60.0, 300.0])
+def test_pair_distribution_stays_normalised_when_one_sequence_has_almost_all_mass(gap):
+    """1 − Σμ² by cancellation lost everything past gap ≈ 30 (the fuzz test found q summing
+    to 0.999 and a Bayes accuracy below ½); summed as Σ_{x≠y} μ(x)μ(y) it stays exact."""
+    from scipy.special import log_softmax, logsumexp
+    log_mu = log_softmax(np.array([0.0, -gap, -gap - 1.0]))
+    log_q = pair_log_probs(log_mu)
+    assert abs(logsumexp(log_q)) < 1e-12
+    # the two off-mode sequences pair with the mode in proportion to their own mass
+    assert np.isclose(log_q[0, 1] - log_q[0, 2], 1.0, atol=1e-12)
+    rater = Rater(np.array([1.0, 0.0, -1.0]))
+    acc = bayes_accuracy(rater, log_mu)
+    assert 0.5 <= acc <= 1.0
+    # the pairs are (mode, 1) and (mode, 2) up to e^{-gap}: max(σ(Δ), 1 − σ(Δ)) for Δ = 1 and 2
+    w1, w2 = 1.0, np.exp(-1.0)
+    want = (w1 * expit(1.0) + w2 * expit(2.0)) / (w1 + w2)
+    assert np.isclose(acc, want, rtol=1e-6)
+
+
 def test_collected_pairs_follow_bradley_terry(task, rater):
     """The win rate of the better sequence in a frequent pair matches σ(Δ) within 4 SE."""
     data = collect_preferences(rater, task.base, 20_000, np.random.default_rng(0))

@@ -328,14 +328,16 @@ def pair_log_probs(log_mu: np.ndarray) -> np.ndarray:
     if log_mu.ndim != 1 or log_mu.size < 2:
         raise ValueError(f"log_mu has shape {log_mu.shape}; expected (N,) with N ≥ 2, one entry per sequence")
     log_mu = check_log_probs(log_mu, log_mu.size, "log_mu")
-    if -np.expm1(logsumexp(2 * log_mu)) <= 0:
-        raise ValueError("log_mu puts all its mass on one sequence; no pair of distinct sequences can be drawn")
     if log_mu.size**2 > _MAX_PAIRS:
         raise ValueError(f"N = {log_mu.size} sequences give N² = {log_mu.size**2:,} pairs, over the "
                          f"exact-sum limit {_MAX_PAIRS:,}; use a smaller space")
     log_q = log_mu[:, None] + log_mu[None, :]  # (N, N)
     np.fill_diagonal(log_q, -np.inf)
-    return log_q - np.log(-np.expm1(logsumexp(2 * log_mu)))
+    # 1 − Σ μ² summed as Σ_{x≠y} μ(x)μ(y) in log space: no cancellation when one μ(x) ≈ 1
+    log_norm = logsumexp(log_q)
+    if not np.isfinite(log_norm):
+        raise ValueError("log_mu puts all its mass on one sequence; no pair of distinct sequences can be drawn")
+    return log_q - log_norm
 
 
 def bayes_accuracy(rater: Rater, source) -> float:
@@ -345,9 +347,10 @@ def bayes_accuracy(rater: Rater, source) -> float:
     :func:`collect_preferences`; q is that pair distribution.  Exact sum over N² pairs.
     """
     log_mu = _source_log_probs(source, _check_rater(rater).size)
-    if -np.expm1(logsumexp(2 * log_mu)) <= 0:
-        raise ValueError("source puts all its mass on one sequence; no pair of distinct sequences can be drawn")
-    q = np.exp(pair_log_probs(log_mu))  # (N, N)
+    try:
+        q = np.exp(pair_log_probs(log_mu))  # (N, N)
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("log_mu", "source")) from None
     r = rater.reward
     return float(np.sum(q * expit(np.abs(r[:, None] - r[None, :]))))
 
