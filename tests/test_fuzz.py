@@ -512,3 +512,50 @@ def report_counts():
     if path:
         Path(path).write_text(json.dumps({"profile": "long" if LONG else "ci", "total": total, "per_call": rows},
                                          indent=2))
+
+
+# ---------------------------------------------------------------------------- RL as practised, beyond DPO, diversity
+# The public functions of issues 16 and 17 join the fuzz test: names, group shapes, ε, k.
+from toyfdiv import diversity, rl  # noqa: E402  (grouped with the targets that use them)
+from toyfdiv.feedback import chipo, ipo, kto  # noqa: E402
+
+RL_NAMES = st.one_of(st.sampled_from([*rl.ADVANTAGES, "ppo", "GRPO", "", "grpo "]), JUNK)
+
+
+@examples(40)
+@given(g=st.integers(0, 5), rows=st.integers(1, 3), method=RL_NAMES, eps=st.one_of(st.sampled_from([1e-4, 0.0, -1.0]), SCALARS),
+       data=st.data())
+def test_fuzz_rl(g, rows, method, eps, data):
+    rewards = data.draw(st.one_of(st.lists(st.lists(st.one_of(st.floats(-1e3, 1e3), EXTREME), min_size=g, max_size=g),
+                                           min_size=rows, max_size=rows), JUNK))
+    call("rl.group_advantages", rl.group_advantages, rewards, method, eps=eps, check=finite)
+    p = data.draw(st.one_of(st.floats(0, 1), SCALARS))
+    call("rl.effective_weight", rl.effective_weight, p, data.draw(st.one_of(st.integers(-1, 70), SCALARS)),
+         data.draw(st.one_of(st.sampled_from(["grpo", "rloo", "dr_grpo"]), RL_NAMES)), check=no_nan)
+    space = SMALL_SPACES[0]
+    pol = AutoregressivePolicy(space, seed=0)
+    log_ref = data.draw(maybe_bad(log_probs(space.size, zeros=False), st.one_of(vectors(space.size), JUNK)))
+    call("rl.expected_kl_gradient", rl.expected_kl_gradient, pol, log_ref,
+         data.draw(st.one_of(st.sampled_from(list(rl.ESTIMATORS)), JUNK, st.just("k4"))),
+         data.draw(st.one_of(st.sampled_from(list(rl.PLACEMENTS)), JUNK, st.just("both"))),
+         data.draw(st.one_of(st.sampled_from(list(rl.LEVELS)), JUNK, st.just("batch"))), check=finite)
+
+
+@examples(40)
+@given(n=st.integers(1, 6), data=st.data())
+def test_fuzz_diversity_and_preference_optima(n, data):
+    lp = data.draw(maybe_bad(log_probs(n), st.one_of(vectors(n), JUNK)))
+    correct = data.draw(st.one_of(st.lists(st.booleans(), min_size=n, max_size=n), JUNK))
+    k = data.draw(st.one_of(st.integers(-1, 10**6), SCALARS))
+    call("diversity.pass_at_k_policy", diversity.pass_at_k_policy, lp, correct, k,
+         check=lambda v: finite(v) or (None if np.all((np.asarray(v) >= -1e-12) & (np.asarray(v) <= 1 + 1e-12)) else "outside [0, 1]"))
+    call("diversity.expected_distinct_correct", diversity.expected_distinct_correct, lp, correct, k, check=finite)
+    ref = data.draw(maybe_bad(log_probs(n, zeros=False), JUNK))
+    reward = data.draw(maybe_bad(vectors(n, st.one_of(EXTREME, st.floats(-1e6, 1e6))), JUNK))
+    beta = data.draw(st.one_of(st.sampled_from([1e-6, 1e-3, 1.0, 1e3]), SCALARS))
+    call("diversity.regularised_target", diversity.regularised_target, ref, reward, beta,
+         data.draw(st.one_of(st.sampled_from(["reverse_kl", "forward_kl", "js", "tv"]), NAMES)), check=normalised)
+    call("chipo.chipo_optimum", chipo.chipo_optimum, ref, reward, beta, check=normalised)
+    win = data.draw(maybe_bad(vectors(n, st.floats(0, 1)), JUNK))
+    call("ipo.ipo_optimum", ipo.ipo_optimum, ref, win, beta, check=normalised)
+    call("kto.kto_reference_point", kto.kto_reference_point, lp, ref, check=no_nan)

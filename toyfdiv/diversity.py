@@ -161,11 +161,17 @@ def regularised_target(log_a, reward, beta: float, divergence="reverse_kl") -> n
     """
     beta = check_beta(beta)
     div = as_divergence(divergence)
-    log_a = as_float_array(log_a, "log_a")
-    check_common(log_a, log_a, None)
+    log_a = check_log_probs(log_a, None, "log_a")
+    if np.isneginf(log_a).any():
+        raise ValueError(f"log_a is -inf at {np.flatnonzero(np.isneginf(log_a))[:5].tolist()}: the regularised "
+                         "target needs a reference with full support")
     r = as_float_array(reward, "reward")
     if r.shape != log_a.shape or not np.all(np.isfinite(r)):
         raise ValueError(f"reward has shape {r.shape}; expected finite values of shape {log_a.shape}")
+    spread = float(np.ptp(r)) if r.size else 0.0
+    if not spread <= beta * 1e300:  # r/β would overflow float64
+        raise ValueError(f"reward spans {spread:.3g} and beta={beta!r}: r/β overflows float64; "
+                         "rescale the reward or raise beta")
     if div.name == "tv":
         raise ValueError("divergence 'tv' has a step-function f', so argmax E_π[r] − β TV(π, a) is not unique; "
                          "use any other registered divergence")

@@ -25,7 +25,7 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import expit, log_expit, logsumexp
 
-from .._util import check_positive_float
+from .._util import check_log_probs, check_positive_float
 from ..policies.base import Policy
 from .dpo import check_common, check_dataset, as_log_pi, check_policy, check_beta
 from .raters import PreferenceDataset, check_vector
@@ -129,7 +129,7 @@ def chipo_lambda(ref_log_probs, reward, beta: float) -> float:
     z ≥ 1 (g ≥ 0).
     """
     beta = check_beta(beta)
-    log_ref = np.asarray(ref_log_probs, dtype=float)
+    log_ref = check_log_probs(ref_log_probs, None, "ref_log_probs")
     check_common(log_ref, log_ref, None)
     r = check_vector(reward, "reward", log_ref.size)
     ref = np.exp(log_ref)

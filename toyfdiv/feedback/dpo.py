@@ -44,19 +44,22 @@ def check_dataset(dataset) -> PreferenceDataset:
     return check_instance(dataset, PreferenceDataset, "dataset")
 
 
-def as_log_pi(policy_or_log_pi, n: int | None = None) -> np.ndarray:
+def as_log_pi(policy_or_log_pi, n: int | None = None, name: str = "policy") -> np.ndarray:
+    """log π from a Policy or a normalised log-probability vector; errors name ``name``."""
     if isinstance(policy_or_log_pi, Policy):
         return policy_or_log_pi.log_probs()
-    arr = as_float_array(policy_or_log_pi, "policy")
+    arr = as_float_array(policy_or_log_pi, name)
     if arr.ndim != 1:
-        raise ValueError(f"policy has shape {arr.shape}; expected a Policy or log π of shape (N,)")
+        raise ValueError(f"{name} has shape {arr.shape}; expected a Policy or log π of shape (N,)")
     return check_log_probs(arr, arr.size if n is None else n, "log_pi")
 
 
 def check_common(log_pi, ref_log_probs, dataset) -> np.ndarray:
     log_ref = check_log_probs(ref_log_probs, log_pi.size, "ref_log_probs")
-    if np.isneginf(log_ref).any() or np.isneginf(log_pi).any():
-        raise ValueError("DPO needs full support: log π and log π_ref must be finite (a ratio π/π_ref with 0 is undefined)")
+    for name, arr in (("ref_log_probs", log_ref), ("the policy's log-probabilities (log_pi)", log_pi)):
+        if np.isneginf(arr).any():
+            raise ValueError(f"{name} is -inf at {np.flatnonzero(np.isneginf(arr))[:5].tolist()}: preference "
+                             "optimisation needs full support (a ratio π/π_ref with a zero is undefined)")
     if dataset is not None:
         check_dataset(dataset)
         if dataset.space_size != log_pi.size:

@@ -60,7 +60,7 @@ def kto_reference_point(log_pi, ref_log_probs, sampling_log_probs=None) -> float
     The first is the reference point KTO defines; the second is what its batch estimate
     converges to when the mismatched outputs come from the data distribution μ.
     """
-    log_pi = as_log_pi(log_pi)
+    log_pi = as_log_pi(log_pi, name="log_pi")
     h = log_pi - check_common(log_pi, ref_log_probs, None)
     w = np.exp(log_pi) if sampling_log_probs is None else np.exp(check_log_probs(sampling_log_probs, h.size, "sampling_log_probs"))
     return float(w @ h)
@@ -72,7 +72,7 @@ def kto_reference_point_estimate(log_pi, ref_log_probs, samples, clamp: bool = T
     ``clamp=False`` returns the plain mean (unbiased for :func:`kto_reference_point` when
     the y_j are i.i.d. from the matching distribution).  Reference: Ethayarajh et al. (2024), §4.
     """
-    log_pi = as_log_pi(log_pi)
+    log_pi = as_log_pi(log_pi, name="log_pi")
     h = log_pi - check_common(log_pi, ref_log_probs, None)
     idx = np.asarray(samples)
     if idx.ndim != 1 or idx.size == 0 or not np.issubdtype(idx.dtype, np.integer) or idx.min() < 0 or idx.max() >= h.size:

@@ -87,6 +87,10 @@ def scaled(centred: np.ndarray, scale) -> np.ndarray:
     return out
 
 
+#: largest group size for :func:`effective_weight`'s exact (G, G − 1) table (≈ 8 MB per array)
+MAX_GROUP = 1_000
+
+
 def effective_weight(p, G: int, method: str = "grpo", eps: float = GRPO_EPS) -> np.ndarray:
     """w(p) = E[update] / ∇θ p for binary rewards: h(1) − h(0), h(r) = E[A_1 | R_1 = r], others ∼ Bin(G − 1, p).
 
@@ -98,6 +102,9 @@ def effective_weight(p, G: int, method: str = "grpo", eps: float = GRPO_EPS) -> 
     choice(method, "method", tuple(m for m in GROUP_ADVANTAGES if m != "reinforce_pp"))
     if isinstance(G, bool) or not isinstance(G, (int, np.integer)) or G < 2:
         raise ValueError(f"G={G!r}: a group baseline needs an integer G ≥ 2")
+    if G > MAX_GROUP:  # the exact sum builds a (G, G − 1) table: refuse before allocating it
+        raise ValueError(f"G={G!r} is too large for the exact weight: it sums over a (G, G − 1) table; "
+                         f"allowed 2 ≤ G ≤ {MAX_GROUP:,}")
     p = as_float_array(p, "p")
     if not np.all((p >= 0) & (p <= 1)):
         raise ValueError(f"p={p!r} must be probabilities in [0, 1]")
