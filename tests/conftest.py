@@ -27,3 +27,19 @@ SPACES = {
 @pytest.fixture(params=list(SPACES), ids=list(SPACES))
 def small_space(request):
     return SequenceSpace(**SPACES[request.param])
+
+
+@pytest.fixture
+def clear_streamlit_caches():
+    """st.cache_data / st.cache_resource live as long as the pytest process: start every app test cold.
+
+    The app test modules use it for every test with ``pytestmark``; streamlit is imported here
+    only when an app test asks for it.
+    """
+    import streamlit as st  # optional: only the app tests need streamlit loaded
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()

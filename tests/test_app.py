@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from toyfdiv import divergences, estimator_lab, experiments, feedback, plots, simplex, tasks
@@ -27,14 +26,7 @@ PAGES = {"playground": None, "explorer": "app_pages/explorer.py", "estimators": 
 TIMEOUT = 120
 
 
-@pytest.fixture(autouse=True)
-def clear_caches():
-    """st.cache_data / st.cache_resource live as long as the pytest process: start every test cold."""
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
+pytestmark = pytest.mark.usefixtures("clear_streamlit_caches")  # tests/conftest.py
 
 
 def open_page(name: str) -> AppTest:

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import streamlit as st
 from scipy.special import expit
 from streamlit.testing.v1 import AppTest
 
@@ -12,13 +11,7 @@ from toyfdiv import diversity, tasks
 PAGE = "app_pages/beyond_dpo.py"
 
 
-@pytest.fixture(autouse=True)
-def clear_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
+pytestmark = pytest.mark.usefixtures("clear_streamlit_caches")  # tests/conftest.py
 
 
 def _open():

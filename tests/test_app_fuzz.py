@@ -14,7 +14,6 @@ import random
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from app_pages import state as S
@@ -29,13 +28,7 @@ HEAVY = {"el_trials": (10, 60), "el_k": (0, 5), "hf_pairs": (20, 200), "hf_steps
          "ex_steps": (10, 60), "pg_fit_steps": (10, 20)}
 
 
-@pytest.fixture(autouse=True)
-def clear_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
+pytestmark = pytest.mark.usefixtures("clear_streamlit_caches")  # tests/conftest.py
 
 
 def draw(rnd: random.Random, f: S.Field):

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from toyfdiv import claims, divergences, experiments, feedback, metrics, plots, tasks
@@ -19,13 +18,7 @@ APP = str(ROOT / "app.py")
 TIMEOUT = 180
 
 
-@pytest.fixture(autouse=True)
-def clear_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
+pytestmark = pytest.mark.usefixtures("clear_streamlit_caches")  # tests/conftest.py
 
 
 def app(page: str | None = None, **params) -> AppTest:
