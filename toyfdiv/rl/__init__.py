@@ -19,6 +19,9 @@ from .fixed_points import FixedPoint, atlas, fixed_point, grpo_success_recursion
 from .kl import ESTIMATORS, LEVELS, PLACEMENTS, estimate, expected_kl_gradient, kl_loss_gradient, kl_values
 from .ppo import clip_entropy_study, clipped_gradient, clipped_objective, epoch_agreement, ppo_epochs, sample_batch, sampled_update
 from .drift import length_drift
+from . import batched
+from .batched import clipped_logit_gradient, response_masses, sample_rows
+from .clip import clip_weights
 from .loop import make_update, summary
 from .table import FOLLOWS_THRESHOLD, evaluation_policy, update_table
 
@@ -27,5 +30,6 @@ __all__ = [
     "Algorithm", "PRESETS", "preset", "names", "MODES", "Update", "expected_update", "reference_gradient",
     "greedy_index", "FixedPoint", "fixed_point", "atlas", "grpo_success_recursion", "rlhf_target", "k3_target", "ESTIMATORS", "PLACEMENTS", "LEVELS",
     "estimate", "expected_kl_gradient", "kl_loss_gradient", "kl_values", "clip_entropy_study", "clipped_gradient", "clipped_objective", "epoch_agreement",
-    "ppo_epochs", "sample_batch", "sampled_update", "length_drift", "make_update", "summary", "evaluation_policy", "update_table", "FOLLOWS_THRESHOLD",
+    "ppo_epochs", "sample_batch", "sampled_update", "length_drift", "batched", "sample_rows", "response_masses", "clipped_logit_gradient",
+    "clip_weights", "make_update", "summary", "evaluation_policy", "update_table", "FOLLOWS_THRESHOLD",
 ]

@@ -13,7 +13,26 @@ import numpy as np
 from ..policies.base import Policy
 from .algorithms import check_epsilon
 
-__all__ = ["clipped_gradient", "token_ratios"]
+__all__ = ["clip_weights", "clipped_gradient", "token_ratios"]
+
+
+def clip_weights(rho, m_pos, m_neg, clip_low, clip_high) -> np.ndarray:
+    """W = −ρ (M⁺ 1[ρ ≤ 1 + ε_high] + M⁻ 1[ρ ≥ 1 − ε_low]), elementwise over arrays of one shape.
+
+    The weight of ∇ log π on each edge (token) in the gradient of PPO's clipped loss
+    −min(ρ A, clip(ρ, 1 − ε_low, 1 + ε_high) A): a positive mass M⁺ stops pulling once
+    ρ > 1 + ε_high, a negative one M⁻ once ρ < 1 − ε_low (ε None: that side unclipped).
+    Shared by :func:`clipped_gradient` (per tree level) and
+    :func:`toyfdiv.rl.batched.clipped_logit_gradient` (per run).
+    """
+    lo, hi = check_epsilon(clip_low, "clip_low"), check_epsilon(clip_high, "clip_high")
+    rho, m_pos, m_neg = (np.asarray(x, dtype=float) for x in (rho, m_pos, m_neg))
+    if not rho.shape == m_pos.shape == m_neg.shape:
+        raise ValueError(f"rho, m_pos, m_neg have shapes {rho.shape}, {m_pos.shape}, {m_neg.shape}; "
+                         "allowed: one shape for all three")
+    keep_p = np.ones_like(rho) if hi is None else (rho <= 1 + hi)
+    keep_n = np.ones_like(rho) if lo is None else (rho >= 1 - lo)
+    return -rho * (m_pos * keep_p + m_neg * keep_n)
 
 
 def token_ratios(policy: Policy, old_policy: Policy) -> list[np.ndarray]:
@@ -30,11 +49,8 @@ def clipped_gradient(policy: Policy, old_policy: Policy, m_pos, m_neg, clip_low,
     M± = child_mass(m±): the positive and negative parts of the per-response masses s·A
     (sampled counts, or expectations under π_old), carried to every edge of the tree.
     """
-    lo, hi = check_epsilon(clip_low, "clip_low"), check_epsilon(clip_high, "clip_high")
+    check_epsilon(clip_low, "clip_low"), check_epsilon(clip_high, "clip_high")
     space = policy.space
-    W = []
-    for rho, Mp, Mn in zip(token_ratios(policy, old_policy), space.child_mass(m_pos), space.child_mass(m_neg)):
-        keep_p = np.ones_like(rho) if hi is None else (rho <= 1 + hi)
-        keep_n = np.ones_like(rho) if lo is None else (rho >= 1 - lo)
-        W.append(-rho * (Mp * keep_p + Mn * keep_n))
+    W = [clip_weights(rho, Mp, Mn, clip_low, clip_high)
+         for rho, Mp, Mn in zip(token_ratios(policy, old_policy), space.child_mass(m_pos), space.child_mass(m_neg))]
     return policy.grad_log_cond_weighted(W)

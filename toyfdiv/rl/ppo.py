@@ -15,10 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import entr
 
-from .._util import check_int, check_positive_float, check_rng, as_float_array
+from .._util import check_int, check_positive_float, check_rng, as_float_array, log_softmax_rows
 from ..policies.base import Policy
-from . import expected as _expected
+from . import batched, expected as _expected
 from .advantages import group_advantages
 from .aggregation import scales
 from .algorithms import Algorithm, check_epsilon
@@ -134,49 +135,44 @@ def clip_entropy_study(log_pi0, *, G: int = 8, epochs: int = 4, steps: int = 20,
     """Entropy after ``steps`` PPO rounds with *random* rewards, clip-low only / clip-high only / both,
     each against an unclipped control with the same steps and the same random numbers.
 
-    The policy is a softmax over the N responses of a one-token space (where the tabular and
-    the autoregressive policy coincide), vectorised over ``seeds`` runs; rewards are
-    Bernoulli(p_reward) independent of the response, GRPO advantages, seq_sum aggregation,
-    SGD with rate ``lr`` on the logits.  Under random rewards the expected first-epoch
-    update is zero, so any entropy drift is the clipping's (Park et al. 2025; Shao et al.
-    2025, "Spurious rewards").
+    Each of the ``seeds`` runs is a one-token policy π = softmax(z) over the N responses (the
+    AutoregressivePolicy of a length-1 space), all run at once through
+    :mod:`toyfdiv.rl.batched` (each row what the Policy path gives): per round a group of G
+    responses y ∼ π_old (:func:`batched.sample_rows`), rewards Bernoulli(p_reward)
+    independent of the response, GRPO advantages (:func:`group_advantages`), seq_sum weights
+    s = 1/G (:func:`scales`), then ``epochs`` SGD steps of rate ``lr`` on the logits along
+    :func:`batched.clipped_logit_gradient` against π_old.  Under random rewards the expected
+    first-epoch update is zero, so any entropy drift is the clipping's (Park et al. 2025;
+    Shao et al. 2025, "Spurious rewards").
     """
     log_pi0 = as_float_array(log_pi0, "log_pi0")
+    if log_pi0.ndim != 1 or log_pi0.size < 2 or not np.isfinite(log_pi0).all():
+        raise ValueError(f"log_pi0 has shape {log_pi0.shape}; allowed: finite log-probabilities (N,), N ≥ 2")
+    G = check_int(G, "G", low=2)
+    epochs, steps, seeds = check_int(epochs, "epochs"), check_int(steps, "steps"), check_int(seeds, "seeds", low=2)
+    lr = check_positive_float(lr, "lr")
+    if not 0 <= p_reward <= 1:
+        raise ValueError(f"p_reward={p_reward!r} is out of range; allowed: a probability in [0, 1]")
     lo, hi = check_epsilon(eps_low, "eps_low"), check_epsilon(eps_high, "eps_high")
     variants = {"none": (None, None), "clip_low": (lo, None), "clip_high": (None, hi), "both": (lo, hi)}
+    N = log_pi0.size
+    s = scales(np.ones((seeds, G)), "seq_sum", 1)  # (S, G) = 1/G
     H = {}
     for name, (l, h) in variants.items():
         rng = np.random.default_rng(seed)  # common random numbers across the variants
         z = np.tile(log_pi0 - log_pi0.max(), (seeds, 1))  # (S, N) logits
-        rows = np.arange(seeds)[:, None]
         for _ in range(steps):
-            pi_old = np.exp(z - np.logaddexp.reduce(z, axis=1, keepdims=True))
-            u = rng.random((seeds, G))
-            y = (np.cumsum(pi_old, axis=1)[:, None, :] < u[:, :, None]).sum(axis=2).clip(max=len(log_pi0) - 1)
-            A = group_advantages((rng.random((seeds, G)) < p_reward).astype(float), "grpo")
+            log_old = log_softmax_rows(z)  # (S, N)
+            y = batched.sample_rows(log_old, G, rng)  # (S, G)
+            sA = s * group_advantages((rng.random((seeds, G)) < p_reward).astype(float), "grpo")
+            m_pos = batched.response_masses(y, np.maximum(sA, 0), N)
+            m_neg = batched.response_masses(y, np.minimum(sA, 0), N)
             for _ in range(epochs):
-                pi = np.exp(z - np.logaddexp.reduce(z, axis=1, keepdims=True))
-                rho = pi[rows, y] / pi_old[rows, y]  # (S, G)
-                keep = np.ones_like(rho, dtype=bool)
-                if h is not None:
-                    keep &= ~((A > 0) & (rho > 1 + h))
-                if l is not None:
-                    keep &= ~((A < 0) & (rho < 1 - l))
-                c = A * rho * keep / G  # (S, G) weight on ∇ log π(y_i) = e_{y_i} − π
-                grad = -(_scatter(c, y, z.shape) - c.sum(axis=1, keepdims=True) * pi)  # (S, N)
-                z = z - lr * grad
-        logp = z - np.logaddexp.reduce(z, axis=1, keepdims=True)
-        H[name] = -(np.exp(logp) * logp).sum(axis=1)
+                z = z - lr * batched.clipped_logit_gradient(log_softmax_rows(z), log_old, m_pos, m_neg, l, h)
+        H[name] = entr(np.exp(log_softmax_rows(z))).sum(axis=1)
     delta = {k: float((H[k] - H["none"]).mean()) for k in variants if k != "none"}
     se = {k: float((H[k] - H["none"]).std(ddof=1) / np.sqrt(seeds)) for k in variants if k != "none"}
     return ClipStudy(H, delta, se)
-
-
-def _scatter(c: np.ndarray, y: np.ndarray, shape) -> np.ndarray:
-    """out[s, n] = Σ_i c[s, i] 1[y[s, i] = n]."""
-    out = np.zeros(shape)
-    np.add.at(out, (np.repeat(np.arange(shape[0]), y.shape[1]), y.ravel()), c.ravel())
-    return out
 
 
 def clipped_objective(rho, advantage: float, clip_low=None, clip_high=None) -> np.ndarray:
