@@ -79,6 +79,17 @@ def gkd_png() -> tuple[bytes, list]:
     return common.png(plots_po.gkd_grid(rows)), rows
 
 
+@st.cache_resource(show_spinner="Training GRPO (β = 0.02) to its fixed point, per prompt and shared…")
+def collapse_png() -> tuple[bytes, list]:
+    from toyfdiv import claims, collapse, rl, rl_tasks
+
+    study = collapse.collapse_study(rl_tasks.prompted(success=(0.05, 0.6), vocab=2, length=3),
+                                    rl.preset("grpo", beta=0.02), beta=0.02)
+    names = list(study.pass_at_k)
+    said = [claims.pass_at_k_crossing(study.ks, study.pass_at_k[names[0]], study.pass_at_k[n], n)[1] for n in names[1:]]
+    return common.png(plots_po.collapse_curves(study)), said
+
+
 @st.cache_data(max_entries=16, show_spinner=False)
 def three_png(tau: float, ipo: tuple) -> bytes:
     return common.png(plots_po.three_outputs({f"IPO (τ = {tau:g})": ipo, "DPO (limit, any β)": [1.0, 0.0, 0.0],
@@ -165,6 +176,12 @@ lost = [r["divergence"] for r in rows[:-1] if r["pass_at_k"] < base_pass - 1e-12
 st.markdown(f"Exact targets that lose pass@{k} against the base model: **{', '.join(lost) or 'none'}** — as the "
             "theorem says (reward increasing in correctness ⇒ P(correct) never drops). Within the correct answers "
             "every f keeps a's ratios; MARA equalises them under reverse KL.")
+common.init(f"{P}_collapse", False)
+if st.checkbox("Where training loses it: GRPO at β = 0.02 trained to its fixed point, one policy per prompt vs "
+               "one adapter shared by a hard and an easy prompt (a few seconds)", key=f"{P}_collapse"):
+    png, said = collapse_png()
+    st.markdown("\n\n".join(said))
+    common.show_png(png)
 st.subheader("5 · On-policy distillation (GKD)")
 common.init(f"{P}_gkd", False)
 if st.checkbox("Solve GKD's fixed points for a unigram student of the bigram base model (a few seconds)",

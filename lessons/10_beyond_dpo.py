@@ -32,7 +32,7 @@ import numpy as np
 from IPython.display import Markdown, display
 from scipy.special import expit, logit, softmax
 
-from toyfdiv import diversity, plots_po, tasks, targets
+from toyfdiv import claims, collapse, diversity, plots_po, rl, rl_tasks, tasks, targets
 from toyfdiv import feedback as fb
 from toyfdiv.distill import gkd_fixed_point, gkd_grid
 from toyfdiv.exercises import lesson7, lesson10
@@ -249,8 +249,7 @@ plots_po.pass_at_k({"base a": diversity.pass_at_k_policy(task.log_a, correct, ks
 # **Where training loses it.** The theorem is about the exact per-prompt target. A policy whose
 # parameters are shared across prompts cannot reach every target, and its compromise can trade a
 # rare prompt away. Two prompts, three answers; A is correct for the first (75 % of the prompts),
-# B for the second; one head θ shared by both. (A second way — a sampled estimator whose updates
-# collapse the policy — belongs with the RL estimators of lesson 9.)
+# B for the second; one head θ shared by both. (The RL estimators of lesson 9 come next.)
 
 # %%
 la2 = np.log(np.array([[0.3, 0.3, 0.4], [0.3, 0.3, 0.4]]))
@@ -262,6 +261,45 @@ for f in ("reverse_kl", "forward_kl"):
     print(f"{f}: P(correct) per prompt — base {diversity.p_correct(la2, c2).round(3)}, exact targets "
           f"{diversity.p_correct(lp2, c2).round(3)}, shared head {pc.round(3)} "
           f"({'below' if pc[1] < 0.3 else 'not below'} the base on the rare prompt)")
+
+# %% [markdown]
+# **An RL estimator that collapses, trained to its fixed point.** Take GRPO (lesson 9) at a small
+# β = 0.02 — almost no regularisation left — on a prompted task with a hard prompt (P_a(correct) =
+# 0.05, answer "0") and an easy one (0.6, answer "1"), and train it on its exact expected update to
+# the fixed point, twice: with one policy per prompt, and with one adapter θ added to both prompts'
+# logits (`collapse.SharedAdapter`, the way a network's weights are shared across prompts).
+#
+# Per prompt, the collapse cannot lose pass@k: with 0/1 rewards a correct sample's advantage is ≥ 0
+# and a wrong one's ≤ 0, so each update widens the correct − wrong logit gap, and P(correct | c)
+# ends at or above a's on every prompt. A crossing of the pass@k curves (Yue et al. 2025) needs a
+# prompt whose P(correct | c) drops — and sharing parameters is what makes one drop.
+
+# %%
+rl_task = rl_tasks.prompted(success=(0.05, 0.6), vocab=2, length=3)
+study = collapse.collapse_study(rl_task, rl.preset("grpo", beta=0.02), beta=0.02)
+labels = list(study.pass_at_k)
+for name in labels:
+    print(f"{name:38s} P(correct | c) = {np.round(study.p_correct[name], 4)}")
+verdicts = {name: claims.pass_at_k_crossing(study.ks, study.pass_at_k[labels[0]], study.pass_at_k[name], name)
+            for name in labels[1:]}
+display(Markdown("\n\n".join(sentence for _, sentence in verdicts.values())))
+assert verdicts[labels[-1]][0] == "crosses" and verdicts[labels[-2]][0] == "never below"
+plots_po.collapse_curves(study)
+
+# %% [markdown]
+# Read the curves: pass@1 is what RL optimises, and the shared adapter buys it on the easy prompt
+# with the hard prompt's chance; the base keeps that small chance, which k samples eventually find.
+# Is the estimator to blame? Train the regularised REINFORCE update (k1 in the reward: the exact
+# RLHF gradient, β = 0.1) and the unregularised one (k1 as a loss) with the same shared adapter.
+
+# %%
+base_hard = float(rl_task.base_success[0])
+for alg in (rl.preset("reinforce", beta=0.1), rl.preset("reinforce", kl_placement="loss")):
+    fp = collapse.rl_fixed_point(alg, rl_task, 4, shared=True, steps=150)
+    p_hard = float(np.exp(fp.log_probs[0])[rl_task.reward[0] >= 1].sum())
+    lost = p_hard < base_hard / 10
+    print(f"{alg.name}, {alg.kl} in the {alg.kl_placement}: P(correct | hard prompt) = {p_hard:.2e} vs a's "
+          f"{base_hard:g} — {'lost (below a tenth of a’s)' if lost else 'kept (at least a tenth of a’s)'}")
 
 # %% [markdown]
 # ## Exercises

@@ -42,6 +42,7 @@ LAYERS = [
     ["runs"],
     ["experiments", "conditional", "feedback", "distill"],
     ["diversity"],
+    ["collapse"],  # RL fixed points and pass@k (uses rl, conditional and diversity)
     ["plots"],
     ["plots_po", "plots_rl"],
     ["exercises"],

@@ -59,3 +59,19 @@ def test_gkd_grid_and_three_outputs(tmp_path):
     _check(fig, tmp_path / "three.png")
     with pytest.raises(ValueError, match="empty"):
         plots_po.gold_curves({})
+
+
+def test_collapse_curves(tmp_path):
+    from toyfdiv.collapse import CollapseStudy
+
+    ks = np.array([1, 4, 16])
+    study = CollapseStudy(ks, {"base a": np.array([0.3, 0.6, 0.9]), "shared": np.array([0.5, 0.52, 0.6])},
+                          {"base a": np.array([0.3, 1.0, 2.0]), "shared": np.array([0.5, 0.9, 1.1])}, {}, {})
+    fig = plots_po.collapse_curves(study)
+    assert len(fig.axes) == 2 and all(len(ax.lines) == 2 for ax in fig.axes)
+    np.testing.assert_allclose(fig.axes[0].lines[1].get_ydata(), study.pass_at_k["shared"])
+    np.testing.assert_allclose(fig.axes[1].lines[0].get_ydata(), study.distinct_correct["base a"])
+    _check(fig, tmp_path / "collapse.png")
+    bad = CollapseStudy(ks, {"base a": np.array([0.3])}, {"base a": np.array([0.3])}, {}, {})
+    with pytest.raises(ValueError, match="shape"):
+        plots_po.collapse_curves(bad)

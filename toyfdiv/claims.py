@@ -12,6 +12,7 @@ Thresholds (module constants, quoted in every sentence that uses them):
   (for an unbiased estimator E‖mean − g‖² = tr Cov / trials, so the measured norm sits near one floor);
 - :data:`ACCURACY_Z` — an accuracy on n held-out pairs has standard error √(acc(1 − acc)/n); differences
   within 2 standard errors are a tie.
+- :data:`PASS_TIE` — two exact pass@k values within 0.005 (half a percentage point) are a tie.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ import math
 from typing import Mapping
 
 __all__ = ["REL_TIE", "ABS_TIE", "ENTROPY_TIE", "BIAS_Z", "ACCURACY_Z", "tied", "column_winners", "entropy_extremes",
-           "bias_verdict", "accuracy_vs_bayes", "concentration"]
+           "bias_verdict", "accuracy_vs_bayes", "concentration", "PASS_TIE", "pass_at_k_crossing"]
 
 REL_TIE = 0.05
 ABS_TIE = 1e-6
 ENTROPY_TIE = 0.05
 BIAS_Z = 3.0
 ACCURACY_Z = 2.0
+PASS_TIE = 0.005
 
 
 def _real(value, name: str) -> float:
@@ -145,3 +147,36 @@ def concentration(probs: Mapping[str, float], rank_in_target: int, run: str, seq
            "policy that seeks a mode takes the one it can represent")
     return "collapsed", (f"{run} has collapsed: {pi:.2f} of its mass on “{sequence}”, p's {nth} sequence "
                          f"(p = {p:.3f}){why}.")
+
+
+def pass_at_k_crossing(ks, base, trained, name: str = "the trained policy", tol: float = PASS_TIE
+                       ) -> tuple[str, str]:
+    """Does pass@k of ``trained`` fall below the base's as k grows?  ``ks`` increasing, ``base``/``trained``
+    the exact pass@k at each k.  A gap within ``tol`` (:data:`PASS_TIE`) is a tie.
+
+    Returns ("crosses" — at or above the base at the first k, below it by more than tol later;
+    "below" — below from the first k; "never below", sentence).
+    """
+    ks = [int(_real(k, "ks[i]")) for k in ks]
+    b = [_real(v, "base[i]") for v in base]
+    t = [_real(v, "trained[i]") for v in trained]
+    tol = _real(tol, "tol")
+    if not ks or len(b) != len(ks) or len(t) != len(ks):
+        raise ValueError(f"ks, base and trained have lengths {len(ks)}, {len(b)}, {len(t)}; give one pass@k per k, "
+                         "at least one k")
+    if any(k2 <= k1 for k1, k2 in zip(ks, ks[1:])) or ks[0] < 1:
+        raise ValueError(f"ks={ks!r} must be increasing integers ≥ 1")
+    if tol < 0:
+        raise ValueError(f"tol={tol!r} must be ≥ 0")
+    below = [i for i in range(len(ks)) if t[i] < b[i] - tol]
+    thr = f"gaps within {tol:g} are ties"
+    if not below:
+        worst = min(range(len(ks)), key=lambda i: t[i] - b[i])
+        return "never below", (f"pass@k of {name} is never below the base's for k = {ks[0]} … {ks[-1]} (closest at "
+                               f"k = {ks[worst]}: {t[worst]:.3f} vs {b[worst]:.3f}; {thr}).")
+    i, j = below[0], below[-1]
+    tail = f"; at k = {ks[j]}: {t[j]:.3f} vs {b[j]:.3f} ({thr})."
+    if i == 0:
+        return "below", f"pass@k of {name} is below the base's from k = {ks[0]} ({t[0]:.3f} vs {b[0]:.3f})" + tail
+    return "crosses", (f"pass@k of {name} starts above or level with the base's (k = {ks[0]}: {t[0]:.3f} vs "
+                       f"{b[0]:.3f}) and falls below it from k = {ks[i]} ({t[i]:.3f} vs {b[i]:.3f})" + tail)

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from .plots import style, divergence_color, label_colors
 
-__all__ = ["gold_curves", "pass_at_k", "distinct_correct", "gkd_grid", "three_outputs"]
+__all__ = ["gold_curves", "pass_at_k", "distinct_correct", "gkd_grid", "three_outputs", "collapse_curves"]
 
 
 def _nonempty(x, name: str):
@@ -59,6 +59,29 @@ def pass_at_k(curves: Mapping[str, np.ndarray], ks: Sequence[int]) -> Figure:
         ax.set(xscale="log", xlabel="k (independent samples)", ylabel="pass@k = 1 − (1 − P(correct))^k", ylim=(0, 1.02))
         ax.set_title("pass@k: exact, per policy")
         ax.legend(loc="lower right")
+    return fig
+
+
+def collapse_curves(study) -> Figure:
+    """pass@k and E[#distinct correct] against k (log axis) for each policy of a
+    :class:`toyfdiv.collapse.CollapseStudy` (the base a first, grey dashed)."""
+    keys = list(_nonempty(dict(study.pass_at_k), "study.pass_at_k"))
+    ks = np.asarray(study.ks)
+    with style():
+        fig = Figure(figsize=(14, 6), layout="constrained")
+        for j, (data, ylabel) in enumerate(((study.pass_at_k, "pass@k, averaged over prompts"),
+                                            (study.distinct_correct, "E[# distinct correct answers], averaged"))):
+            ax = fig.add_subplot(1, 2, j + 1)
+            for name, color, ls in zip(keys, label_colors(keys), ["--", "-", "-.", "-", ":"] * 3):
+                y = np.asarray(data[name], dtype=float)
+                if y.shape != ks.shape:
+                    raise ValueError(f"study[{name!r}] has shape {y.shape}; expected {ks.shape}, one value per k")
+                ax.plot(ks, y, color=divergence_color("base") if name == keys[0] else color, ls=ls, marker="o", ms=4,
+                        label=name)
+            ax.set(xscale="log", xlabel="k (independent samples per prompt)", ylabel=ylabel)
+            if j == 0:
+                ax.legend(loc="lower right")
+        fig.suptitle("Where training loses pass@k: the same RL fixed point with per-prompt and shared parameters")
     return fig
 
 
