@@ -22,14 +22,17 @@ def _brute_force(alg, pol, task, G, old=None):
     pi = old.probs()
     R = rl.expected.rewards_with_kl(alg, old, task.reward[0], task.log_a[0])
     b = R[rl.greedy_index(old)] if alg.advantage == "remax" else None
-    total = np.zeros(pol.n_params)
+    total, kept = np.zeros(pol.n_params), 0.0
     for ys in itertools.product(range(task.space.size), repeat=G):
         idx = np.array([ys])
+        if alg.dynamic_sampling and np.ptp(R[idx]) == 0:
+            continue  # dynamic sampling: an all-equal group is drawn again
         A = rl.group_advantages(R[idx], alg.advantage, baseline=b)
         s = rl.scales(task.space.lengths[idx], alg.aggregation, task.space.length)
         g = ppo.sampled_update(alg, pol, task, ppo.Batch(idx, R[idx], A, s), None if old is pol else old)
         total += np.prod(pi[list(ys)]) * g
-    return total
+        kept += np.prod(pi[list(ys)])
+    return total / kept
 
 
 @pytest.mark.parametrize("name", ["reinforce", "rloo", "remax", "ppo", "grpo", "dr_grpo", "dapo"])

@@ -19,7 +19,8 @@ from .fixed_points import FixedPoint, atlas, fixed_point, grpo_success_recursion
 from .kl import ESTIMATORS, LEVELS, PLACEMENTS, estimate, expected_kl_gradient, kl_loss_gradient, kl_values
 from .ppo import clip_entropy_study, clipped_gradient, clipped_objective, epoch_agreement, ppo_epochs, sample_batch, sampled_update
 from .drift import length_drift
-from . import batched
+from . import batched, dapo
+from .dapo import dynamic_sampling_weight, kept_probability, overlong_penalty
 from .batched import clipped_logit_gradient, response_masses, sample_rows
 from .clip import clip_weights
 from .loop import make_update, summary
@@ -31,5 +32,5 @@ __all__ = [
     "greedy_index", "FixedPoint", "fixed_point", "atlas", "grpo_success_recursion", "rlhf_target", "k3_target", "ESTIMATORS", "PLACEMENTS", "LEVELS",
     "estimate", "expected_kl_gradient", "kl_loss_gradient", "kl_values", "clip_entropy_study", "clipped_gradient", "clipped_objective", "epoch_agreement",
     "ppo_epochs", "sample_batch", "sampled_update", "length_drift", "batched", "sample_rows", "response_masses", "clipped_logit_gradient",
-    "clip_weights", "make_update", "summary", "evaluation_policy", "update_table", "FOLLOWS_THRESHOLD",
+    "clip_weights", "dapo", "overlong_penalty", "dynamic_sampling_weight", "kept_probability", "make_update", "summary", "evaluation_policy", "update_table", "FOLLOWS_THRESHOLD",
 ]

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from .._util import check_int, check_positive_float
 from .advantages import ADVANTAGES, choice
 from .aggregation import AGGREGATIONS
 from .kl import ESTIMATORS, LEVELS, PLACEMENTS
 
-__all__ = ["Algorithm", "PRESETS", "preset", "names", "check_epsilon"]
+__all__ = ["Algorithm", "PRESETS", "preset", "names", "check_epsilon", "check_overlong"]
 
 
 def check_epsilon(value, name: str) -> float | None:
@@ -29,6 +31,16 @@ def check_epsilon(value, name: str) -> float | None:
     if not 0 < v < 1:
         raise ValueError(f"{name}={value!r} is outside (0, 1); a clip range needs 0 < ε < 1 (or None: no clipping)")
     return v
+
+
+def check_overlong(value) -> tuple[int, int]:
+    """(L_max, L_cache) as integers with 1 ≤ L_cache < L_max (DAPO's overlong penalty), else a ValueError."""
+    ok = isinstance(value, (tuple, list)) and len(value) == 2 and all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in value)
+    if not ok or not 1 <= value[1] < value[0]:
+        raise ValueError(f"overlong={value!r} must be a pair (L_max, L_cache) of integers with 1 ≤ L_cache < L_max, "
+                         "or None")
+    return int(value[0]), int(value[1])
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,9 @@ class Algorithm:
       beta: β ≥ 0, the KL coefficient.
       epochs: passes over each batch (PPO's K); 1 = on-policy.
       clip_low, clip_high: ε_low, ε_high in (0, 1), or None for no clipping on that side.
+      dynamic_sampling: DAPO's dynamic sampling — a group whose rewards are all equal is dropped
+        and drawn again (:mod:`toyfdiv.rl.dapo`).
+      overlong: DAPO's soft overlong penalty (L_max, L_cache), added to the reward, or None.
       source: where the recipe comes from.
     """
 
@@ -58,6 +73,8 @@ class Algorithm:
     epochs: int = 1
     clip_low: float | None = None
     clip_high: float | None = None
+    dynamic_sampling: bool = False
+    overlong: tuple[int, int] | None = None
     source: str = ""
 
     def __post_init__(self):
@@ -71,6 +88,10 @@ class Algorithm:
         check_int(self.epochs, "epochs")
         object.__setattr__(self, "clip_low", check_epsilon(self.clip_low, "clip_low"))
         object.__setattr__(self, "clip_high", check_epsilon(self.clip_high, "clip_high"))
+        if not isinstance(self.dynamic_sampling, (bool, np.bool_)):
+            raise ValueError(f"dynamic_sampling={self.dynamic_sampling!r} must be True or False")
+        if self.overlong is not None:
+            object.__setattr__(self, "overlong", check_overlong(self.overlong))
 
     @property
     def kl_in_reward(self) -> bool:
@@ -89,7 +110,9 @@ class Algorithm:
             f"β·{self.kl} in the {self.kl_placement} ({self.kl_level}), β = {self.beta:g}"
         clip = "" if self.clip_low is None and self.clip_high is None else \
             f", clip [1 − {self.clip_low}, 1 + {self.clip_high}]"
-        return f"{self.name}: {self.advantage} advantage, {self.aggregation}, {kl}, {self.epochs} epoch(s){clip}"
+        dapo = (", dynamic sampling" if self.dynamic_sampling else "") + \
+            ("" if self.overlong is None else f", overlong penalty (L_max {self.overlong[0]}, L_cache {self.overlong[1]})")
+        return f"{self.name}: {self.advantage} advantage, {self.aggregation}, {kl}, {self.epochs} epoch(s){clip}{dapo}"
 
 
 #: the presets, β = 0.1 where the recipe has a KL term
@@ -112,8 +135,10 @@ PRESETS: dict[str, Algorithm] = {a.name: a for a in (
               clip_high=0.2, source="REINFORCE++ (Hu et al. 2025): batch-normalised advantage, per-token k1 in "
                                    "the reward"),
     Algorithm("dapo", "grpo", "batch_token_mean", None, "loss", "token", 0.0, clip_low=0.2, clip_high=0.28,
-              source="DAPO (Yu et al. 2025): clip-higher (ε_low 0.2, ε_high 0.28), token mean over the batch, "
-                     "no KL (dynamic sampling and the overlong penalty left out)"),
+              dynamic_sampling=True, overlong=(4, 2),
+              source="DAPO (Yu et al. 2025): clip-higher (ε_low 0.2, ε_high 0.28), dynamic sampling, token mean "
+                     "over the batch of prompts, the soft overlong penalty (L_max 4, L_cache 2: −½ at 3 tokens, −1 at 4), "
+                     "no KL"),
 )}
 
 

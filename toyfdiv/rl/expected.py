@@ -16,8 +16,12 @@ into its positive and negative parts, :mod:`toyfdiv.rl.ppo`).
   K × that ≤ ``max_terms`` (10⁶).  Binary rewards at G = 64: 2 × 64 terms.
 - mc: ``trials`` batches drawn, the masses averaged; the noise floor is the standard error
   of the update over ``chunks`` independent chunks (like ``estimator_stats``).
-A prompted task averages the prompts' updates with weights ρ(c); REINFORCE++ normalises
-over the batch of all prompts (one group each), so its expectation is Monte Carlo.
+A prompted task averages the prompts' updates with weights ρ(c); a batch holds one group
+per prompt.  REINFORCE++ normalises over the batch of all prompts, so its expectation is
+Monte Carlo.  DAPO's batch token mean divides by the tokens of every prompt's group: exact
+by averaging over the other prompts' token total, whose distribution is the convolution of
+their groups' (:func:`rest_totals`); dynamic sampling conditions each group on a spread of
+rewards (:mod:`toyfdiv.rl.dapo`).
 """
 
 from __future__ import annotations
@@ -36,9 +40,11 @@ from .advantages import GRPO_EPS, choice, group_advantages, scaled
 from .aggregation import LENGTH_DEPENDENT, scales
 from .algorithms import Algorithm
 from .clip import clipped_gradient
+from .dapo import draw_groups, kept_probability, overlong_penalty
 from . import kl as _kl
 
 __all__ = ["MODES", "Masses", "Update", "policies_of", "rewards_with_kl", "greedy_index", "masses_exact",
+           "group_totals", "rest_totals",
            "masses_mc", "gradient_from_masses", "expected_update", "reference_gradient", "n_terms"]
 
 MODES = ("auto", "exact", "mc")
@@ -85,8 +91,10 @@ def policies_of(policy) -> tuple[Policy, ...]:
 
 
 def rewards_with_kl(alg: Algorithm, policy: Policy, reward, log_ref) -> np.ndarray:
-    """R(y) = r(y) − β k(y) with the KL in the reward, else r(y); (N,)."""
+    """R(y) = r(y) − β k(y) with the KL in the reward, else r(y); plus DAPO's R_length(|y|) with ``alg.overlong``; (N,)."""
     r = as_float_array(reward, "reward")
+    if alg.overlong is not None:
+        r = r + overlong_penalty(policy.space.lengths, *alg.overlong)
     if alg.kl_in_reward:
         return r - alg.beta * _kl.kl_values(policy, log_ref, alg.kl, alg.kl_level)
     return r
@@ -126,47 +134,120 @@ def _advantages(R: np.ndarray, alg: Algorithm, baseline: float | None) -> np.nda
     return group_advantages(R, alg.advantage, baseline=baseline if alg.advantage == "remax" else None)
 
 
-def masses_exact(alg: Algorithm, pi_old: np.ndarray, R: np.ndarray, lengths: np.ndarray, G: int, max_length: int,
-                 baseline: float | None = None, max_terms: int = MAX_TERMS) -> Masses:
-    """The masses of one prompt, exactly, by enumerating the others' type counts (module docstring)."""
-    if alg.advantage == "reinforce_pp":
-        raise ValueError("advantage 'reinforce_pp' normalises over the whole batch of prompts; its expectation "
-                         "is computed by Monte Carlo: use mode='mc' (or 'auto')")
+def _types(alg: Algorithm, R: np.ndarray, lengths: np.ndarray, G: int, max_terms: int, size=n_terms):
+    """(values (K, 2) of (reward, length-or-0), type_of (N,)): the response types A and s can read."""
     use_len = alg.aggregation in LENGTH_DEPENDENT
     keys = np.column_stack([R, lengths if use_len else np.zeros_like(R)])
     values, type_of = np.unique(keys, axis=0, return_inverse=True)
-    type_of = type_of.reshape(-1)
     K = len(values)
-    if n_terms(G, K) > max_terms:
-        raise ValueError(f"the exact expectation needs {n_terms(G, K):,} terms (K = {K} response types, G = {G}), "
+    if size(G, K) > max_terms:
+        raise ValueError(f"the exact expectation needs {size(G, K):,} terms (K = {K} response types, G = {G}), "
                          f"over max_terms = {max_terms:,}; use mode='mc'")
+    return values, type_of.reshape(-1)
+
+
+def _multinomial(m: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """P(counts m) for Σm draws from q: (M, K) → (M,)."""
+    n = m.sum(axis=1)
+    return np.exp(gammaln(n + 1) - gammaln(m + 1).sum(axis=1) + xlogy(m, q).sum(axis=1))
+
+
+def group_totals(alg: Algorithm, pi_old: np.ndarray, R: np.ndarray, lengths: np.ndarray, G: int,
+                 max_terms: int = MAX_TERMS) -> np.ndarray:
+    """P(T = t), t = 0 … G·max|y|: the token total of one prompt's group as it enters the batch; (T + 1,).
+
+    With ``alg.dynamic_sampling`` the group is conditioned on a spread of rewards, and a prompt
+    that never gives one enters with T = 0 (left out).  Lengths must be integers.
+    """
+    values, type_of = _types(alg.with_(aggregation="batch_token_mean"), R, lengths, G, max_terms,
+                             size=lambda G, K: math.comb(G + K - 1, K - 1))
+    q = np.bincount(type_of, weights=pi_old, minlength=len(values))
+    m = _compositions(G, len(values))  # (M, K) counts of the G responses
+    w = _multinomial(m, q)
+    total = (m @ values[:, 1]).round().astype(np.int64)  # (M,)
+    if alg.dynamic_sampling:
+        kept = kept_probability(pi_old, R, G)
+        if kept == 0:
+            return np.array([1.0])
+        cls = np.unique(values[:, 0], return_inverse=True)[1].reshape(-1)  # (K,) reward class of each type
+        per_class = m @ (cls[:, None] == np.arange(cls.max() + 1)[None, :])  # (M, classes) counts
+        w = w * ((per_class > 0).sum(axis=1) > 1) / kept  # a spread: two classes or more
+    return np.bincount(total, weights=w)
+
+
+def masses_exact(alg: Algorithm, pi_old: np.ndarray, R: np.ndarray, lengths: np.ndarray, G: int, max_length: int,
+                 baseline: float | None = None, max_terms: int = MAX_TERMS, rest_totals=None, n_prompts: int = 1
+                 ) -> Masses:
+    """The masses of one prompt, exactly, by enumerating the others' type counts (module docstring).
+
+    Dynamic sampling (``alg.dynamic_sampling``) keeps only the compositions with a spread of
+    rewards and divides by their probability 1 − P_deg.  DAPO's batch token mean
+    s = n_prompts / (own group's tokens + T_rest) averages over ``rest_totals``, the
+    distribution of the other prompts' token total (:func:`group_totals`, convolved; None: a
+    lone prompt, T_rest = 0).
+    """
+    if alg.advantage == "reinforce_pp":
+        raise ValueError("advantage 'reinforce_pp' normalises over the whole batch of prompts; its expectation "
+                         "is computed by Monte Carlo: use mode='mc' (or 'auto')")
+    values, type_of = _types(alg, R, lengths, G, max_terms)
+    K = len(values)
     q = np.bincount(type_of, weights=pi_old, minlength=K)  # (K,) type probabilities
     m = _compositions(G - 1, K)  # (M, K) the others' counts
-    log_w = gammaln(G) - gammaln(m + 1).sum(axis=1) + xlogy(m, q).sum(axis=1)  # (M,) multinomial
-    w = np.exp(log_w)
+    w = _multinomial(m, q)  # (M,)
     others = (np.cumsum(m, axis=1)[:, None, :] <= np.arange(G - 1)[None, :, None]).sum(axis=2)  # (M, G−1) types
     own = np.arange(K)[:, None, None]  # (K, 1, 1) the first response's type
     types = np.concatenate([np.broadcast_to(own, (K, len(m), 1)), np.broadcast_to(others, (K,) + others.shape)],
                            axis=2)  # (K, M, G)
-    A = _advantages(values[types, 0], alg, baseline)[..., 0]  # (K, M)
-    s = scales(values[types, 1], alg.aggregation, max_length)[..., 0]  # (K, M)
+    rewards = values[types, 0]  # (K, M, G)
+    A = _advantages(rewards, alg, baseline)[..., 0]  # (K, M)
+    if alg.aggregation == "batch_token_mean":
+        rest = np.array([1.0]) if rest_totals is None else np.asarray(rest_totals, dtype=float)
+        n_own = values[types, 1].sum(axis=2)  # (K, M) the group's tokens
+        s = (n_prompts / (n_own[..., None] + np.arange(rest.size))) @ rest  # (K, M) E[C / (n_own + T_rest)]
+    else:
+        s = scales(values[types, 1], alg.aggregation, max_length)[..., 0]  # (K, M)
+    W = np.broadcast_to(w, A.shape)  # (K, M) P(others' counts)
+    if alg.dynamic_sampling:
+        kept = kept_probability(pi_old, R, G)
+        if kept == 0:  # never a spread: the prompt is left out of the batch
+            z = np.zeros_like(pi_old)
+            return Masses(z, z, z, z)
+        W = W * (np.ptp(rewards, axis=2) > 0) / kept
     sA = s * A
-    per_type = [G * (sA @ w), G * (np.maximum(sA, 0) @ w), G * (np.minimum(sA, 0) @ w), G * (s @ w)]  # (K,) each
+    per_type = [G * (sA * W).sum(1), G * (np.maximum(sA, 0) * W).sum(1), G * (np.minimum(sA, 0) * W).sum(1),
+                G * (s * W).sum(1)]  # (K,) each
     return Masses(*(pi_old * t[type_of] for t in per_type))
+
+
+def rest_totals(alg: Algorithm, pis, Rs, lengths, G: int, max_terms: int = MAX_TERMS) -> list:
+    """For DAPO's batch token mean: per prompt c, P(T_rest = t), the token total of the other prompts' groups
+    (the convolution of their :func:`group_totals`); None for other aggregations or a lone prompt."""
+    C = len(pis)
+    if alg.aggregation != "batch_token_mean" or C == 1:
+        return [None] * C
+    totals = [group_totals(alg, pis[c], Rs[c], lengths, G, max_terms) for c in range(C)]
+    out = []
+    for c in range(C):
+        d = np.array([1.0])
+        for c2 in range(C):
+            if c2 != c:
+                d = np.convolve(d, totals[c2])
+        out.append(d)
+    return out
 
 
 def masses_mc(alg: Algorithm, policies, Rs, lengths, G: int, max_length: int, baselines, trials: int,
               rng: np.random.Generator) -> list[Masses]:
     """The masses of every prompt from ``trials`` sampled batches (one group of G per prompt each)."""
     C, N = len(policies), len(Rs[0])
-    idx = np.stack([p.sample(trials * G, rng).reshape(trials, G) for p in policies], axis=1)  # (trials, C, G)
+    idx, kept = draw_groups(policies, Rs, G, trials, rng, alg.dynamic_sampling)  # (trials, C, G), (C,)
     R = np.stack([Rs[c][idx[:, c]] for c in range(C)], axis=1)  # (trials, C, G)
     if alg.advantage == "reinforce_pp":  # each trial's batch of C·G rewards, as group_advantages on it
         A = _batch_normalised(R.reshape(trials, C * G)).reshape(R.shape)
     else:
         b = None if alg.advantage != "remax" else np.asarray(baselines, dtype=float)[None, :]
         A = _advantages(R, alg, b)
-    s = scales(lengths[idx], alg.aggregation, max_length)  # (trials, C, G)
+    s = scales(lengths[idx] * kept[:, None], alg.aggregation, max_length) * kept[:, None]  # (trials, C, G)
     sA = s * A
     out = []
     for c in range(C):
@@ -231,7 +312,9 @@ def expected_update(alg: Algorithm, policy, task, G: int = 8, *, mode: str = "au
 
     if mode in ("auto", "exact") and alg.advantage != "reinforce_pp":
         try:
-            ms = [masses_exact(alg, olds[c].probs(), Rs[c], lengths, G, L, base[c], max_terms) for c in range(C)]
+            rest = rest_totals(alg, [o.probs() for o in olds], Rs, lengths, G, max_terms)
+            ms = [masses_exact(alg, olds[c].probs(), Rs[c], lengths, G, L, base[c], max_terms, rest[c], C)
+                  for c in range(C)]
             g = grad(ms)
             return Update(g, np.zeros_like(g), "exact")
         except ValueError:

@@ -24,6 +24,7 @@ from .advantages import group_advantages
 from .aggregation import scales
 from .algorithms import Algorithm, check_epsilon
 from .clip import clipped_gradient
+from .dapo import draw_groups
 
 __all__ = ["clipped_gradient", "Batch", "sample_batch", "batch_masses", "sampled_update", "ppo_epochs",
            "clipped_surrogate", "clipped_objective", "ClipStudy", "clip_entropy_study", "epoch_agreement"]
@@ -66,22 +67,26 @@ class Batch:
 
 
 def sample_batch(alg: Algorithm, policy, task, G: int, rng: np.random.Generator) -> Batch:
-    """y_{c,i} ∼ π_old(·|c), i ≤ G, one group per prompt; rewards, advantages and weights as ``alg`` makes them."""
+    """y_{c,i} ∼ π_old(·|c), i ≤ G, one group per prompt; rewards, advantages and weights as ``alg`` makes them.
+
+    With ``alg.dynamic_sampling`` a group whose rewards are all equal is drawn again; a prompt
+    that can never give a spread gets s = 0 (it is not in the batch).
+    """
     rng = check_rng(rng)
     G = check_int(G, "G")
     pols = _expected.policies_of(policy)
-    idx = np.stack([p.sample(G, rng) for p in pols])  # (C, G)
-    R = np.stack([_expected.rewards_with_kl(alg, p, task.reward[c], task.log_a[c])[idx[c]]
-                  for c, p in enumerate(pols)])
+    Rs = [_expected.rewards_with_kl(alg, p, task.reward[c], task.log_a[c]) for c, p in enumerate(pols)]
+    idx, kept = draw_groups(pols, Rs, G, 1, rng, alg.dynamic_sampling)
+    idx = idx[0]  # (C, G); with dynamic sampling each group has a spread of rewards (or its prompt is left out)
+    R = np.stack([Rs[c][idx[c]] for c in range(len(pols))])
     if alg.advantage == "reinforce_pp":
         A = group_advantages(R, "reinforce_pp")
     elif alg.advantage == "remax":
-        b = np.array([_expected.rewards_with_kl(alg, p, task.reward[c], task.log_a[c])[_expected.greedy_index(p)]
-                      for c, p in enumerate(pols)])
+        b = np.array([Rs[c][_expected.greedy_index(p)] for c, p in enumerate(pols)])
         A = group_advantages(R, "remax", baseline=b)
     else:
         A = group_advantages(R, alg.advantage)
-    s = scales(task.space.lengths[idx], alg.aggregation, task.space.length)
+    s = scales(task.space.lengths[idx] * kept[:, None], alg.aggregation, task.space.length) * kept[:, None]
     return Batch(idx, R, A, s)
 
 
