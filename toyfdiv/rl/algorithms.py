@@ -6,7 +6,10 @@
 with ρ_it = π(y_it|y_<t)/π_old(y_it|y_<t) the per-token importance ratio against the
 frozen policy that sampled the batch, reused for ``epochs`` passes (PPO; Schulman et al.
 2017, eq. 7).  On the first pass ρ = 1 and nothing is clipped, so the gradient is
-−Σ_i s_i A_i ∇ log π(y_i): the on-policy policy gradient.
+−Σ_i s_i A_i ∇ log π(y_i): the on-policy policy gradient.  GSPO (``ratio_level="sequence"``;
+Zheng et al. 2025) replaces Σ_t of the per-token term by one per response,
+−min(ρ̄_i A_i, clip(ρ̄_i) A_i), ρ̄_i = (π(y_i)/π_old(y_i))^{1/|y_i|}: its first pass is
+−Σ_i s_i A_i ∇ log π(y_i)/|y_i|.
 """
 
 from __future__ import annotations
@@ -20,7 +23,10 @@ from .advantages import ADVANTAGES, choice
 from .aggregation import AGGREGATIONS
 from .kl import ESTIMATORS, LEVELS, PLACEMENTS
 
-__all__ = ["Algorithm", "PRESETS", "preset", "names", "check_epsilon", "check_overlong"]
+#: PPO's per-token importance ratio, or GSPO's one per sequence
+RATIO_LEVELS = ("token", "sequence")
+
+__all__ = ["RATIO_LEVELS", "Algorithm", "PRESETS", "preset", "names", "check_epsilon", "check_overlong"]
 
 
 def check_epsilon(value, name: str) -> float | None:
@@ -60,6 +66,8 @@ class Algorithm:
       dynamic_sampling: DAPO's dynamic sampling — a group whose rewards are all equal is dropped
         and drawn again (:mod:`toyfdiv.rl.dapo`).
       overlong: DAPO's soft overlong penalty (L_max, L_cache), added to the reward, or None.
+      ratio_level: "token" (PPO's per-token ratio) or "sequence" (GSPO, Zheng et al. 2025: one ratio
+        (π(y)/π_old(y))^{1/|y|} per response, clipped per response; its gradient carries 1/|y|).
       source: where the recipe comes from.
     """
 
@@ -75,6 +83,7 @@ class Algorithm:
     clip_high: float | None = None
     dynamic_sampling: bool = False
     overlong: tuple[int, int] | None = None
+    ratio_level: str = "token"
     source: str = ""
 
     def __post_init__(self):
@@ -90,6 +99,7 @@ class Algorithm:
         object.__setattr__(self, "clip_high", check_epsilon(self.clip_high, "clip_high"))
         if not isinstance(self.dynamic_sampling, (bool, np.bool_)):
             raise ValueError(f"dynamic_sampling={self.dynamic_sampling!r} must be True or False")
+        choice(self.ratio_level, "ratio_level", RATIO_LEVELS)
         if self.overlong is not None:
             object.__setattr__(self, "overlong", check_overlong(self.overlong))
 
@@ -110,7 +120,8 @@ class Algorithm:
             f"β·{self.kl} in the {self.kl_placement} ({self.kl_level}), β = {self.beta:g}"
         clip = "" if self.clip_low is None and self.clip_high is None else \
             f", clip [1 − {self.clip_low}, 1 + {self.clip_high}]"
-        dapo = (", dynamic sampling" if self.dynamic_sampling else "") + \
+        dapo = (", sequence-level ratio (GSPO)" if self.ratio_level == "sequence" else "") + \
+            (", dynamic sampling" if self.dynamic_sampling else "") + \
             ("" if self.overlong is None else f", overlong penalty (L_max {self.overlong[0]}, L_cache {self.overlong[1]})")
         return f"{self.name}: {self.advantage} advantage, {self.aggregation}, {kl}, {self.epochs} epoch(s){clip}{dapo}"
 

@@ -13,7 +13,7 @@ import numpy as np
 from ..policies.base import Policy
 from .algorithms import check_epsilon
 
-__all__ = ["clip_weights", "clipped_gradient", "token_ratios"]
+__all__ = ["clip_weights", "clipped_gradient", "token_ratios", "sequence_ratios", "sequence_clipped_gradient"]
 
 
 def clip_weights(rho, m_pos, m_neg, clip_low, clip_high) -> np.ndarray:
@@ -54,3 +54,35 @@ def clipped_gradient(policy: Policy, old_policy: Policy, m_pos, m_neg, clip_low,
     W = [clip_weights(rho, Mp, Mn, clip_low, clip_high)
          for rho, Mp, Mn in zip(token_ratios(policy, old_policy), space.child_mass(m_pos), space.child_mass(m_neg))]
     return policy.grad_log_cond_weighted(W)
+
+
+def sequence_ratios(policy: Policy, old_policy: Policy) -> np.ndarray:
+    """ρ̄(y) = (π(y)/π_old(y))^{1/|y|} = exp((log π(y) − log π_old(y)) / |y|) for every response; (N,).
+
+    GSPO's sequence-level importance ratio (Zheng et al. 2025, eq. 7), the geometric mean of
+    the per-token ratios.
+    """
+    if policy.space is not old_policy.space and policy.space.size != old_policy.space.size:
+        raise ValueError(f"old_policy is over a space of {old_policy.space.size} sequences, policy over "
+                         f"{policy.space.size}; allowed: two policies over one space")
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.exp((policy.log_probs() - old_policy.log_probs()) / policy.space.lengths)
+
+
+def sequence_clipped_gradient(policy: Policy, old_policy: Policy, m_pos, m_neg, clip_low, clip_high) -> np.ndarray:
+    """−Σ_y (ρ̄(y)/|y|) (M⁺(y) 1[ρ̄ ≤ 1 + ε_high] + M⁻(y) 1[ρ̄ ≥ 1 − ε_low]) ∇ log π(y); (P,).
+
+    The gradient of GSPO's loss −Σ_i s_i min(ρ̄_i A_i, clip(ρ̄_i, 1 − ε_low, 1 + ε_high) A_i),
+    using ∇ρ̄ = ρ̄ ∇ log π(y)/|y| (Zheng et al. 2025, eqs. 5-10); m± (N,) the positive and
+    negative parts of the per-response masses s·A.  At θ = θ_old, ρ̄ = 1 and nothing is
+    clipped: −Σ_y (m_A(y)/|y|) ∇ log π(y), the on-policy gradient of the length-normalised loss.
+    Any Policy (no per-token log-probabilities needed).
+    """
+    check_epsilon(clip_low, "clip_low"), check_epsilon(clip_high, "clip_high")
+    rho = sequence_ratios(policy, old_policy)  # (N,)
+    m_pos, m_neg = (np.asarray(m, dtype=float) for m in (m_pos, m_neg))
+    live = (m_pos != 0) | (m_neg != 0)
+    rho = np.where(live, rho, 0.0)  # responses with no mass (π_old = 0 among them) contribute nothing
+    if not np.isfinite(rho).all():
+        raise ValueError("π/π_old overflows for a response with mass; allowed: π_old > 0 wherever a mass is non-zero")
+    return policy.grad_log_prob_weighted(clip_weights(rho, m_pos, m_neg, clip_low, clip_high) / policy.space.lengths)

@@ -39,7 +39,7 @@ from ..policies.base import Policy
 from .advantages import GRPO_EPS, choice, group_advantages, scaled
 from .aggregation import LENGTH_DEPENDENT, scales
 from .algorithms import Algorithm
-from .clip import clipped_gradient
+from .clip import clipped_gradient, sequence_clipped_gradient
 from .dapo import draw_groups, kept_probability, overlong_penalty
 from . import kl as _kl
 
@@ -265,9 +265,16 @@ def _batch_normalised(flat: np.ndarray) -> np.ndarray:
 
 def gradient_from_masses(alg: Algorithm, policy: Policy, masses: Masses, log_ref, old_policy: Policy | None = None
                          ) -> np.ndarray:
-    """−Σ_y m_A ∇ log π + β Σ_y m_s ∇ k (first epoch), or the clipped per-token form against ``old_policy``."""
+    """−Σ_y m_A ∇ log π + β Σ_y m_s ∇ k (first epoch), or the clipped per-token form against ``old_policy``.
+
+    With ``alg.ratio_level == "sequence"`` (GSPO) the ratio is (π/π_old)^{1/|y|}: the first epoch
+    is −Σ_y (m_A/|y|) ∇ log π, later ones :func:`toyfdiv.rl.clip.sequence_clipped_gradient`.
+    """
+    sequence = alg.ratio_level == "sequence"
     if old_policy is None or old_policy is policy:
-        g = policy.grad_log_prob_weighted(-masses.A)
+        g = policy.grad_log_prob_weighted(-masses.A / policy.space.lengths if sequence else -masses.A)
+    elif sequence:
+        g = sequence_clipped_gradient(policy, old_policy, masses.A_pos, masses.A_neg, alg.clip_low, alg.clip_high)
     else:
         g = clipped_gradient(policy, old_policy, masses.A_pos, masses.A_neg, alg.clip_low, alg.clip_high)
     if alg.kl_in_loss:

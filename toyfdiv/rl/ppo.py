@@ -23,11 +23,11 @@ from . import batched, expected as _expected
 from .advantages import group_advantages
 from .aggregation import scales
 from .algorithms import Algorithm, check_epsilon
-from .clip import clipped_gradient
+from .clip import clipped_gradient, sequence_ratios
 from .dapo import draw_groups
 
 __all__ = ["clipped_gradient", "Batch", "sample_batch", "batch_masses", "sampled_update", "ppo_epochs",
-           "clipped_surrogate", "clipped_objective", "ClipStudy", "clip_entropy_study", "epoch_agreement"]
+           "clipped_surrogate", "sequence_clipped_surrogate", "clipped_objective", "ClipStudy", "clip_entropy_study", "epoch_agreement"]
 
 
 def clipped_surrogate(policy: Policy, old_policy: Policy, idx, sA, clip_low, clip_high) -> float:
@@ -54,6 +54,18 @@ def clipped_surrogate(policy: Policy, old_policy: Policy, idx, sA, clip_low, cli
         total -= np.minimum(rho * a, clipped * a).sum()
         node = np.where(alive & (v < V), node * V + np.maximum(v, 0), node)
     return float(total)
+
+
+def sequence_clipped_surrogate(policy: Policy, old_policy: Policy, idx, sA, clip_low, clip_high) -> float:
+    """L = −Σ_i min(ρ̄_i sA_i, clip(ρ̄_i, 1 − ε_low, 1 + ε_high) sA_i), ρ̄_i = (π(y_i)/π_old(y_i))^{1/|y_i|}.
+
+    GSPO's loss on sampled responses ``idx`` (n,) with weights sA (n,) (Zheng et al. 2025,
+    eq. 5), for finite-difference checks of :func:`toyfdiv.rl.clip.sequence_clipped_gradient`.
+    """
+    idx = np.asarray(idx)
+    rho = sequence_ratios(policy, old_policy)[idx]  # (n,)
+    sA = as_float_array(sA, "sA")
+    return float(-clipped_objective(rho, sA, clip_low, clip_high).sum())  # sA (n,) broadcasts with ρ̄ (n,)
 
 
 @dataclass(frozen=True)
