@@ -76,6 +76,77 @@ def test_same_as_before_the_refactor(now, key):
     np.testing.assert_allclose(now[key], want, rtol=1e-15, atol=1e-15 * max(1.0, float(np.abs(want).max())))
 
 
+from toyfdiv.feedback.pairs import Logistic, Squared, bt_pair_mass, pair_loss, population_pair_loss  # noqa: E402
+
+LOSSES = {"logistic": Logistic(0.7), "logistic_clip": Logistic(0.7, 0.4), "squared": Squared(0.3)}
+
+
+def _fd(fun, h, step=1e-5):
+    """Fourth-order central differences of fun at h, (N,)."""
+    out = np.zeros_like(h)
+    for i in range(h.size):
+        e = np.zeros_like(h)
+        e[i] = step
+        f = [fun(h + s * e) for s in (2, 1, -1, -2)]
+        out[i] = (-f[0] + 8 * f[1] - 8 * f[2] + f[3]) / (12 * step)
+    return out
+
+
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_kernel_gradient_is_the_finite_difference(name):
+    rng = np.random.default_rng(0)
+    h = rng.normal(size=6)
+    w, l = rng.integers(0, 6, 40), rng.integers(0, 6, 40)
+    omega = rng.random(40)
+    loss = LOSSES[name]
+    if name == "logistic_clip":  # keep margins away from the clip's kinks at |βΔ| = 2R
+        keep = np.abs(np.abs(0.7 * (h[w] - h[l])) - 0.8) > 1e-3
+        w, l, omega = w[keep], l[keep], omega[keep]
+    g = pair_loss(loss, h, w, l, omega)[1]
+    np.testing.assert_allclose(g, _fd(lambda x: pair_loss(loss, x, w, l, omega)[0], h), atol=1e-8)
+
+
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_population_kernel_is_the_double_loop(name):
+    rng = np.random.default_rng(1)
+    h, m = rng.normal(size=5), rng.random((5, 5))
+    loss = LOSSES[name]
+    value, g = population_pair_loss(loss, h, m)
+    want_v, want_g = 0.0, np.zeros(5)
+    for x in range(5):
+        for y in range(5):
+            lv, w, c = loss(np.array(h[x] - h[y]))
+            want_v += m[x, y] * float(lv)
+            want_g[x] += m[x, y] * c * float(w)
+            want_g[y] -= m[x, y] * c * float(w)
+    np.testing.assert_allclose(value, want_v, rtol=1e-13)
+    np.testing.assert_allclose(g, want_g, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(g, _fd(lambda x: population_pair_loss(loss, x, m)[0], h), atol=1e-8)
+
+
+def test_bt_pair_mass_sums_to_one_and_bad_input():
+    log_q = fb.pair_log_probs(log_softmax(np.random.default_rng(2).normal(size=4)))
+    r = np.array([0.0, 1.0, -1.0, 2.0])
+    m = bt_pair_mass(r, log_q)
+    assert abs(m.sum() - 1) < 1e-14 and np.allclose(np.diag(m), 0)
+    with pytest.raises(ValueError, match="margin_loss="):
+        pair_loss("dpo", np.zeros(3), [0], [1])
+    with pytest.raises(ValueError, match="winners and losers"):
+        pair_loss(Squared(1.0), np.zeros(3), [0, 1], [1])
+    with pytest.raises(ValueError, match="weights has shape"):
+        pair_loss(Squared(1.0), np.zeros(3), [0], [1], [0.5, 0.5])
+    with pytest.raises(ValueError, match="mass has shape"):
+        population_pair_loss(Logistic(1.0), np.zeros(3), np.ones((2, 2)))
+    with pytest.raises(ValueError, match="h must be"):
+        population_pair_loss(Logistic(1.0), [np.nan, 0.0], np.ones((2, 2)))
+    with pytest.raises(ValueError, match="beta"):
+        Logistic(-1.0)
+    with pytest.raises(ValueError, match="clip"):
+        Logistic(1.0, 0.0)
+    with pytest.raises(ValueError, match="log_q"):
+        bt_pair_mass(r, np.zeros((3, 3)))
+
+
 if __name__ == "__main__" and sys.argv[1:] == ["record"]:
     np.savez(GOLDEN, **outputs())
     print(f"wrote {len(outputs())} arrays")

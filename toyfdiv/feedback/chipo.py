@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import brentq
-from scipy.special import expit, log_expit, logsumexp
+from scipy.special import logsumexp
 
 from .._util import check_log_probs, check_positive_float
 from ..policies.base import Policy
 from .dpo import check_common, check_dataset, as_log_pi, check_policy, check_beta
+from .pairs import Logistic, pair_loss
 from .raters import PreferenceDataset, check_vector
 
 __all__ = ["chipo_link", "chipo_loss", "chipo_gradient", "chipo_update", "chipo_lambda", "chipo_optimum",
@@ -65,14 +66,12 @@ def _clip(clip) -> float | None:
 
 
 def _pair_loss(h, dh, winners, losers, beta, clip):
-    """L = −mean log σ(clip(β[h(w) − h(l)])) and ∂L/∂log π (N,), h = φ(π/π_ref), dh = ∂h/∂log π."""
-    d = beta * (h[winners] - h[losers])  # (n,) margins
-    active = np.ones_like(d, dtype=bool) if clip is None else np.abs(d) < 2 * clip
-    dc = d if clip is None else np.clip(d, -2 * clip, 2 * clip)
-    s = np.where(active, expit(-dc), 0.0) / d.size
-    n = h.size
-    g_h = beta * (np.bincount(losers, s, n) - np.bincount(winners, s, n))
-    return float(-log_expit(dc).mean()), g_h * dh
+    """L = −mean log σ(clip(β[h(w) − h(l)])) and ∂L/∂log π (N,), h = φ(π/π_ref), dh = ∂h/∂log π.
+
+    DPO's logistic margin loss with χ²PO's clip, on the shared kernel (:func:`toyfdiv.feedback.pairs.pair_loss`).
+    """
+    loss, g_h = pair_loss(Logistic(beta, clip), h, winners, losers)
+    return loss, g_h * dh
 
 
 def _h(log_pi, ref_log_probs, dataset):

@@ -16,12 +16,12 @@ Optimization: Your Language Model is Secretly a Reward Model", eq. 7 (the loss),
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit, log_expit
 
 from .. import metrics, targets as _targets
 from .._util import as_float_array, check_instance, check_log_probs, check_positive_float, check_vector
 from ..policies.base import Policy
 from ..training import History, optimise
+from .pairs import Logistic, bt_pair_mass, pair_loss, population_pair_loss
 from .raters import PreferenceDataset, check_vector, pair_log_probs
 
 __all__ = ["DPOResult", "dpo_loss", "dpo_gradient", "dpo_optimum", "train_dpo",
@@ -67,31 +67,7 @@ def check_common(log_pi, ref_log_probs, dataset) -> np.ndarray:
     return log_ref
 
 
-# ---------------------------------------------------------------------------- shared kernels
-def pair_loss(h: np.ndarray, winners, losers, beta: float, weights=None) -> tuple[float, np.ndarray]:
-    """L = −Σ_i ω_i log σ(β[h(w_i) − h(l_i)]) (ω = 1/n by default) and ∂L/∂h (N,)."""
-    d = beta * (h[winners] - h[losers])  # (n,) scaled margins
-    omega = np.full(d.shape, 1.0 / d.size) if weights is None else weights
-    s = omega * expit(-d)  # ω ∂(−log σ(d))/∂(−d)
-    n = h.size
-    g = beta * (np.bincount(losers, s, n) - np.bincount(winners, s, n))
-    return float(-(omega * log_expit(d)).sum()), g
-
-
-def population_pair_loss(h: np.ndarray, reward: np.ndarray, log_q: np.ndarray, beta: float):
-    """L = Σ_{x≠y} [q(x,y) + q(y,x)] σ(r(x) − r(y)) · −log σ(β[h(x) − h(y)]) and ∂L/∂h (N,).
-
-    A pair drawn as (x, y) or as (y, x) is labelled "x ≻ y" with probability σ(r(x) − r(y)),
-    so m(x, y) = [q(x,y) + q(y,x)] σ(r(x) − r(y)) is the probability that a dataset pair is
-    (winner x, loser y): Σ m = 1, and L is the expected per-pair DPO loss.
-    """
-    q = np.exp(log_q)  # (N, N) ordered pair draws
-    m = (q + q.T) * expit(reward[:, None] - reward[None, :])  # (N, N) mass of "x beats y"
-    d = beta * (h[:, None] - h[None, :])  # (N, N)
-    s = m * expit(-d)
-    return float(-(m * log_expit(d)).sum()), beta * (s.sum(axis=0) - s.sum(axis=1))
-
-
+# ---------------------------------------------------------------------------- pair sampling
 def sampling_log_q(sampling_log_probs, n: int) -> np.ndarray:
     log_mu = np.full(n, -np.log(n)) if sampling_log_probs is None else check_log_probs(
         sampling_log_probs, n, "sampling_log_probs")
@@ -109,7 +85,7 @@ def dpo_loss(policy, ref_log_probs, dataset: PreferenceDataset, beta: float) -> 
     dataset = check_dataset(dataset)
     log_pi = as_log_pi(policy)
     h = log_pi - check_common(log_pi, ref_log_probs, dataset)
-    return pair_loss(h, dataset.winners, dataset.losers, beta)[0]
+    return pair_loss(Logistic(beta), h, dataset.winners, dataset.losers)[0]
 
 
 def dpo_gradient(policy: Policy, ref_log_probs, dataset: PreferenceDataset, beta: float) -> np.ndarray:
@@ -123,7 +99,7 @@ def dpo_gradient(policy: Policy, ref_log_probs, dataset: PreferenceDataset, beta
     dataset = check_dataset(dataset)
     log_pi = check_policy(policy).log_probs()
     h = log_pi - check_common(log_pi, ref_log_probs, dataset)
-    return policy.grad_log_prob_weighted(pair_loss(h, dataset.winners, dataset.losers, beta)[1])
+    return policy.grad_log_prob_weighted(pair_loss(Logistic(beta), h, dataset.winners, dataset.losers)[1])
 
 
 def dpo_optimum(ref_log_probs, reward, beta: float) -> np.ndarray:
@@ -156,7 +132,7 @@ def population_dpo_loss(policy, ref_log_probs, reward, beta: float, sampling_log
     log_pi = as_log_pi(policy)
     h = log_pi - check_common(log_pi, ref_log_probs, None)
     r = check_vector(reward, "reward", log_pi.size)
-    return population_pair_loss(h, r, sampling_log_q(sampling_log_probs, log_pi.size), beta)[0]
+    return population_pair_loss(Logistic(beta), h, bt_pair_mass(r, sampling_log_q(sampling_log_probs, log_pi.size)))[0]
 
 
 def population_dpo_gradient(policy: Policy, ref_log_probs, reward, beta: float, sampling_log_probs=None) -> np.ndarray:
@@ -165,7 +141,7 @@ def population_dpo_gradient(policy: Policy, ref_log_probs, reward, beta: float, 
     log_pi = check_policy(policy).log_probs()
     h = log_pi - check_common(log_pi, ref_log_probs, None)
     r = check_vector(reward, "reward", log_pi.size)
-    g = population_pair_loss(h, r, sampling_log_q(sampling_log_probs, log_pi.size), beta)[1]
+    g = population_pair_loss(Logistic(beta), h, bt_pair_mass(r, sampling_log_q(sampling_log_probs, log_pi.size)))[1]
     return policy.grad_log_prob_weighted(g)
 
 

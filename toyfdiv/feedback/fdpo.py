@@ -32,8 +32,8 @@ from .._util import check_log_probs
 from ..divergences import as_divergence
 from ..policies.base import Policy
 from ..training import History
-from .dpo import (check_common, check_dataset, as_log_pi, pair_loss, check_policy, population_pair_loss,
-                  sampling_log_q, check_beta, train_dpo)
+from .dpo import (check_common, check_dataset, as_log_pi, check_policy, sampling_log_q, check_beta, train_dpo)
+from .pairs import Logistic, bt_pair_mass, pair_loss, population_pair_loss
 from .raters import PreferenceDataset, check_vector
 
 __all__ = ["check_divergence", "implicit_reward", "fdpo_loss", "fdpo_gradient", "fdpo_lambda",
@@ -103,7 +103,7 @@ def fdpo_loss(policy, ref_log_probs, dataset: PreferenceDataset, beta: float, di
     dataset = check_dataset(dataset)
     log_pi = as_log_pi(policy)
     h = _h(log_pi, check_common(log_pi, ref_log_probs, dataset), div)
-    return pair_loss(h, dataset.winners, dataset.losers, beta)[0]
+    return pair_loss(Logistic(beta), h, dataset.winners, dataset.losers)[0]
 
 
 def fdpo_gradient(policy: Policy, ref_log_probs, dataset: PreferenceDataset, beta: float,
@@ -117,7 +117,7 @@ def fdpo_gradient(policy: Policy, ref_log_probs, dataset: PreferenceDataset, bet
     dataset = check_dataset(dataset)
     log_pi = check_policy(policy).log_probs()
     log_ref = check_common(log_pi, ref_log_probs, dataset)
-    g_h = pair_loss(_h(log_pi, log_ref, div), dataset.winners, dataset.losers, beta)[1]
+    g_h = pair_loss(Logistic(beta), _h(log_pi, log_ref, div), dataset.winners, dataset.losers)[1]
     return policy.grad_log_prob_weighted(g_h * _dh_dlog_pi(log_pi, log_ref, div))
 
 
@@ -222,4 +222,4 @@ def population_fdpo_loss(policy, ref_log_probs, reward, beta: float, divergence=
     log_pi = as_log_pi(policy)
     h = _h(log_pi, check_common(log_pi, ref_log_probs, None), div)
     r = check_vector(reward, "reward", log_pi.size)
-    return population_pair_loss(h, r, sampling_log_q(sampling_log_probs, log_pi.size), beta)[0]
+    return population_pair_loss(Logistic(beta), h, bt_pair_mass(r, sampling_log_q(sampling_log_probs, log_pi.size)))[0]

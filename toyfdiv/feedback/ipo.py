@@ -29,6 +29,7 @@ from scipy.special import expit, logsumexp
 from .._util import as_float_array, check_log_probs, check_positive_float
 from ..policies.base import Policy
 from .dpo import check_common, check_dataset, as_log_pi, check_policy
+from .pairs import Squared, pair_loss, population_pair_loss
 from .raters import PreferenceDataset, check_vector
 
 __all__ = ["check_tau", "ipo_loss", "ipo_gradient", "bt_preferences", "win_rates", "population_ipo_loss",
@@ -44,11 +45,8 @@ def check_tau(tau) -> float:
 
 
 def _pair_sq_loss(h: np.ndarray, winners, losers, tau: float) -> tuple[float, np.ndarray]:
-    """L = (1/n) Σ_i (h(w_i) − h(l_i) − 1/(2τ))² and ∂L/∂h (N,)."""
-    e = h[winners] - h[losers] - 0.5 / tau  # (n,) residuals
-    s = 2.0 * e / e.size
-    n = h.size
-    return float(np.mean(e**2)), np.bincount(winners, s, n) - np.bincount(losers, s, n)
+    """L = (1/n) Σ_i (h(w_i) − h(l_i) − 1/(2τ))² and ∂L/∂h (N,): the shared kernel with a squared margin loss."""
+    return pair_loss(Squared(0.5 / tau), h, winners, losers)
 
 
 def ipo_loss(policy, ref_log_probs, dataset: PreferenceDataset, tau: float) -> float:
@@ -132,19 +130,21 @@ def population_ipo_loss(policy, ref_log_probs, preference, tau: float, sampling_
     h = log_pi - check_common(log_pi, ref_log_probs, None)
     P = _check_preference(preference, h.size)
     mu = _sampling(sampling_log_probs, h.size)
-    resid = h[:, None] - h[None, :] - (P - 0.5) / tau  # (N, N)
-    return float(mu @ (resid**2) @ mu)
+    return population_pair_loss(Squared((P - 0.5) / tau), h, np.outer(mu, mu))[0]
 
 
 def population_ipo_gradient(policy: Policy, ref_log_probs, preference, tau: float, sampling_log_probs=None) -> np.ndarray:
-    """∇θ L = Σ_y g(y) ∇θ log π(y),  g(y) = 4 μ(y) (h(y) − E_μ[h] − (P(y ≻ μ) − ½)/τ); (P,)."""
+    """∇θ L = Σ_y g(y) ∇θ log π(y),  g(y) = 4 μ(y) (h(y) − E_μ[h] − (P(y ≻ μ) − ½)/τ); (P,).
+
+    Computed by the shared kernel (:func:`toyfdiv.feedback.pairs.population_pair_loss`, m = μμᵀ); the
+    closed form above is its value when P(y ≻ y') + P(y' ≻ y) = 1.
+    """
     tau = check_tau(tau)
     log_pi = check_policy(policy).log_probs()
     h = log_pi - check_common(log_pi, ref_log_probs, None)
     P = _check_preference(preference, h.size)
     mu = _sampling(sampling_log_probs, h.size)
-    g = 4.0 * mu * (h - mu @ h - (P @ mu - 0.5) / tau)
-    return policy.grad_log_prob_weighted(g)
+    return policy.grad_log_prob_weighted(population_pair_loss(Squared((P - 0.5) / tau), h, np.outer(mu, mu))[1])
 
 
 def ipo_optimum(ref_log_probs, win_rate, tau: float) -> np.ndarray:

@@ -1,0 +1,123 @@
+"""The pair-loss kernel shared by DPO, f-DPO, χ²PO and IPO: the per-pair loss is passed in.
+
+On a dataset of n pairs (w_i ≻ l_i) with weights ω_i, and on the population with the mass
+m(x, y) of the pair "x beats y",
+
+    L = Σ_i ω_i ℓ(h(w_i) − h(l_i)),     ∂L/∂h(x) = Σ_i ω_i ℓ'(Δ_i) (1[x = w_i] − 1[x = l_i])
+    L = Σ_{x,y} m(x,y) ℓ(h(x) − h(y)),  ∂L/∂h(x) = Σ_y m(x,y) ℓ'(d_xy) − Σ_y m(y,x) ℓ'(d_yx)
+
+with h the method's log-ratio (DPO: log π − log π_ref; f-DPO: f'(π/π_ref); χ²PO:
+t + log t) and ℓ the margin loss: :class:`Logistic` (−log σ(β Δ), DPO, f-DPO, χ²PO with
+its clip) or :class:`Squared` ((Δ − target)², IPO).  A margin loss returns ℓ(Δ) and
+ℓ'(Δ) = c · w(Δ) as (ℓ, w, c) with c a constant: the kernel bins ω·w and multiplies once
+by c, the arithmetic DPO always had (so its numbers are unchanged bit for bit).
+
+References: Rafailov et al. (2023), eq. 7 (DPO); Wang et al. (2023), eq. 9 (f-DPO); Huang
+et al. (2024), Alg. 1 (χ²PO); Azar et al. (2023), eq. 15 and 17 (IPO).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from scipy.special import expit, log_expit
+
+from .._util import as_float_array, check_positive_float
+
+__all__ = ["Logistic", "Squared", "pair_loss", "population_pair_loss", "bt_pair_mass"]
+
+#: ℓ(Δ) → (value ℓ(Δ), weight w(Δ), constant c) with ℓ'(Δ) = c · w(Δ); arrays of Δ's shape
+MarginLoss = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, float]]
+
+
+@dataclass(frozen=True)
+class Logistic:
+    """ℓ(Δ) = −log σ(clip_{2R}(β Δ)),  ℓ'(Δ) = −β σ(−β Δ) 1[|β Δ| < 2R]  (R = ``clip``; None: no clip).
+
+    DPO and f-DPO (no clip); χ²PO clips the scaled margin to [−2R, 2R] (Huang et al. 2024, Alg. 1),
+    where the gradient is 0.
+    """
+
+    beta: float
+    clip: float | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "beta", check_positive_float(self.beta, "beta"))
+        if self.clip is not None:
+            object.__setattr__(self, "clip", check_positive_float(self.clip, "clip"))
+
+    def __call__(self, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        d = self.beta * delta  # scaled margins
+        if self.clip is None:
+            return -log_expit(d), expit(-d), -self.beta
+        dc = np.clip(d, -2 * self.clip, 2 * self.clip)
+        return -log_expit(dc), np.where(np.abs(d) < 2 * self.clip, expit(-dc), 0.0), -self.beta
+
+
+@dataclass(frozen=True)
+class Squared:
+    """ℓ(Δ) = (Δ − target)², ℓ'(Δ) = 2 (Δ − target); ``target`` a float or an array broadcasting with Δ.
+
+    IPO: target 1/(2τ) on a dataset, (P(x ≻ y) − ½)/τ per pair on the population (Azar et al. 2023).
+    """
+
+    target: float | np.ndarray
+
+    def __call__(self, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        e = delta - self.target  # residuals
+        return e * e, e, 2.0
+
+
+def _check_h(h) -> np.ndarray:
+    h = as_float_array(h, "h")
+    if h.ndim != 1 or not np.all(np.isfinite(h)):
+        raise ValueError(f"h must be a finite vector (N,) of log-ratios; got shape {h.shape}")
+    return h
+
+
+def pair_loss(margin_loss: MarginLoss, h, winners, losers, weights=None) -> tuple[float, np.ndarray]:
+    """L = Σ_i ω_i ℓ(h(w_i) − h(l_i)) (ω = 1/n by default) and ∂L/∂h (N,); ``margin_loss`` as in the module docstring.
+
+    Shapes: h (N,); winners, losers (n,) indices; weights (n,) or None.
+    """
+    if not callable(margin_loss):
+        raise ValueError(f"margin_loss={margin_loss!r} must be a margin loss, e.g. Logistic(beta) or Squared(target)")
+    h = _check_h(h)
+    winners, losers = np.asarray(winners), np.asarray(losers)
+    if winners.shape != losers.shape or winners.ndim != 1 or winners.size == 0:
+        raise ValueError(f"winners and losers have shapes {winners.shape} and {losers.shape}; expected equal (n,), n ≥ 1")
+    value, w, c = margin_loss(h[winners] - h[losers])  # (n,) each
+    omega = np.full(value.shape, 1.0 / value.size) if weights is None else as_float_array(weights, "weights")
+    if omega.shape != value.shape:
+        raise ValueError(f"weights has shape {omega.shape}; expected {value.shape}, one per pair")
+    s = omega * w
+    n = h.size
+    return float((omega * value).sum()), c * (np.bincount(winners, s, n) - np.bincount(losers, s, n))
+
+
+def population_pair_loss(margin_loss: MarginLoss, h, mass) -> tuple[float, np.ndarray]:
+    """L = Σ_{x,y} m(x,y) ℓ(h(x) − h(y)) and ∂L/∂h (N,); m (N, N) the mass of the pair "x beats y"."""
+    if not callable(margin_loss):
+        raise ValueError(f"margin_loss={margin_loss!r} must be a margin loss, e.g. Logistic(beta) or Squared(target)")
+    h = _check_h(h)
+    m = as_float_array(mass, "mass")
+    if m.shape != (h.size, h.size):
+        raise ValueError(f"mass has shape {m.shape}; expected ({h.size}, {h.size}), m[x, y] = mass of 'x beats y'")
+    value, w, c = margin_loss(h[:, None] - h[None, :])  # (N, N) each
+    s = m * w
+    return float((m * value).sum()), c * (s.sum(axis=1) - s.sum(axis=0))
+
+
+def bt_pair_mass(reward, log_q) -> np.ndarray:
+    """m(x, y) = [q(x,y) + q(y,x)] σ(r(x) − r(y)), (N, N): the probability that a dataset pair is (winner x, loser y).
+
+    A pair drawn as (x, y) or as (y, x) (q (N, N) the ordered-pair probabilities, in log space) is
+    labelled "x ≻ y" with the Bradley–Terry probability σ(r(x) − r(y)); Σ m = 1 when Σ q = 1.
+    """
+    r = as_float_array(reward, "reward")
+    q = np.exp(as_float_array(log_q, "log_q"))  # (N, N) ordered pair draws
+    if r.ndim != 1 or q.shape != (r.size, r.size):
+        raise ValueError(f"reward has shape {r.shape} and log_q {q.shape}; expected (N,) and (N, N)")
+    return (q + q.T) * expit(r[:, None] - r[None, :])
