@@ -17,8 +17,9 @@ into its positive and negative parts, :mod:`toyfdiv.rl.ppo`).
 - mc: ``trials`` batches drawn, the masses averaged; the noise floor is the standard error
   of the update over ``chunks`` independent chunks (like ``estimator_stats``).
 A prompted task averages the prompts' updates with weights ρ(c); a batch holds one group
-per prompt.  REINFORCE++ normalises over the batch of all prompts, so its expectation is
-Monte Carlo.  DAPO's batch token mean divides by the tokens of every prompt's group: exact
+per prompt.  REINFORCE++ normalises over the batch of all prompts: exact through the
+distribution of the batch's reward-class counts where the rewards take few values
+(:mod:`toyfdiv.rl.batchnorm`), Monte Carlo otherwise (a KL penalty in the reward).  DAPO's batch token mean divides by the tokens of every prompt's group: exact
 by averaging over the other prompts' token total, whose distribution is the convolution of
 their groups' (:func:`rest_totals`); dynamic sampling conditions each group on a spread of
 rewards (:mod:`toyfdiv.rl.dapo`).
@@ -40,11 +41,12 @@ from .advantages import GRPO_EPS, choice, group_advantages, scaled
 from .aggregation import LENGTH_DEPENDENT, scales
 from .algorithms import Algorithm
 from .clip import clipped_gradient, sequence_clipped_gradient
+from .batchnorm import batch_advantage_tables
 from .dapo import draw_groups, kept_probability, overlong_penalty
 from . import kl as _kl
 
 __all__ = ["MODES", "Masses", "Update", "policies_of", "rewards_with_kl", "greedy_index", "masses_exact",
-           "group_totals", "rest_totals",
+           "group_totals", "rest_totals", "masses_batch_normalised",
            "masses_mc", "gradient_from_masses", "expected_update", "reference_gradient", "n_terms"]
 
 MODES = ("auto", "exact", "mc")
@@ -187,8 +189,8 @@ def masses_exact(alg: Algorithm, pi_old: np.ndarray, R: np.ndarray, lengths: np.
     lone prompt, T_rest = 0).
     """
     if alg.advantage == "reinforce_pp":
-        raise ValueError("advantage 'reinforce_pp' normalises over the whole batch of prompts; its expectation "
-                         "is computed by Monte Carlo: use mode='mc' (or 'auto')")
+        raise ValueError("advantage 'reinforce_pp' normalises over the whole batch of prompts: its exact "
+                         "expectation is masses_batch_normalised (expected_update does it), not per prompt")
     values, type_of = _types(alg, R, lengths, G, max_terms)
     K = len(values)
     q = np.bincount(type_of, weights=pi_old, minlength=K)  # (K,) type probabilities
@@ -234,6 +236,24 @@ def rest_totals(alg: Algorithm, pis, Rs, lengths, G: int, max_terms: int = MAX_T
                 d = np.convolve(d, totals[c2])
         out.append(d)
     return out
+
+
+def masses_batch_normalised(alg: Algorithm, pis, Rs, lengths, G: int, max_length: int, max_terms: int = MAX_TERMS
+                            ) -> list[Masses]:
+    """REINFORCE++'s masses of every prompt, exactly (:mod:`toyfdiv.rl.batchnorm`): m_A(y) = G π_old(y) s(y) h_c(R(y)).
+
+    Refused (ValueError: use mode='mc') when the rewards take too many values for the count table,
+    with dynamic sampling, or with an aggregation that reads the other responses' lengths.
+    """
+    if alg.dynamic_sampling or alg.aggregation == "batch_token_mean":
+        raise ValueError("the exact REINFORCE++ expectation needs independent groups and an aggregation weight "
+                         "of the response alone (not dynamic sampling, not batch_token_mean); use mode='mc'")
+    values, cls = np.unique(np.concatenate(Rs), return_inverse=True)
+    cls = cls.reshape(len(Rs), -1)  # (C, N) class of each response
+    qs = np.stack([np.bincount(cls[c], weights=pis[c], minlength=values.size) for c in range(len(Rs))])  # (C, K)
+    h, hp, hn = batch_advantage_tables(qs, values, G, max_cells=max_terms)
+    s = scales(np.column_stack([lengths, np.ones((len(lengths), G - 1))]), alg.aggregation, max_length)[:, 0]  # (N,)
+    return [Masses(*(G * pis[c] * s * t[c, cls[c]] for t in (h, hp, hn)), G * pis[c] * s) for c in range(len(Rs))]
 
 
 def masses_mc(alg: Algorithm, policies, Rs, lengths, G: int, max_length: int, baselines, trials: int,
@@ -317,18 +337,19 @@ def expected_update(alg: Algorithm, policy, task, G: int = 8, *, mode: str = "au
                                                              None if old_policy is None else olds[c])
                                for c in range(C)])
 
-    if mode in ("auto", "exact") and alg.advantage != "reinforce_pp":
+    if mode in ("auto", "exact"):
         try:
-            rest = rest_totals(alg, [o.probs() for o in olds], Rs, lengths, G, max_terms)
-            ms = [masses_exact(alg, olds[c].probs(), Rs[c], lengths, G, L, base[c], max_terms, rest[c], C)
-                  for c in range(C)]
+            if alg.advantage == "reinforce_pp":
+                ms = masses_batch_normalised(alg, [o.probs() for o in olds], Rs, lengths, G, L, max_terms)
+            else:
+                rest = rest_totals(alg, [o.probs() for o in olds], Rs, lengths, G, max_terms)
+                ms = [masses_exact(alg, olds[c].probs(), Rs[c], lengths, G, L, base[c], max_terms, rest[c], C)
+                      for c in range(C)]
             g = grad(ms)
             return Update(g, np.zeros_like(g), "exact")
         except ValueError:
             if mode == "exact":
                 raise
-    elif mode == "exact":
-        masses_exact(alg, olds[0].probs(), Rs[0], lengths, G, L, base[0], max_terms)  # raises with the reason
     rng = np.random.default_rng(0) if rng is None else check_rng(rng)
     trials = check_int(trials, "trials", low=chunks)
     chunks = check_int(chunks, "chunks", low=2)

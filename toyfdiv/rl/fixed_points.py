@@ -25,52 +25,79 @@ from scipy.special import logsumexp
 from ..loop import optimise
 from .._util import as_float_array, check_int, check_positive_float, check_log_probs
 from .advantages import effective_weight
+from .batchnorm import batch_weights
 from .algorithms import Algorithm
 from .expected import expected_update, policies_of
 
-__all__ = ["FixedPoint", "fixed_point", "rlhf_target", "k3_target", "atlas", "grpo_success_recursion"]
+__all__ = ["FixedPoint", "fixed_point", "rlhf_target", "k3_target", "atlas", "grpo_success_recursion",
+           "reinforce_pp_success", "MC_CONVERGED"]
 
 
 @dataclass(frozen=True)
 class FixedPoint:
-    """The end of training on the exact expected update: policies, log π (C, N), steps, ‖update‖, converged."""
+    """The end of training on the expected update: policies, log π (C, N), steps, ‖update‖, converged, and the
+    update's noise floor (0 when exact)."""
 
     policies: tuple
     log_probs: np.ndarray
     steps: int
     grad_norm: float
     converged: bool
+    noise_floor: float = 0.0
+
+
+#: mode "mc": the update counts as zero when ‖u‖ < MC_CONVERGED × its noise floor
+MC_CONVERGED = 3.0
 
 
 def fixed_point(alg: Algorithm, task, G: int, *, start=None, steps: int = 5000, lr: float = 1.0,
-                tol: float = 1e-10, optimizer: str = "sgd", check_every: int = 50) -> FixedPoint:
-    """Train on the exact expected update through the one loop (:func:`toyfdiv.loop.optimise`) until
-    ‖E[∇L]‖ < tol (checked every ``check_every`` steps) or ``steps``.
+                tol: float = 1e-10, optimizer: str = "sgd", check_every: int = 50, mode: str = "exact",
+                trials: int = 4000, seed: int = 0) -> FixedPoint:
+    """Train on the expected update through the one loop (:func:`toyfdiv.loop.optimise`) until it vanishes.
 
-    The loop runs in rounds of ``check_every`` steps; plain SGD (the default) carries no
-    state, so the rounds are one continuous run (Adam's moments restart each round).
+    mode "exact": until ‖E[∇L]‖ < tol (checked every ``check_every`` steps) or ``steps``.
+    mode "mc" (an expectation only Monte Carlo can give, e.g. REINFORCE++ with the KL in the
+    reward): each step uses a fresh estimate from ``trials`` batches (seeded by ``seed``), and
+    training stops at the first check where the estimate is within MC_CONVERGED (3) noise
+    floors of zero — the fixed point is then located only to the noise's resolution (compare two
+    seeds).  The loop runs in rounds of ``check_every`` steps; plain SGD (the default) carries
+    no state, so the rounds are one continuous run (Adam's moments restart each round).
     Warns (and returns converged=False) if it did not converge.
     """
     steps = check_int(steps, "steps")
     check_every = check_int(check_every, "check_every")
     lr = check_positive_float(lr, "lr")
+    if mode not in ("exact", "mc"):
+        raise ValueError(f"mode={mode!r} is unknown; allowed: ['exact', 'mc']")
+    trials = check_int(trials, "trials", low=20)
+    rng = np.random.default_rng(check_int(seed, "seed", low=0))
     pols = policies_of(task.base_policies() if start is None else start)
     holder = _Stacked(pols)
 
-    def update(policy, rng):
-        return expected_update(alg, policy.policies, task, G, mode="exact").gradient, {}
+    def estimate(policy):
+        return expected_update(alg, policy.policies, task, G, mode=mode, trials=trials, rng=rng, chunks=20)
 
-    done, norm = 0, float(np.linalg.norm(update(holder, None)[0]))
-    while norm >= tol and done < steps:
+    def update(policy, _):
+        return estimate(policy).gradient, {}
+
+    def done_yet(u):
+        return u.noise_floor and np.linalg.norm(u.gradient) < MC_CONVERGED * u.noise_floor if mode == "mc" else \
+            np.linalg.norm(u.gradient) < tol
+
+    done, u = 0, estimate(holder)
+    while not done_yet(u) and done < steps:
         k = min(check_every, steps - done)
         holder = optimise(holder, update, steps=k, lr=lr, optimizer=optimizer, record_every=k,
                           label=f"fixed_point({alg.name})").policy
         done += k
-        norm = float(np.linalg.norm(update(holder, None)[0]))
-    if norm >= tol:
-        warnings.warn(f"fixed_point({alg.name}) did not converge in {steps} steps: ‖E[∇L]‖ = {norm:.2e} > "
-                      f"tol = {tol:.0e}; raise steps or lr", RuntimeWarning, stacklevel=2)
-    return FixedPoint(holder.policies, np.stack([p.log_probs() for p in holder.policies]), done, norm, norm < tol)
+        u = estimate(holder)
+    norm, converged = float(np.linalg.norm(u.gradient)), bool(done_yet(u))
+    if not converged:
+        bar = f"{MC_CONVERGED:g} noise floors = {MC_CONVERGED * u.noise_floor:.2e}" if mode == "mc" else f"tol = {tol:.0e}"
+        warnings.warn(f"fixed_point({alg.name}) did not converge in {steps} steps: ‖E[∇L]‖ = {norm:.2e} > {bar}; "
+                      "raise steps or lr", RuntimeWarning, stacklevel=2)
+    return FixedPoint(holder.policies, np.stack([p.log_probs() for p in holder.policies]), done, norm, converged,
+                      u.noise_floor)
 
 
 class _Stacked:
@@ -146,4 +173,25 @@ def grpo_success_recursion(p_a: float, beta: float, G: int, iterations: int = 20
     for _ in range(iterations):
         s = np.log(p_a) + float(effective_weight(out[-1], G)) / beta
         out.append(float(np.exp(s - np.logaddexp(s, np.log1p(-p_a)))))
+    return np.array(out)
+
+
+def reinforce_pp_success(p_a, beta: float, G: int, iterations: int = 300) -> np.ndarray:
+    """p_{n+1,c} = p_a,c e^{w_c(p_n)/β} / (p_a,c e^{w_c(p_n)/β} + 1 − p_a,c), w = batch_weights(p_n, G); (iterations + 1, C).
+
+    REINFORCE++ with binary rewards and a reverse-KL penalty β KL(π‖a) in the loss follows
+    Σ_c w_c(p) ∇p_c − β ∇KL(π_c‖a_c): stationary at π_c = a_c e^{w_c(p*) r_c/β}/Z_c, where every
+    prompt's weight reads every prompt's success probability (:func:`toyfdiv.rl.batchnorm.batch_weights`).
+    Its fixed point p* is the limit of this recursion (the batch analogue of
+    :func:`grpo_success_recursion`).
+    """
+    p_a = as_float_array(p_a, "p_a").reshape(-1)
+    if p_a.size == 0 or not np.all((p_a > 0) & (p_a < 1)):
+        raise ValueError(f"p_a={p_a!r} must be probabilities in (0, 1), one per prompt")
+    beta = check_positive_float(beta, "beta")
+    iterations = check_int(iterations, "iterations", low=0)
+    out = [p_a.copy()]
+    for _ in range(iterations):
+        s = np.log(p_a) + batch_weights(out[-1], G) / beta
+        out.append(np.exp(s - np.logaddexp(s, np.log1p(-p_a))))
     return np.array(out)
