@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import scipy
 
+from benchmarks.run import timed
 from toyfdiv import rl, rl_tasks, tasks
 from toyfdiv.policies import TinyLM
 
@@ -111,15 +112,7 @@ def grpo_timing(groups: int, G: int, repeats: int) -> dict:
         fns = {"toyfdiv": toy, "torch": tref}
     else:
         fns = {"toyfdiv": toy}
-    for fn in fns.values():
-        fn()
-    times = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
-    out.update({k: float(np.median(v)) for k, v in times.items()})
+    out.update(timed(fns, repeats))  # the harness of benchmarks/run.py: warm-up, interleaved repeats, medians
     return out
 
 
