@@ -34,7 +34,8 @@ def _load_preset() -> None:
                              f"{P}_place": a.kl_placement, f"{P}_level": a.kl_level,
                              f"{P}_beta": a.beta if a.beta > 0 else 0.1,
                              f"{P}_lo": a.clip_low or 0.2, f"{P}_hi": a.clip_high or 0.2,
-                             f"{P}_clip": a.clip_low is not None})
+                             f"{P}_clip": a.clip_low is not None, f"{P}_dapo": a.dynamic_sampling,
+                             f"{P}_gspo": a.ratio_level == "sequence"})
 
 
 with st.sidebar:
@@ -56,6 +57,10 @@ with st.sidebar:
     clip = st.checkbox("PPO clipping (later epochs only; the first epoch is on-policy)", key=f"{P}_clip")
     lo = float(st.slider("ε_low", 0.05, 0.95, key=f"{P}_lo", step=0.01, disabled=not clip))
     hi = float(st.slider("ε_high", 0.05, 0.95, key=f"{P}_hi", step=0.01, disabled=not clip))
+    gspo = st.checkbox("GSPO: one ratio (π/π_old)^(1/|y|) per response", key=f"{P}_gspo",
+                       help="Zheng et al. 2025: the sequence-level ratio, clipped per response; its gradient carries 1/|y|")
+    dapo = st.checkbox("DAPO: dynamic sampling and the overlong penalty", key=f"{P}_dapo",
+                       help="Yu et al. 2025: all-equal groups are drawn again; −½ at 3 tokens, −1 at 4 added to the reward")
     st.header("Batch and task")
     common.init(f"{P}_G", 8)
     G = int(st.select_slider("G, responses per prompt", [2, 4, 8, 16, 32, 64], key=f"{P}_G"))
@@ -69,7 +74,9 @@ with st.sidebar:
 with common.explained(what="This algorithm cannot be built"):
     alg = rl.Algorithm("yours", adv, agg, None if est == "none" else est, place, level,
                        beta if est != "none" else 0.0, epochs=4 if clip else 1,
-                       clip_low=lo if clip else None, clip_high=hi if clip else None)
+                       clip_low=lo if clip else None, clip_high=hi if clip else None, dynamic_sampling=dapo,
+                       overlong=rl.preset("dapo").overlong if dapo else None,
+                       ratio_level="sequence" if gspo else "token")
 st.info(alg.describe())
 
 
@@ -104,11 +111,11 @@ st.markdown(f"**{'Follows' if row['follows'] else 'Does not follow'}** the exact
 
 st.subheader("Where training ends")
 st.caption(f"One prompt (base success 0.3, two tokens then EOS) whose reward reads the leading tokens; Adam on the "
-           f"exact expected update until ‖E[update]‖ < {FP_TOL:.0e} (at most {FP_STEPS} steps, restarted every 500). "
-           "REINFORCE++ normalises "
-           "over a batch of prompts and has no exact expected update, so it has no fixed point here.")
-if adv == "reinforce_pp":
-    st.warning("REINFORCE++'s expected update is Monte Carlo only: pick another advantage to see a fixed point.")
+           f"exact expected update until ‖E[update]‖ < {FP_TOL:.0e} (at most {FP_STEPS} steps, restarted every 500).")
+if adv == "reinforce_pp" and alg.kl_in_reward:
+    st.warning("With the KL in the reward, REINFORCE++'s batch normalisation sees one reward value per response, so "
+               "its expected update is Monte Carlo only (rl.fixed_point(mode='mc') measures its fixed point, too slowly "
+               "for this page): move the KL to the loss, or pick another advantage, to see a fixed point.")
 else:
     with common.explained(stop=False, what="The fixed point cannot be computed"), st.spinner("Training to the fixed point…"):
         kls, png = ends(alg, G)

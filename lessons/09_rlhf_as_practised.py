@@ -37,7 +37,7 @@
 import numpy as np
 from IPython.display import Markdown, display
 
-from toyfdiv import fdpg, plots_rl, rl, rl_tasks, targets
+from toyfdiv import claims, fdpg, plots_rl, rl, rl_tasks, targets
 from toyfdiv.exercises import lesson9
 from toyfdiv.metrics import kl
 
@@ -196,6 +196,24 @@ lines = [f"- {start}: clip-low {verdict(st, 'clip_low')} the entropy ({st.delta[
 display(Markdown("\n".join(lines)))
 
 # %% [markdown]
+# GSPO (Zheng et al. 2025, `ratio_level="sequence"`) clips one ratio (π/π_old)^{1/|y|} per response
+# instead of one per token. DAPO (Yu et al. 2025) draws a group again when all its rewards are equal
+# (*dynamic sampling*), adds a soft penalty for responses near the length limit, and averages the token
+# losses over the whole batch of prompts.
+
+# %%
+gspo = rl.preset("grpo", ratio_level="sequence")
+gm = rl.ppo.batch_masses(rl.sample_batch(gspo, [pol], one, 8, np.random.default_rng(0)), one.space.size)[0]
+gap = np.abs(rl.sequence_clipped_gradient(pol, pol.with_params(pol.params), gm.A_pos, gm.A_neg, 0.2, 0.2)
+             - pol.grad_log_prob_weighted(-gm.A / one.space.lengths)).max()
+ds = rl.dynamic_sampling_weight(task.base_success, 8)
+display(Markdown(f"GSPO's first epoch is the on-policy gradient of the length-normalised loss −Σ s A log π(y)/|y| "
+                 f"(largest difference {gap:.0e}, {'zero' if gap < 1e-12 else 'not zero'} at the threshold 1e-12). "
+                 f"Dynamic sampling divides a binary prompt's expected update by 1 − p^G − (1 − p)^G: at G = 8 the "
+                 f"hardest prompt (p = {task.base_success[0]:g}) is scaled by {ds[0]:.2f}, the easiest "
+                 f"(p = {task.base_success[-1]:g}) by {ds[-1]:.2f}."))
+
+# %% [markdown]
 # ## 6. Every algorithm against the exact gradient
 #
 # The expected update u of each preset at one policy, against g = −∇(E[r] − β KL(π‖a)) with the
@@ -246,6 +264,22 @@ show([{k: r.get(k, float("nan")) for k in res[-1]} for r in res], list(res[-1]))
 display(Markdown(f"GRPO with k3 in the loss ends at p* = {p_star:.3f} with w(p*) = {w:.3f}: KL to β·a/(Λ − w·r) is "
                  f"{res[-1]['KL to k3 with w·r']:.0e} ({'zero' if res[-1]['KL to k3 with w·r'] < 1e-10 else 'not zero'} at the "
                  f"threshold 1e-10), to the RLHF target {res[-1]['KL to RLHF']:.3f} nats."))
+
+# %% [markdown]
+# REINFORCE++ with k1 in the reward normalises over the whole batch: its rewards take one value per
+# response, so its expected update is Monte Carlo only. Is the RLHF target its fixed point? Measure the
+# expected update there against its noise floor:
+
+# %%
+at_target = [type(p).from_log_probs(task.space, rl.rlhf_target(task.log_a[c], task.reward[c], 0.1))
+             for c, p in enumerate(task.base_policies())]
+for agg in ("token_mean", "seq_sum"):
+    u = rl.expected_update(rl.preset("reinforce_pp", aggregation=agg), at_target, task, 8, mode="mc", trials=10_000,
+                           rng=np.random.default_rng(0))
+    z = np.linalg.norm(u.gradient) / u.noise_floor
+    display(Markdown(f"REINFORCE++ with {agg}: at the RLHF target ‖E[update]‖ is {z:.1f} noise floors from 0 — "
+                     + ("not a fixed point" if z > claims.BIAS_Z else "a fixed point within the noise")
+                     + f" (threshold {claims.BIAS_Z:g} noise floors)."))
 
 # %% [markdown]
 # ## 8. Sampled training through the one loop

@@ -53,3 +53,6 @@ def test_page_shows_the_library_numbers_and_reruns_on_every_toggle():
     at.run()
     assert not at.exception
     assert "it ends at the k3 closed form" in " ".join(m.value for m in at.markdown)
+    at.selectbox(key="rl_preset").set_value("dapo").run()  # DAPO's dynamic sampling and overlong penalty load
+    assert not at.exception and at.checkbox(key="rl_dapo").value and not at.checkbox(key="rl_gspo").value
+    assert "dynamic sampling, overlong penalty" in " ".join(i.value for i in at.info)
