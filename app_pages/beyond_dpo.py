@@ -43,7 +43,8 @@ with st.sidebar:
     common.init(f"{P}_ld", 1.0)
     common.init(f"{P}_lu", 1.0)
     common.init(f"{P}_rho", 0.0)
-    kbeta = float(st.slider("β (KTO, < 1)", 0.05, 0.95, step=0.05, key=f"{P}_kbeta"))
+    kbeta = float(st.slider("β (KTO, ≤ 1)", 0.05, 1.0, step=0.05, key=f"{P}_kbeta",
+                              help="KTO's fixed point is unique for β ≤ 1 only (see lesson 10, section 3)"))
     lam_d = float(st.slider("λ_D (desirable weight)", 0.1, 4.0, step=0.1, key=f"{P}_ld"))
     lam_u = float(st.slider("λ_U (undesirable weight)", 0.1, 4.0, step=0.1, key=f"{P}_lu"))
     rho = float(st.slider("Desirable fraction ρ (0 = natural)", 0.0, 0.95, step=0.05, key=f"{P}_rho"))
@@ -150,9 +151,13 @@ c[0].metric("KTO support", f"{int(fp.support.sum())} / {task.space.size}")
 c[1].metric("log-odds threshold", f"{fp.threshold:.3f}")
 c[2].metric("E[u]: KTO vs RLHF/DPO", f"{kto_pi @ u:.3f} vs {np.exp(p_rlhf) @ u:.3f}")
 c[3].metric("RLHF/DPO mass outside KTO's support", f"{np.exp(p_rlhf)[~fp.support].sum():.3f}")
-st.markdown(f"KTO keeps exactly the outputs whose thumbs-up log-odds exceed {fp.threshold:.3f}; "
-            f"z₀ = KL(π‖π_ref) = {fp.z0:.3f} nats at the fixed point. RLHF and DPO with the same logistic reward keep "
-            "every output (π_ref·e^{r/β}/Z).")
+above = logit(s) > fp.threshold
+kept = ("KTO keeps exactly the outputs whose thumbs-up log-odds exceed " + f"{fp.threshold:.3f}"
+        if np.array_equal(fp.support, above) else
+        f"KTO keeps {int(fp.support.sum())} of the {int(above.sum())} outputs whose thumbs-up log-odds exceed "
+        f"{fp.threshold:.3f} (at β = 1 a second filter, κ π_ref < (A − B) e^(−z₀), drops the rest)")
+st.markdown(f"{kept}; z₀ = KL(π‖π_ref) = {fp.z0:.3f} nats at the fixed point. RLHF and DPO with the same logistic "
+            "reward keep every output (π_ref·e^{r/β}/Z).")
 
 # ---------------------------------------------------------------------------- 4 diversity
 st.subheader("4 · Diversity: pass@k and distinct correct answers under every f")

@@ -101,7 +101,7 @@ rater = lesson7.biased_rater()
 pairs = fb.collect_preferences(rater, task.base, 1000, np.random.default_rng(1))
 rm = fb.fit_reward_model(pairs, fb.ngram_features(task.space)[0], centre_log_probs=task.log_a)
 curves = fb.gold_utility_curves(task.log_a, pairs, rater.utility, np.geomspace(10, 0.01, 13), rlhf_reward=rm)
-# KTO learns from the same rater's thumbs (P(👍 | x) = σ(ũ(x))); its exact fixed point exists for β < 1 (section 3)
+# KTO learns from the same rater's thumbs (P(👍 | x) = σ(ũ(x))); its fixed point is unique for β ≤ 1 (section 3)
 curves["KTO"] = fb.kto_gold_curve(task.log_a, rater.prob_thumbs_up(np.arange(task.space.size)), rater.utility,
                                   np.geomspace(0.95, 0.01, 8))
 rows = [dict(method=m, peak=c.peak, at_beta=c.peak_beta, final=float(c.gold[-1]), decline=c.decline)
@@ -127,7 +127,13 @@ plots_po.gold_curves(curves)
 #
 # The derivative in $h(x)$ is $-\beta\sigma'(\beta(h - z_0))\,(A - B)(x)$, one sign per output
 # ($A$, $B$ the desirable and undesirable weights of x). So at a stationary point of a tabular
-# policy (β < 1), every output with $A \le B$ gets $\pi = 0$: KTO **filters** by thumbs-up odds.
+# policy every output with $A \le B$ gets $\pi = 0$: KTO **filters** by thumbs-up odds.
+#
+# Near $\pi(x) = 0$ KTO's push is $\propto \pi^\beta$ and the normaliser's pull $\propto \pi$. For β < 1 the push
+# wins and every output with $A > B$ is kept; at β = 1 they tie in the exponent and a second filter
+# appears, $\kappa\,\pi_{\mathrm{ref}}(x) < (A - B)(x)\,e^{-z_0}$; for β > 1 the pull wins, $\pi(x) = 0$ is
+# stable for every output, and the fixed point is not unique (every point mass on a desirable
+# output is one) — `kto_fixed_point` refuses β > 1 and says why.
 
 # %%
 s_up = expit(task.reward.values - 0.5)  # a logistic rater: P(👍 | x)

@@ -13,15 +13,27 @@ for KL(πθ‖π_ref), with y_j from the data it estimates E_μ[log πθ/π_ref]
 **Fixed point (population, tabular policy).**  With thumbs on x ∼ μ, s(x) = P(👍 | x),
 desirable fraction ρ and weights λ_D, λ_U, the loss is Σ_x A(x)(1 − σ(β(h − z₀))) +
 B(x)(1 − σ(β(z₀ − h))), A = ρ λ_D μ s/E_μ[s], B = (1 − ρ) λ_U μ (1 − s)/E_μ[1 − s].  Its
-derivative in h(x) is −β σ'(β(h − z₀)) (A − B)(x): one sign per x.  For β < 1 the stationary
-points of the softmax policy therefore put π = 0 wherever A ≤ B — a hard filter on the
-thumbs-up odds,
+derivative in h(x) is −β σ'(β(h − z₀)) (A − B)(x): one sign per x.  A stationary point of
+the softmax policy has β σ'(β(h − z₀))(A − B) = κ π_ref e^h, κ > 0 fixed by Σ π = 1 and
+z₀ = KL(π‖π_ref), so π = 0 wherever A ≤ B — a hard filter on the thumbs-up odds,
 
-    supp π = { x : s(x)/(1 − s(x)) > [(1 − ρ) λ_U E_μ[s]] / [ρ λ_D E_μ[1 − s]] }
+    supp π ⊆ { x : s(x)/(1 − s(x)) > [(1 − ρ) λ_U E_μ[s]] / [ρ λ_D E_μ[1 − s]] }
 
-— and on that set solve β σ'(β(h − z₀))(A − B) = κ π_ref e^h with κ fixed by Σ π = 1 and z₀ =
-KL(π‖π_ref) (:func:`kto_fixed_point`).  RLHF and DPO, with the same logistic reward
-r = logit s, target π_ref e^{r/β}/Z instead: full support, no filter.
+— and on the support φ(h) := log σ'(β(h − z₀)) − h = log(κ π_ref/(β (A − B))) =: c.
+Near π(x) = 0 the KTO push is β σ' (A − B) ≈ β (A − B) e^{−β z₀} (π/π_ref)^β against the
+normaliser's pull κ π, which decides everything (:func:`kto_fixed_point`):
+
+- β < 1: the push wins, every x with A > B is kept; φ decreases from +∞ to −∞, one root.
+- β = 1: a tie in the exponent; φ(h) = −z₀ − 2 log(1 + e^{h − z₀}) decreases from −z₀, so
+  h = z₀ + log expm1((−z₀ − c)/2) where c < −z₀, i.e. κ π_ref(x) < (A − B)(x) e^{−z₀}, and
+  π(x) = 0 (stable) otherwise: a second filter, on (A − B)/π_ref.  Unique.
+- β > 1: the pull wins near 0, so π(x) = 0 is a *stable* stationary point for every output;
+  φ rises then falls, and each kept output sits on its larger root.  Every point mass on
+  an output with A > B is a stable fixed point, and so are many mixed supports: the fixed
+  point is not unique and training ends at one that depends on where it starts.
+
+RLHF and DPO, with the same logistic reward r = logit s, target π_ref e^{r/β}/Z instead:
+full support, no filter.
 
 Reference: Ethayarajh, Xu, Muennighoff, Jurafsky, Kiela (2024), "KTO: Model Alignment as
 Prospect Theoretic Optimization", §4 (eq. 8, the loss; z₀ and its batch estimate).
@@ -214,7 +226,14 @@ class KTOFixedPoint:
 
 
 def _solve_h(c: np.ndarray, z0: float, beta: float) -> np.ndarray:
-    """h with log σ'(β(h − z₀)) − h = c, elementwise: Newton from the right on a concave, decreasing φ."""
+    """h with log σ'(β(h − z₀)) − h = c, elementwise, for β ≤ 1 (φ strictly decreasing); −inf where no root (β = 1).
+
+    β = 1: φ(h) = −z₀ − 2 log1p(e^{h − z₀}), so h = z₀ + log expm1((−z₀ − c)/2) for c < −z₀.
+    β < 1: Newton from the right on the concave, decreasing φ.
+    """
+    if beta == 1.0:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(c < -z0, z0 + np.log(np.expm1(np.maximum(-z0 - c, 0.0) / 2)), -np.inf)
     h = -np.log(4.0) - c  # φ(h) ≤ −log 4 − h, so φ(h₀) ≤ c: start right of the root
     for _ in range(200):
         s = beta * (h - z0)
@@ -229,18 +248,23 @@ def _solve_h(c: np.ndarray, z0: float, beta: float) -> np.ndarray:
 
 def kto_fixed_point(ref_log_probs, p_up, beta: float, *, sampling_log_probs=None, lambda_d: float = 1.0,
                     lambda_u: float = 1.0, desirable_fraction: float | None = None) -> KTOFixedPoint:
-    """The stationary point of population KTO over a tabular softmax policy, z₀ = KL(π‖π_ref); β ∈ (0, 1).
+    """The stable stationary point of population KTO over a tabular softmax policy, z₀ = KL(π‖π_ref); β ∈ (0, 1].
 
-    Support: A > B (:func:`kto_weights`).  On it, h = log π/π_ref solves
-    log σ'(β(h − z₀)) − h = log(κ π_ref/(β (A − B))) (strictly decreasing in h for β < 1, so
-    one root), κ > 0 by Σ π = 1 (brentq in log κ), and z₀ by z₀ = KL(π‖π_ref) (brentq on
-    [0, max_supp log 1/π_ref]).  For β ≥ 1 the per-output equation can have two roots or
-    none and the fixed point is not unique; that case is refused.
+    Support: A > B (:func:`kto_weights`), and for β = 1 also κ π_ref < (A − B) e^{−z₀}.  On it,
+    h = log π/π_ref solves log σ'(β(h − z₀)) − h = log(κ π_ref/(β (A − B))) (strictly
+    decreasing in h for β ≤ 1, so at most one root; closed form at β = 1), κ > 0 by Σ π = 1
+    (brentq in log κ), and z₀ by z₀ = KL(π‖π_ref) (brentq on [0, max_supp log 1/π_ref]).
+    β > 1 is refused: π(x) = 0 is then a stable stationary point for every output (the KTO
+    push ∝ π^β loses to the normaliser's pull ∝ π), each point mass on an output with A > B
+    is a stable fixed point, and the point training reaches depends on its start (module
+    docstring) — train instead, e.g. with :func:`kto_update` through ``toyfdiv.training.optimise``.
     """
     beta = check_beta(beta)
-    if beta >= 1:
-        raise ValueError(f"beta={beta!r}: the exact KTO fixed point is computed for β < 1 only (for β ≥ 1 "
-                         "log σ'(β(h − z₀)) − h is not monotone and the stationary point need not be unique)")
+    if beta > 1:
+        raise ValueError(f"beta={beta!r}: KTO's fixed point is unique only for β ≤ 1. For β > 1 the push on an "
+                         "output, ∝ π^β near π = 0, loses to the normaliser's pull ∝ π, so π(x) = 0 is stable for every "
+                         "output and every point mass on a desirable output is a fixed point: which one training "
+                         "reaches depends on its start. Allowed: 0 < beta ≤ 1 (or train with kto_update)")
     log_ref = check_log_probs(ref_log_probs, np.size(ref_log_probs), "ref_log_probs")
     A, B = kto_weights(p_up, sampling_log_probs, lambda_d, lambda_u, desirable_fraction)
     if A.size != log_ref.size:
@@ -269,7 +293,8 @@ def kto_fixed_point(ref_log_probs, p_up, beta: float, *, sampling_log_probs=None
 
     def gap(z0):
         lp, h = policy(z0)
-        return float(np.exp(lp) @ (lp - log_ref[support])) - z0
+        kept = np.isfinite(lp)  # β = 1 drops outputs with no root
+        return float(np.exp(lp[kept]) @ (lp - log_ref[support])[kept]) - z0
 
     z_hi = float(np.max(-log_ref[support]))
     z0 = 0.0 if gap(0.0) <= 0 else (z_hi if gap(z_hi) >= 0 else
@@ -277,4 +302,4 @@ def kto_fixed_point(ref_log_probs, p_up, beta: float, *, sampling_log_probs=None
     lp = np.full(log_ref.size, -np.inf)
     lp[support] = policy(z0)[0]
     thr = kto_threshold(p_up, sampling_log_probs, lambda_d, lambda_u, desirable_fraction)
-    return KTOFixedPoint(lp, float(z0), support, thr)
+    return KTOFixedPoint(lp, float(z0), np.isfinite(lp), thr)
