@@ -25,6 +25,7 @@ from .dapo import dynamic_sampling_weight, kept_probability, overlong_penalty
 from .batched import clipped_logit_gradient, response_masses, sample_rows
 from .clip import clip_weights, sequence_clipped_gradient, sequence_ratios
 from .loop import make_update, summary
+from .shared import PromptedTinyLM
 from .table import FOLLOWS_THRESHOLD, evaluation_policy, update_table
 
 __all__ = [
@@ -33,5 +34,5 @@ __all__ = [
     "greedy_index", "FixedPoint", "fixed_point", "atlas", "grpo_success_recursion", "reinforce_pp_success", "rlhf_target", "k3_target", "ESTIMATORS", "PLACEMENTS", "LEVELS",
     "estimate", "expected_kl_gradient", "kl_loss_gradient", "kl_values", "clip_entropy_study", "clipped_gradient", "clipped_objective", "epoch_agreement",
     "ppo_epochs", "sample_batch", "sampled_update", "length_drift", "batched", "sample_rows", "response_masses", "clipped_logit_gradient",
-    "clip_weights", "sequence_ratios", "sequence_clipped_gradient", "dapo", "batchnorm", "batch_weights", "overlong_penalty", "dynamic_sampling_weight", "kept_probability", "make_update", "summary", "evaluation_policy", "update_table", "FOLLOWS_THRESHOLD",
+    "clip_weights", "sequence_ratios", "sequence_clipped_gradient", "dapo", "batchnorm", "batch_weights", "overlong_penalty", "dynamic_sampling_weight", "kept_probability", "make_update", "summary", "PromptedTinyLM", "evaluation_policy", "update_table", "FOLLOWS_THRESHOLD",
 ]

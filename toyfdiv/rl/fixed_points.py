@@ -27,7 +27,7 @@ from .._util import as_float_array, check_int, check_positive_float, check_log_p
 from .advantages import effective_weight
 from .batchnorm import batch_weights
 from .algorithms import Algorithm
-from .expected import expected_update, policies_of
+from .expected import Update, expected_update, policies_of
 
 __all__ = ["FixedPoint", "fixed_point", "rlhf_target", "k3_target", "atlas", "grpo_success_recursion",
            "reinforce_pp_success", "MC_CONVERGED"]
@@ -62,6 +62,9 @@ def fixed_point(alg: Algorithm, task, G: int, *, start=None, steps: int = 5000, 
     floors of zero — the fixed point is then located only to the noise's resolution (compare two
     seeds).  The loop runs in rounds of ``check_every`` steps; plain SGD (the default) carries
     no state, so the rounds are one continuous run (Adam's moments restart each round).
+    A ``start`` with shared parameters (a ``pull_back``: :class:`toyfdiv.rl.shared.PromptedTinyLM`)
+    is trained as itself, on the pulled-back update (its noise floor: per coordinate, the root of
+    the pulled-back variances, the chunks' prompts being independent).
     Warns (and returns converged=False) if it did not converge.
     """
     steps = check_int(steps, "steps")
@@ -72,10 +75,15 @@ def fixed_point(alg: Algorithm, task, G: int, *, start=None, steps: int = 5000, 
     trials = check_int(trials, "trials", low=20)
     rng = np.random.default_rng(check_int(seed, "seed", low=0))
     pols = policies_of(task.base_policies() if start is None else start)
-    holder = _Stacked(pols)
+    shared = hasattr(start, "pull_back")  # one θ for all prompts (e.g. rl.PromptedTinyLM): its own parameters
+    holder = start if shared else _Stacked(pols)
 
     def estimate(policy):
-        return expected_update(alg, policy.policies, task, G, mode=mode, trials=trials, rng=rng, chunks=20)
+        u = expected_update(alg, policy.policies, task, G, mode=mode, trials=trials, rng=rng, chunks=20)
+        if not shared:
+            return u
+        return Update(policy.pull_back(u.gradient), np.zeros(policy.n_params) if u.mode == "exact" else
+                      np.sqrt(policy.pull_back(u.stderr**2)), u.mode, u.trials)
 
     def update(policy, _):
         return estimate(policy).gradient, {}

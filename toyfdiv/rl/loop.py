@@ -2,7 +2,9 @@
 
     update(policy, rng) -> (∇θ L, diagnostics)
 
-with ``policy`` a ConditionalPolicy (or anything with ``.policies``) over the task's prompts.
+with ``policy`` a ConditionalPolicy (or anything with ``.policies``) over the task's prompts.  A
+policy with shared parameters (a ``pull_back`` method: :class:`toyfdiv.rl.shared.PromptedTinyLM`,
+:class:`toyfdiv.collapse.SharedAdapter`) gets its per-prompt gradients pulled back onto θ.
 ``estimator="expected"``: the exact expected update (or Monte Carlo where exact does not
 fit); ``"sampled"``: one batch per ``alg.epochs`` calls — the first call samples a batch
 from the current policy (π_old) and takes the on-policy step, the next epochs − 1 calls
@@ -46,6 +48,11 @@ def make_update(alg: Algorithm, task, G: int = 8, *, estimator: str = "expected"
     state = {"batch": None, "old": None, "epoch": 0}
 
     def update(policy, rng):
+        pull = getattr(policy, "pull_back", None)  # shared parameters: Σ over the prompts (chain rule)
+        g, diag = one(policy, rng)
+        return (g if pull is None else pull(g)), diag
+
+    def one(policy, rng):
         if estimator == "expected":
             u = expected_update(alg, policy, task, G, mode=mode, trials=trials, rng=rng)
             return u.gradient, {"noise_floor": u.noise_floor}
