@@ -165,7 +165,7 @@ formula(r"\mathrm{pass@}k = 1-(1-P_\pi(\mathrm{correct}))^k,\qquad \pi^\star_f =
         "mara", "correct = positive sentiment; reward = 1 if correct")
 correct = u > 0
 rows = diversity.diversity_rows(task.log_a, correct.astype(float), correct, [dbeta],
-                                ["reverse_kl", "forward_kl", "js", "hellinger", "pearson", "alpha(0.5)"], k=k)
+                                ["reverse_kl", "forward_kl", "js", "hellinger", "pearson", "alpha(0.5)", "tv"], k=k)
 for name, lp in (("MARA (reverse KL)", diversity.mara_target(task.log_a, correct.astype(float), dbeta, 0.5)),
                  ("MARA (forward KL)", diversity.mara_target(task.log_a, correct.astype(float), dbeta, 0.5, "forward_kl"))):
     rows.append(dict(divergence=name, beta=dbeta, p_correct=diversity.p_correct(lp, correct),

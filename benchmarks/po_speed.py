@@ -24,7 +24,7 @@ from toyfdiv.feedback import PreferenceDataset, chipo_optimum, dpo_minimiser_set
 from toyfdiv.feedback.ipo import ipo_dataset_optimum
 
 BUDGET_MS = 50.0
-DIVS = ["reverse_kl", "forward_kl", "js", "hellinger", "pearson", "neyman", "alpha(0.5)", "gjsd(0.5)"]
+DIVS = ["reverse_kl", "forward_kl", "js", "hellinger", "pearson", "neyman", "alpha(0.5)", "gjsd(0.5)", "tv"]
 
 
 def _time(fn, repeats: int) -> float:
@@ -62,6 +62,8 @@ def _cases(n: int, rng):
               for d in DIVS]
     iterative = [
         ("KTO fixed point (nested root finds; not a closed form)", lambda: kto_fixed_point(log_a, s, 0.5, sampling_log_probs=log_a)),
+        ("KTO fixed point at β = 1 (closed form per output, root finds for κ and z₀)",
+         lambda: kto_fixed_point(log_a, s, 1.0, sampling_log_probs=log_a)),
         ("IPO gradient-flow limit on 4N pairs (sparse LSQR)", lambda: ipo_dataset_optimum(log_a, data, 0.5)),
     ]
     return cases, iterative, (log_a, data)

@@ -217,11 +217,16 @@ plots_po.gkd_grid(grid)
 # so they are positively correlated under a (Chebyshev's sum inequality):
 # $\mathbb E_a[1_C\,g(r)] \ge \mathbb E_a[1_C]\,\mathbb E_a[g(r)] = P_a(C)$. ∎ Since
 # pass@k $= 1 - (1 - P(C))^k$ increases with P(C), it never drops either.
+#
+# TV's $f'$ is a step, so its target is a linear programme (`diversity.tv_target`): moving mass δ from
+# y to x changes $\mathbb E_\pi[r] - \beta\,\mathrm{TV}$ by $\delta\,(r(x) - r(y) - \beta)$, so every answer with
+# $r < r_{\max} - \beta$ gives all its mass to the best answers (split in proportion to a), the rest keep
+# $\pi = a$ — again $a\,g(r)$ with g non-decreasing, so the theorem covers it.
 
 # %%
 correct = task.reward.values > 0
 reward = correct.astype(float)
-fs = ["reverse_kl", "forward_kl", "js", "hellinger", "pearson", "alpha(0.5)"]
+fs = ["reverse_kl", "forward_kl", "js", "hellinger", "pearson", "alpha(0.5)", "tv"]
 rows = diversity.diversity_rows(task.log_a, reward, correct, [0.03, 0.1, 0.3, 1.0, 3.0], fs, k=8)
 worst = min(r["p_correct"] - r["base_p_correct"] for r in rows)
 print(f"P(correct) under a: {rows[0]['base_p_correct']:.4f}; smallest gain over every f and β: {worst:+.2e}")

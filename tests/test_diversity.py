@@ -139,8 +139,12 @@ def test_bad_input_is_refused():
         dv.pass_at_k(1.5, 2)
     with pytest.raises(ValueError, match="correct"):
         dv.p_correct(np.log([0.5, 0.5]), [1, 2])
-    with pytest.raises(ValueError, match="tv"):
-        dv.regularised_target(np.log([0.5, 0.5]), [0.0, 1.0], 1.0, "tv")
+    with pytest.raises(ValueError, match="log_a is -inf"):
+        dv.tv_target([0.0, -np.inf], [0.0, 1.0], 1.0)
+    with pytest.raises(ValueError, match="beta"):
+        dv.tv_target(np.log([0.5, 0.5]), [0.0, 1.0], 0.0)
+    with pytest.raises(ValueError, match="reward has shape"):
+        dv.tv_target(np.log([0.5, 0.5]), [0.0, np.inf], 1.0)
     with pytest.raises(ValueError, match="threshold"):
         dv.mara_reward(np.log([0.5, 0.5]), [0.0, 1.0], 1.0, 2.0)
     with pytest.raises(ValueError, match="n_correct"):
@@ -178,3 +182,65 @@ def test_a_shared_parameter_policy_loses_pass_at_k_on_a_minority_prompt():
         assert dv.pass_at_k_policy(lpi, correct, 4)[1] < dv.pass_at_k_policy(la, correct, 4)[1]
         lost[name] = pc[1]
     assert lost["reverse_kl"] < lost["forward_kl"]  # mode seeking trades more of the minority prompt away
+
+
+# ---------------------------------------------------------------------------- TV: a linear programme
+def _tv_objective(pi, a, r, beta):
+    return float(pi @ r - beta * 0.5 * np.abs(pi - a).sum())
+
+
+def _tv_linprog(a, r, beta):
+    """max r·π − (β/2) Σ u  s.t.  u ≥ ±(π − a), Σ π = 1, π, u ≥ 0 (scipy's HiGHS): the independent oracle."""
+    from scipy.optimize import linprog
+
+    N = a.size
+    eye = np.eye(N)
+    A_ub = np.block([[eye, -eye], [-eye, -eye]])
+    b_ub = np.concatenate([a, -a])
+    res = linprog(np.concatenate([-r, np.full(N, beta / 2)]), A_ub=A_ub, b_ub=b_ub,
+                  A_eq=np.concatenate([np.ones(N), np.zeros(N)])[None, :], b_eq=[1.0], bounds=(0, None), method="highs")
+    assert res.status == 0
+    return -res.fun
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_tv_target_is_the_linprog_optimum(seed):
+    rng = np.random.default_rng(seed)
+    N = int(rng.integers(2, 12))
+    a = rng.dirichlet(np.ones(N))
+    r = np.round(rng.normal(size=N), 1) if seed % 2 else rng.normal(size=N)  # rounded: ties at r_max and r_max − β
+    beta = float(rng.choice([0.05, 0.3, 1.0, 3.0])) if seed % 2 == 0 else 0.5
+    lp = dv.regularised_target(np.log(a), r, beta, "tv")
+    np.testing.assert_array_equal(lp, dv.tv_target(np.log(a), r, beta))
+    pi = np.exp(lp)
+    assert pi.sum() == pytest.approx(1.0, abs=1e-14)
+    assert _tv_objective(pi, a, r, beta) == pytest.approx(_tv_linprog(a, r, beta), abs=1e-9)
+    # the shape derived in the docstring: zero below r_max − β, a in between, the rest on the maximisers ∝ a
+    drop, top = r < r.max() - beta, r == r.max()
+    assert np.all(pi[drop] == 0)
+    np.testing.assert_allclose(pi[~drop & ~top], a[~drop & ~top], rtol=1e-13)
+    np.testing.assert_allclose(pi[top] / pi[top].sum(), a[top] / a[top].sum(), rtol=1e-13)
+    # no feasible move improves it: mass δ from any y with π(y) > 0 to any x
+    base = _tv_objective(pi, a, r, beta)
+    for y in np.flatnonzero(pi > 0):
+        for x in range(N):
+            q = pi.copy()
+            d = min(1e-3, pi[y])
+            q[y] -= d
+            q[x] += d
+            assert _tv_objective(q, a, r, beta) <= base + 1e-12
+
+
+def test_tv_target_never_loses_pass_at_k_and_joins_the_rows():
+    a = np.log([0.1, 0.001, 0.5, 0.399])
+    correct = np.array([True, True, False, False])
+    r = correct.astype(float)
+    for beta in (0.3, 0.999, 1.0, 3.0):
+        pi = np.exp(dv.tv_target(a, r, beta))
+        want = 1.0 if beta < 1 else 0.101  # r_max − r = 1: moved iff β < 1
+        assert pi[correct].sum() == pytest.approx(want, abs=1e-12)
+        assert pi[0] / pi[1] == pytest.approx(100.0)  # a's ratio within the correct answers, as for every f
+    rows = dv.diversity_rows(a, r, correct, [0.3, 3.0], ["tv", "reverse_kl"], k=4)
+    tv = [row for row in rows if row["divergence"] == "tv"]
+    assert [row["p_correct"] for row in tv] == pytest.approx([1.0, 0.101])
+    assert all(row["pass_at_k"] >= row["base_pass_at_k"] - 1e-12 for row in rows)

@@ -2,7 +2,7 @@
 
     pass@k(c)            = 1 − (1 − P_π(correct | c))^k              (k i.i.d. answers)
     E[#distinct correct] = Σ_{y correct} 1 − (1 − π(y | c))^k
-    π*_f = argmax_π E_π[r] − β D_f(π ‖ a)  = a · (f')⁻¹((r − λ)/β)   (clipped at f'(0⁺))
+    π*_f = argmax_π E_π[r] − β D_f(π ‖ a)  = a · (f')⁻¹((r − λ)/β)   (clipped at f'(0⁺); TV: a linear programme)
 
 **Theorem (an exact regularised target never loses pass@k).**  If f is convex and the reward
 is increasing in correctness — every correct answer scores at least as much as every
@@ -38,7 +38,7 @@ from .divergences import as_divergence
 from .feedback.fdpo import check_beta, check_common, fdpo_optimum
 
 __all__ = ["shared_head_objective", "shared_head_optimum", "p_correct", "pass_at_k", "pass_at_k_policy", "pass_at_k_estimate", "expected_distinct_correct",
-           "regularised_target", "mara_reward", "mara_target", "diversity_rows"]
+           "regularised_target", "tv_target", "mara_reward", "mara_target", "diversity_rows"]
 
 
 # ---------------------------------------------------------------------------- checks
@@ -156,7 +156,7 @@ def regularised_target(log_a, reward, beta: float, divergence="reverse_kl") -> n
     Where f'(0⁺) = −∞ (reverse and forward KL, JS, Hellinger, Neyman, α < 1, gJSD) the optimum
     is interior (:func:`toyfdiv.feedback.fdpo_optimum`); where f'(0⁺) is finite (Pearson χ²,
     α > 1) the KKT conditions clip t at 0 for rewards below λ + β f'(0⁺) (−inf log-probs).
-    TV is refused: f' is a step, the optimum is not unique.
+    TV (f' a step): the linear programme of :func:`tv_target`.
     Reverse KL: a·exp(r/β)/Z; forward KL: β a/(λ − r), λ > max r.
     """
     beta = check_beta(beta)
@@ -173,8 +173,7 @@ def regularised_target(log_a, reward, beta: float, divergence="reverse_kl") -> n
         raise ValueError(f"reward spans {spread:.3g} and beta={beta!r}: r/β overflows float64; "
                          "rescale the reward or raise beta")
     if div.name == "tv":
-        raise ValueError("divergence 'tv' has a step-function f', so argmax E_π[r] − β TV(π, a) is not unique; "
-                         "use any other registered divergence")
+        return tv_target(log_a, r, beta)
     if div.name == "reverse_kl":  # a·exp(r/β)/Z in closed form
         s = log_a + r / beta
         return s - logsumexp(s)
@@ -186,6 +185,36 @@ def regularised_target(log_a, reward, beta: float, divergence="reverse_kl") -> n
     with np.errstate(divide="ignore"):
         out = log_a + np.log(t)
     return out - logsumexp(out)  # removes the root-finder's last ~1e-15
+
+
+def tv_target(log_a, reward, beta: float) -> np.ndarray:
+    """log π* for max_π E_π[r] − β TV(π, a), TV = ½ Σ |π − a|: a linear programme, solved in closed form; (N,).
+
+    Moving mass δ from y to x changes the objective by δ (r(x) − r(y) − β) (½δ of TV on each
+    side), so the optimum moves every output with r(y) < r_max − β to zero and puts its mass
+    on the maximisers, keeps π = a elsewhere, and is π = a when max r − min r ≤ β.  KKT with
+    ∂f(1) = [−½, ½]: λ = r_max − β/2, t = 0 below λ − β/2, t = 1 in between, t > 1 only at
+    r_max.  The optimum is not unique where the objective is flat, and this picks
+    (tie-break, documented): among tied maximisers the moved mass is split in proportion to
+    a; an output with r(y) = r_max − β exactly (moving it gains 0) keeps π = a.
+    Requires a with full support (as :func:`regularised_target` checks).
+    """
+    beta = check_beta(beta)
+    log_a = check_log_probs(log_a, None, "log_a")
+    if np.isneginf(log_a).any():
+        raise ValueError(f"log_a is -inf at {np.flatnonzero(np.isneginf(log_a))[:5].tolist()}: the TV target "
+                         "needs a reference with full support")
+    r = as_float_array(reward, "reward")
+    if r.shape != log_a.shape or not np.all(np.isfinite(r)) or r.size == 0:
+        raise ValueError(f"reward has shape {r.shape}; expected finite values of shape {log_a.shape}")
+    top = r == r.max()
+    drop = r < r.max() - beta
+    out = log_a.copy()
+    if drop.any():
+        log_top = logsumexp(log_a[top])
+        out[top] = log_a[top] + np.logaddexp(log_top, logsumexp(log_a[drop])) - log_top  # a (A_top + moved)/A_top
+        out[drop] = -np.inf
+    return out - logsumexp(out)
 
 
 # ---------------------------------------------------------------------------- MARA
