@@ -32,9 +32,9 @@ import numpy as np
 from IPython.display import Markdown, display
 from scipy.special import expit, logit, softmax
 
-from toyfdiv import claims, collapse, diversity, plots_po, rl, rl_tasks, tasks, targets
+from toyfdiv import SequenceSpace, claims, collapse, diversity, plots_po, rl, rl_tasks, tasks, targets
 from toyfdiv import feedback as fb
-from toyfdiv.distill import gkd_fixed_point, gkd_grid
+from toyfdiv.distill import gkd_fixed_point, gkd_grid, gkd_tinylm_grid
 from toyfdiv.exercises import lesson7, lesson10
 from toyfdiv.policies import NgramPolicy, TabularPolicy
 
@@ -204,6 +204,24 @@ verdict = ("a tie (within 0.01 nats)" if abs(gap) < 0.01 else
 print(f"student entropy — forward KL on teacher samples {fwd['entropy']:.3f}, on-policy reverse KL "
       f"{rev['entropy']:.3f} nats: {verdict}")
 plots_po.gkd_grid(grid)
+
+# %% [markdown]
+# A unigram student cannot read the prefix at all. A *narrow* TinyLM can, a little: a GRU with a
+# one-number state (`n_hidden = 1`). It has no closed-form row optimum, so each (λ, β) cell is trained
+# through the one loop on the exact gradient with ν recomputed and held fixed each step, until the
+# gradient for its own mixture is (nearly) zero. The teacher is a bigram model on answers of 0–3
+# tokens ending in EOS; the entropies against the teacher's say which end covers and which locks on.
+
+# %%
+eos_space = SequenceSpace(["a", "b", "c"], length=4, eos="</s>")
+teacher = tasks.pretrain(eos_space, ["a b c", "b c a", "c a b", "a a", "b b c", "c"], order=2, smoothing=0.3)
+narrow = gkd_tinylm_grid(teacher, n_hidden=1, betas=(0.0, 1.0), lams=(0.0, 1.0), steps=500)
+show(narrow, ["lam", "beta", "entropy", "forward_kl", "reverse_kl", "grad_max"])
+h_teacher = float(-teacher.probs() @ teacher.log_probs())
+for lam in (0.0, 1.0):
+    cells = {f"β = {r['beta']:g} ({'forward' if r['beta'] == 0 else 'reverse'} KL), λ = {lam:g}": r["entropy"]
+             for r in narrow if r["lam"] == lam}
+    print(claims.entropy_extremes(cells, h_teacher)[1])
 
 # %% [markdown]
 # ## 6. The diversity question: pass@k under every f

@@ -31,13 +31,15 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import log_softmax, logsumexp, rel_entr, softmax
 
-from ._util import check_instance, check_int
+from ._util import check_instance, check_int, check_positive_float
+from .loop import optimise
 from .policies.base import Policy
 from .policies.ngram import NgramPolicy
+from .policies.tinylm import TinyLM, TinyLMConfig
 from .targets import ConvergenceWarning
 
 __all__ = ["skew_divergence", "prefix_mass", "gkd_loss", "gkd_gradient", "gkd_update", "GKDFixedPoint",
-           "gkd_fixed_point", "gkd_grid"]
+           "gkd_fixed_point", "gkd_grid", "gkd_train", "gkd_tinylm_grid"]
 
 
 def _beta(beta) -> float:
@@ -121,13 +123,20 @@ def gkd_gradient(student: Policy, teacher: Policy, beta: float, lam: float = 0.0
 
     Per prefix u the chain rule through q = softmax: ∂L/∂log q_v = ν(u) q_v ∂D/∂q_v; these are
     written as weights on the student's log-conditionals and pushed to θ by a per-level
-    weighted gradient (for an n-gram: summed into the shared context rows).
+    weighted gradient (for an n-gram: summed into the shared context rows; for an
+    autoregressive policy or a TinyLM: ``grad_log_cond_weighted``, backprop through the network).
     """
     beta, lam = _beta(beta), _lam(lam)
     student, teacher = _pair(student, teacher)
     nu = _mixture(teacher, student, lam) if nu is None else nu
     if not isinstance(student, NgramPolicy):
-        raise ValueError("gkd_gradient supports NgramPolicy students (exact per-context softmax rows)")
+        if not hasattr(student, "grad_log_cond_weighted"):
+            raise ValueError(f"student={type(student).__name__} has no per-token gradient; allowed: NgramPolicy, "
+                             "AutoregressivePolicy, TinyLM")
+        W = [np.zeros((lv.nodes, lv.choices)) for lv in student.space.levels]  # ∂L/∂log q(v|u) per depth
+        for w, p, q, t in _levels(student, teacher, nu):
+            W[t] = w[:, None] * q * _skew_grad_q(p, q, beta)
+        return student.grad_log_cond_weighted(W)
     table = student.table()
     grad = np.zeros_like(table)  # (rows, K)
     rows = student.context_rows()
@@ -239,4 +248,49 @@ def gkd_grid(teacher: Policy, betas=(0.0, 0.1, 0.5, 0.9, 1.0), lams=(0.0, 0.5, 1
                              forward_kl=float(rel_entr(p, q).sum()), reverse_kl=float(rel_entr(q, p).sum()),
                              teacher_log_lik=float(q @ log_t), iterations=fp.iterations, converged=fp.converged,
                              log_z=float(logsumexp(lq))))
+    return rows
+
+
+# ---------------------------------------------------------------------------- a network student
+def _row(student: Policy, teacher: Policy, lam: float, beta: float, extra: dict) -> dict:
+    lq, log_t = student.log_probs(), teacher.log_probs()
+    q, p = np.exp(lq), np.exp(log_t)
+    return dict(lam=float(lam), beta=float(beta), entropy=float(-q @ lq), forward_kl=float(rel_entr(p, q).sum()),
+                reverse_kl=float(rel_entr(q, p).sum()), teacher_log_lik=float(q @ log_t), **extra)
+
+
+def gkd_train(student: Policy, teacher: Policy, beta: float, lam: float, *, steps: int = 600, lr: float = 0.05,
+              seed: int = 0):
+    """θ ← Adam(θ, ∇θ L(θ; ν(θ))) for ``steps`` through the one loop (:func:`toyfdiv.loop.optimise`); (student, ‖∇‖∞).
+
+    ν is recomputed from the current student each step and held fixed in the gradient (GKD's
+    on-policy sampler, exact), so where it stops, θ minimises L(·; ν(θ)): the fixed point.
+    The returned gradient is at the end, for its own mixture — 0 at a fixed point.
+    """
+    beta, lam = _beta(beta), _lam(lam)
+    student, teacher = _pair(student, teacher)
+    steps = check_int(steps, "steps")
+    lr = check_positive_float(lr, "lr")
+    update = gkd_update(teacher, beta, lam)
+    hist = optimise(student, update, steps=steps, lr=lr, optimizer="adam", record_every=steps, seed=seed,
+                    label=f"gkd(beta={beta:g}, lam={lam:g})")
+    return hist.policy, float(np.abs(update(hist.policy, None)[0]).max())
+
+
+def gkd_tinylm_grid(teacher: Policy, n_hidden: int = 2, betas=(0.0, 0.5, 1.0), lams=(0.0, 1.0), *, n_embd: int = 2,
+                    steps: int = 600, lr: float = 0.05, seed: int = 0) -> list[dict]:
+    """One row per (λ, β): a narrow TinyLM student (GRU width ``n_hidden``) trained by GKD to its fixed point.
+
+    Keys as :func:`gkd_grid` (entropy H(q), forward_kl KL(p_T‖q), reverse_kl KL(q‖p_T),
+    teacher_log_lik E_q[log p_T]) plus grad_max, ‖∇θ L(θ; ν(θ))‖∞ at the end, and n_params.
+    Every run starts from the same initialisation (``seed``).
+    """
+    teacher = _autoregressive(teacher, "teacher")
+    config = TinyLMConfig(n_embd=check_int(n_embd, "n_embd"), n_hidden=check_int(n_hidden, "n_hidden"))
+    start = TinyLM(teacher.space, config, seed=check_int(seed, "seed", low=0))
+    rows = []
+    for lam in lams:
+        for beta in betas:
+            student, g = gkd_train(start, teacher, beta, lam, steps=steps, lr=lr, seed=seed)
+            rows.append(_row(student, teacher, lam, beta, dict(grad_max=g, n_params=start.n_params)))
     return rows
