@@ -62,8 +62,8 @@ def test_shared_fixed_point_is_the_independent_minimiser(task):
 
 def test_grpo_small_beta_keeps_pass_at_k_per_prompt_and_loses_it_shared(task):
     alg = rl.preset("grpo", beta=0.02)
-    per = collapse.rl_fixed_point(alg, task, 4, shared=False, steps=150)
-    sh = collapse.rl_fixed_point(alg, task, 4, shared=True, steps=150)
+    per = collapse.rl_fixed_point(alg, task, 4, shared=False, steps=60)
+    sh = collapse.rl_fixed_point(alg, task, 4, shared=True, steps=60)
     assert per.converged and sh.converged
     correct = task.reward >= 1
     pc = lambda lp: (np.exp(lp) * correct).sum(1)  # noqa: E731
@@ -75,6 +75,15 @@ def test_grpo_small_beta_keeps_pass_at_k_per_prompt_and_loses_it_shared(task):
     v_sh, s_sh = claims.pass_at_k_crossing(ks, base, collapse.average_pass_at_k(sh.log_probs, task, ks), "shared")
     assert v_per == "never below" and v_sh == "crosses", (s_per, s_sh)
     assert "from k = 4" in s_sh  # base: ½(1 − 0.95⁴) + ½(1 − 0.4⁴) = 0.58 > shared ≈ 0.50
+
+
+@pytest.mark.parametrize("name", ["reinforce", "rloo", "remax", "ppo", "grpo"])
+def test_per_prompt_fixed_points_never_lose_p_correct(task, name):
+    """The module docstring's claim, for every preset with a KL term (its first-epoch expected update)."""
+    fp = collapse.rl_fixed_point(rl.preset(name, beta=0.05), task, 4, shared=False, steps=60)
+    assert fp.converged
+    p = (np.exp(fp.log_probs) * (task.reward >= 1)).sum(1)
+    assert np.all(p >= task.base_success - 1e-12), p
 
 
 def test_average_pass_at_k_and_distinct_against_monte_carlo(task):
@@ -116,6 +125,12 @@ def test_bad_input(task):
         collapse.rl_fixed_point("grpo", task)
     with pytest.raises(ValueError, match="theta has shape"):
         collapse.SharedAdapter.at_base(task).with_params(np.zeros(2))
+    with pytest.raises(ValueError, match="theta has shape"):
+        collapse.SharedAdapter.at_base(task).with_params(np.full(task.space.n_logits, np.nan))
+    with pytest.raises(ValueError, match="space="):
+        collapse.SharedAdapter("space", np.zeros((1, 3)))
+    with pytest.raises(ValueError, match="task="):
+        collapse.SharedAdapter.at_base("task")
     with pytest.raises(ValueError, match="ks="):
         claims.pass_at_k_crossing([4, 1], [0.1, 0.2], [0.1, 0.2])
     with pytest.raises(ValueError, match="beta"):

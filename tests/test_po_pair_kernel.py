@@ -143,6 +143,8 @@ def test_bt_pair_mass_sums_to_one_and_bad_input():
         Logistic(-1.0)
     with pytest.raises(ValueError, match="clip"):
         Logistic(1.0, 0.0)
+    with pytest.raises(ValueError, match="target="):
+        Squared(np.inf)
     with pytest.raises(ValueError, match="log_q"):
         bt_pair_mass(r, np.zeros((3, 3)))
 

@@ -40,6 +40,7 @@ from .loop import optimise
 from .policies.autoregressive import AutoregressivePolicy
 from .rl import Algorithm, expected_update
 from .rl_tasks import PromptedTask
+from .space import SequenceSpace
 
 __all__ = ["SharedAdapter", "RLFixedPoint", "rl_fixed_point", "average_pass_at_k", "average_distinct_correct",
            "CollapseStudy", "collapse_study"]
@@ -55,20 +56,22 @@ class SharedAdapter:
     """
 
     def __init__(self, space, base, theta=None):
+        check_instance(space, SequenceSpace, "space")
         self._base = as_float_array(base, "base")
-        if self._base.ndim != 2 or self._base.shape[1] != space.n_logits:
-            raise ValueError(f"base has shape {self._base.shape}; expected (C, {space.n_logits}): one row of "
-                             "logits per prompt")
+        if self._base.ndim != 2 or self._base.shape[1] != space.n_logits or not np.all(np.isfinite(self._base)):
+            raise ValueError(f"base has shape {self._base.shape}; expected finite (C, {space.n_logits}): one row "
+                             "of logits per prompt")
         self.space = space
         theta = np.zeros(space.n_logits) if theta is None else as_float_array(theta, "theta")
-        if theta.shape != (space.n_logits,):
-            raise ValueError(f"theta has shape {theta.shape}; expected ({space.n_logits},)")
+        if theta.shape != (space.n_logits,) or not np.all(np.isfinite(theta)):
+            raise ValueError(f"theta has shape {theta.shape}; expected finite values of shape ({space.n_logits},)")
         self._theta = theta.copy()
         self.policies = tuple(AutoregressivePolicy(space, params=b + theta) for b in self._base)
 
     @classmethod
     def at_base(cls, task: PromptedTask) -> "SharedAdapter":
         """θ = 0: every prompt's policy is a(·|c)."""
+        check_instance(task, PromptedTask, "task")
         base = np.stack([p.params for p in task.base_policies()])
         return cls(task.space, base)
 

@@ -65,6 +65,12 @@ class Squared:
 
     target: float | np.ndarray
 
+    def __post_init__(self):
+        t = as_float_array(self.target, "target")
+        if not np.all(np.isfinite(t)):
+            raise ValueError(f"target={self.target!r} must be finite: the margin each pair is pulled to")
+        object.__setattr__(self, "target", float(t) if t.ndim == 0 else t)
+
     def __call__(self, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         e = delta - self.target  # residuals
         return e * e, e, 2.0
