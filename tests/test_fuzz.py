@@ -559,3 +559,49 @@ def test_fuzz_diversity_and_preference_optima(n, data):
     win = data.draw(maybe_bad(vectors(n, st.floats(0, 1)), JUNK))
     call("ipo.ipo_optimum", ipo.ipo_optimum, ref, win, beta, check=normalised)
     call("kto.kto_reference_point", kto.kto_reference_point, lp, ref, check=no_nan)
+
+
+from toyfdiv import rl_tasks  # noqa: E402
+
+RL_TASK = rl_tasks.prompted((0.1, 0.6), vocab=2, length=2)  # 2 prompts, N = 7: exact expectations are cheap
+
+
+@examples(25)
+@given(name=st.one_of(st.sampled_from(list(rl.PRESETS)), RL_NAMES), beta=st.one_of(st.sampled_from([0.0, 0.1, 1.0]), SCALARS),
+       epochs=st.one_of(st.integers(-1, 3), JUNK), clip=st.one_of(st.sampled_from([None, 0.2, 0.0, 1.0]), SCALARS),
+       G=st.one_of(st.integers(-1, 4), st.sampled_from([10**6, 2**70]), JUNK),
+       mode=st.one_of(st.sampled_from(list(rl.MODES)), JUNK), trials=st.one_of(st.integers(-1, 200), JUNK),
+       data=st.data())
+def test_fuzz_rl_algorithms(name, beta, epochs, clip, G, mode, trials, data):
+    """Presets with hostile parts, expected and sampled updates, fixed points and closed forms of rl."""
+    alg = call("rl.preset", rl.preset, name, names=("beta", "epochs", "clip_low", "clip_high"),
+               **{k: v for k, v in (("beta", beta), ("epochs", epochs), ("clip_low", clip), ("clip_high", clip))
+                  if data.draw(st.booleans())})
+    task = call("rl_tasks.prompted", rl_tasks.prompted, data.draw(maybe_bad(st.just((0.1, 0.6)),
+                                                                            st.one_of(vectors(2), JUNK))),
+                reward=data.draw(maybe_bad(st.sampled_from(rl_tasks.REWARDS), st.one_of(st.text(max_size=6), JUNK))),
+                vocab=2, length=2, check=lambda t: normalised(t.log_a[0]))
+    if alg is None or task is None:
+        return
+    pol = AutoregressivePolicy(RL_TASK.space, seed=0) if data.draw(st.booleans()) else data.draw(st.sampled_from([None, "x", 3]))
+    upd = call("rl.expected_update", rl.expected_update, alg, pol, RL_TASK, G, mode=mode, trials=trials,
+               rng=np.random.default_rng(0), check=lambda u: finite(u.gradient))
+    if upd is not None and pol is not None:
+        batch = call("rl.sample_batch", rl.sample_batch, alg, pol, RL_TASK, G, np.random.default_rng(1))
+        if batch is not None:
+            call("rl.sampled_update", rl.sampled_update, alg, pol, RL_TASK, batch, check=finite)
+    call("rl.fixed_point", rl.fixed_point, alg, RL_TASK, data.draw(st.one_of(st.integers(2, 3), SCALARS)),
+         steps=data.draw(st.one_of(st.integers(0, 20), JUNK)), lr=data.draw(st.one_of(st.sampled_from([0.1, 1.0]), SCALARS)),
+         check=lambda fp: normalised(fp.policy.log_probs()) if hasattr(fp, "policy") else None)
+    p_a = data.draw(st.one_of(st.floats(0, 1), SCALARS))
+    call("rl.grpo_success_recursion", rl.grpo_success_recursion, p_a, data.draw(st.one_of(st.floats(1e-3, 10), SCALARS)),
+         data.draw(st.one_of(st.integers(-1, 70), SCALARS)), check=no_nan)
+    log_a = data.draw(maybe_bad(log_probs(4, zeros=False), st.one_of(vectors(4), JUNK)))
+    reward = data.draw(maybe_bad(vectors(4, st.one_of(EXTREME, st.floats(-1e6, 1e6))), JUNK))
+    for fn in (rl.rlhf_target, rl.k3_target):
+        call(f"rl.{fn.__name__}", fn, log_a, reward, data.draw(st.one_of(st.sampled_from([1e-6, 0.5, 1e3]), SCALARS)),
+             check=normalised)
+    call("rl.kl_values", rl.kl_values, AutoregressivePolicy(SMALL_SPACES[0], seed=0),
+         data.draw(maybe_bad(log_probs(SMALL_SPACES[0].size, zeros=False), JUNK)),
+         data.draw(st.one_of(st.sampled_from(list(rl.ESTIMATORS)), JUNK)),
+         data.draw(st.one_of(st.sampled_from(list(rl.LEVELS)), JUNK)), check=no_nan)

@@ -128,8 +128,11 @@ def test_tinylm_out_of_range_inputs_are_named():
     with pytest.raises(ValueError, match=r"TinyLMConfig.init_scale=1e\+300 is out of range"):
         TinyLMConfig(init_scale=1e300)
     pol = TinyLM(space, seed=0)
-    with pytest.raises(ValueError, match=r"params give TinyLM log-probabilities that are NaN or \+inf"):
-        pol.with_params(np.full(pol.n_params, 1e308)).log_probs()
+    with pytest.raises(ValueError, match=r"params has \|θ\| up to 1e\+308; allowed: \|θ\| ≤ 1e\+150"):
+        pol.with_params(np.full(pol.n_params, 1e308))  # refused before any forward pass
+    with pytest.raises(ValueError, match=r"params has \|θ\| up to 2e\+150"):
+        pol.with_params(np.r_[2e150, np.zeros(pol.n_params - 1)])
+    _normalised(pol.with_params(np.full(pol.n_params, 1e150)).log_probs())  # at the bound the forward pass is finite
     _normalised(TinyLM(space, TinyLMConfig(init_scale=1e100)).log_probs())  # the largest allowed scale works
     with pytest.raises(ValueError, match=r"init_scale=1\.5e\+308 is out of range"):
         AutoregressivePolicy(space, init_scale=1e308 * 1.5)
@@ -275,3 +278,120 @@ def test_shared_checks_name_the_argument_and_the_allowed_range():
         check_vector([1, np.inf], "r")
     with pytest.raises(ValueError, match=r"log_a is not normalised: logsumexp\(log_a\)"):
         check_log_probs([0.0, 0.0], None, "log_a")
+
+
+# ---------------------------------------------------------------------------- long-profile fuzz findings
+# Each test replays one example the long fuzz profile (TOYFDIV_FUZZ=long) found on the previous main.
+from toyfdiv import diversity, fdpg, rl  # noqa: E402
+from toyfdiv._util import log_normalise  # noqa: E402
+from toyfdiv.feedback import chipo  # noqa: E402
+from toyfdiv.runs import UPDATE_METRIC_PREFIX  # noqa: E402
+
+
+def test_log_normalise_keeps_tied_maxima_at_huge_magnitudes():
+    s = np.array([-3e299, -3e299, -5e299])
+    assert np.exp(s - logsumexp(s)).sum() == 2.0  # the textbook form loses the log 2 of the tie
+    got = np.exp(log_normalise(s))
+    np.testing.assert_array_equal(got, [0.5, 0.5, 0.0])
+    rows = np.array([[-1e300, -1e300], [0.0, np.log(3.0)]])  # the tie survives per row too
+    np.testing.assert_allclose(np.exp(log_normalise(rows, axis=1)), [[0.5, 0.5], [0.25, 0.75]], rtol=1e-15)
+
+
+def test_bayes_accuracy_stays_a_probability_when_log_mu_is_huge():
+    rater = raters.Rater(np.array([-1e308, -1.7e16, -9e15, -2.9e280, 1.0]), 1000.0, threshold=0.0)
+    source = np.array([-1.3e300, -6.0e299, -1.1e300, 0.0, -3.0e299])  # pairs (3, 4), (4, 3) carry all the mass
+    q = np.exp(raters.pair_log_probs(source))
+    assert q.sum() == pytest.approx(1.0, abs=1e-15) and q[3, 4] == q[4, 3] == 0.5
+    r = rater.reward  # the rater's reward for the one pair: accuracy σ(|Δr|)
+    assert raters.bayes_accuracy(rater, source) == pytest.approx(1 / (1 + np.exp(-abs(r[3] - r[4]))), rel=1e-15)
+
+
+def test_log_probabilities_above_zero_are_refused_before_logsumexp_overflows():
+    with pytest.raises(ValueError, match=r"log_p has a log-probability 1e\+308 > 0"):
+        metrics.kl(np.array([-1.0, 1e308, -6e-8, -1e308]), np.log(np.full(4, 0.25)))
+
+
+def test_fdpo_js_optimum_where_rounding_puts_y_past_the_sup_of_f_prime():
+    # y(x*) = (r − λ_lo)/β equals f'(1/π_ref(x*)) ≈ ½ log 2 up to the rounding of r/β ≈ 2e9
+    ref = np.array([-5.541922496203568e-167, -382.8193690684689])
+    r = np.array([631707.1082430643, 870144.8475755365])
+    with pytest.raises(ValueError, match=r"beta=0\.0001.* is too small for this reward with js"):
+        fdpo.fdpo_optimum(ref, r, 0.00010255432976732008, "js")  # clear, not "y is out of range"
+    with pytest.raises(ValueError, match=r"ref_log_probs has min -3\.41445e\+299.*underflows"):
+        fdpo.fdpo_optimum(np.array([0.0, -3.41445251e299]), r, 1e-3, "js")
+    with pytest.raises(ValueError, match=r"log_a has min -3\.41445e\+299.*underflows"):
+        diversity.regularised_target(np.array([0.0, -3.41445251e299]), r, 1e-3, "js")
+
+
+def test_reward_spreads_that_overflow_r_over_beta_are_refused_naming_both():
+    for call in (lambda r: chipo.chipo_optimum(np.log([0.2, 0.8]), r, 0.2),
+                 lambda r: diversity.regularised_target(np.log([0.2, 0.8]), r, 0.2, "reverse_kl")):
+        with pytest.raises(ValueError, match=r"reward spans .* and beta=0\.2: r/β overflows"):
+            call(np.array([8.4e5, -1e308]))
+        with pytest.raises(ValueError, match=r"reward spans inf"):  # the spread itself overflows
+            call(np.array([1e308, -1e308]))
+
+
+def test_group_advantages_refuse_rewards_whose_variance_overflows():
+    with pytest.raises(ValueError, match=r"rewards has \|R\| up to 1e\+308; allowed: \|R\| ≤ 1e\+150"):
+        rl.group_advantages([[1e308, -1e308, 0.0]], "grpo")
+    a = rl.group_advantages([[1e150, -1e150, 0.0]], "grpo", eps=0.0)  # at the bound: exact (std = 1e150)
+    np.testing.assert_allclose(a, [[1.0, -1.0, 0.0]], rtol=1e-15)
+
+
+def test_sample_counts_beyond_float_precision_are_refused():
+    lp = np.log([0.5, 0.5])
+    for fn in (lambda k: diversity.expected_distinct_correct(lp, [True, False], k),
+               lambda k: metrics.expected_distinct(lp, k)):
+        with pytest.raises(ValueError, match=r"k=10000.*out of range; allowed: in 1 … 9007199254740992"):
+            fn(10**400)
+        assert fn(2**53) == pytest.approx(1.0 if fn(1) < 1 else 2.0)
+
+
+def test_sequence_space_with_a_length_beyond_float_is_refused_by_size():
+    with pytest.raises(ValueError, match=r"N ≈ 2\^1000.* sequences \(V = 2, T = 1000"):
+        SequenceSpace(["x", "y"], 10**400)
+
+
+def test_weights_stay_infinite_where_p_underflows_but_pi_is_zero():
+    # Neyman: w = π − p²/π → −inf at π = 0 < p, even when p = e^{−768} underflows to 0
+    w = divergences.get("neyman").weights(np.array([0.0, -np.inf]), np.array([-768.3, 0.0]))
+    assert w[1] == -np.inf and not np.isnan(w).any()
+    w = divergences.get("forward_kl").weights(np.array([0.0, -np.inf]), np.array([-768.3, 0.0]))
+    assert w[1] == pytest.approx(-1.0, rel=1e-15)  # a finite limit keeps the factor p: −p
+
+
+def test_sampled_estimate_diagnostics_do_not_overflow_at_extreme_pseudo_rewards():
+    space = SequenceSpace(["x"], 3, eos="$")
+    pol = TabularPolicy(space, seed=0).with_params(np.array([0.82, 0.0, 0.0]))
+    tgt = targets.rlhf(np.array([0.0, -1.59e300, -1.28e300]), np.array([0.0, 4.7, 1.7]), 0.5)
+    est = fdpg.sampled_estimate(pol, tgt, "reverse_kl", n=28, rng=np.random.default_rng(1))
+    # a draw of x ≠ 0 has R = log(p/π) − 1 ≈ −1.6e300: the std is finite and of that size
+    assert np.isfinite(est.diagnostics["reward_std"]) and est.diagnostics["reward_std"] > 1e299
+
+
+def test_a_resigned_run_with_a_recorded_metric_one_short_is_refused(tmp_path):
+    import io
+    import json
+
+    from toyfdiv import runs
+    from toyfdiv.config import run
+
+    config = Config(task="abc", length=2, divergence="js", steps=3, policy="tabular", estimator="sampled")
+    hist = run(config)
+    short = {k for k, v in hist.metrics.items() if len(v) == len(hist.step) - 1}
+    assert short and all(k.startswith(UPDATE_METRIC_PREFIX) for k in short)  # only the update's diagnostics
+    dest = runs.save_run(tmp_path / "r", config, hist)
+    assert runs.load_run(dest).history.metrics.keys() == hist.metrics.keys()
+    record = json.loads((dest / "run.json").read_text())
+    with np.load(dest / "arrays.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    i = record["metrics"].index("entropy")  # a recorded metric: R entries
+    arrays[f"m{i}"] = arrays[f"m{i}"][:-1]
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    (dest / "arrays.npz").write_bytes(buf.getvalue())
+    record["sha256"] = runs._checksum(record, buf.getvalue())  # a forgery with a valid checksum
+    (dest / "run.json").write_text(json.dumps(record))
+    with pytest.raises(ValueError, match=r"metric 'entropy' has dtype float64 and shape \(3,\); expected .*\(4,\)"):
+        runs.load_run(dest)

@@ -175,7 +175,7 @@ def test_bad_input_is_refused_with_the_allowed_values():
     for eps in (0.0, 1.0, 1.5, -0.1):
         with pytest.raises(ValueError, match=r"clip_high|must be finite"):
             rl.Algorithm("x", clip_high=eps)
-    with pytest.raises(ValueError, match=r"algorithm='trpo'.*allowed: \['reinforce'"):
+    with pytest.raises(ValueError, match=r"name='trpo'.*allowed: \['reinforce'"):
         rl.preset("trpo")
     with pytest.raises(ValueError, match=r"aggregation='mean'.*allowed"):
         rl.Algorithm("x", aggregation="mean")

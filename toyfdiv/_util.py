@@ -144,10 +144,34 @@ def check_log_probs(log_p, size: int | None, name: str, *, atol: float = 1e-8) -
     arr = check_vector(log_p, name, size, finite=False)
     if np.isnan(arr).any() or np.isposinf(arr).any():
         raise ValueError(f"{name} contains NaN or +inf; log-probabilities must lie in [-inf, 0]")
+    if arr.size and arr.max() > atol:  # before logsumexp, which overflows on a spread like (1e308, −1e308)
+        raise ValueError(f"{name} has a log-probability {arr.max():.6g} > 0; log-probabilities must lie in [-inf, 0]")
     total = logsumexp(arr)
     if not abs(total) <= atol:
         raise ValueError(f"{name} is not normalised: logsumexp({name}) = {total:.3g}; expected 0 (±{atol:g})")
     return arr
+
+
+def check_reward_scale(reward: np.ndarray, beta: float) -> None:
+    """Refuse a reward whose spread over β overflows float64: max r/β − min r/β must stay ≤ 1e300."""
+    with np.errstate(over="ignore"):  # a spread past 1.8e308 is inf, and refused
+        spread = float(np.ptp(reward)) if reward.size else 0.0
+    if not spread <= beta * 1e300:
+        raise ValueError(f"reward spans {spread:.3g} and beta={beta!r}: r/β overflows float64; allowed: "
+                         "(max r − min r)/β ≤ 1e300; rescale the reward or raise beta")
+
+
+def log_normalise(scores: np.ndarray, axis: int | None = None) -> np.ndarray:
+    """log softmax(s) = (s − m) − log Σ exp(s − m), m = max s: normalised log-probabilities, same shape.
+
+    The shift comes first so that the normaliser is computed on values near 0: at
+    |s| ≈ 1e300, ``s − logsumexp(s)`` loses the log 2 of two tied maxima to rounding
+    (Σ exp = 2), while ``(s − m) − logsumexp(s − m)`` keeps it.  All −inf along ``axis`` is
+    left to the caller (the result is NaN there).
+    """
+    with np.errstate(invalid="ignore"):
+        shifted = scores - np.max(scores, axis=axis, keepdims=axis is not None)
+    return shifted - logsumexp(shifted, axis=axis, keepdims=axis is not None)
 
 
 def sample_index(weights: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -280,6 +280,6 @@ def reviews_task(prompts: Sequence[str] = ("film", "not", "very")) -> Conditiona
     texts = space.decode_all()  # a one-off table of N strings, built once per task
     rows = np.array([[full.space.index(f"{c} {y}") for y in texts] for c in prompts])  # (C, N)
     log_a = full.log_a[rows]
-    log_a = log_a - logsumexp(log_a, axis=1, keepdims=True)
+    log_a = log_a - logsumexp(log_a, axis=1, keepdims=True)  # a task of moderate log-probabilities
     return ConditionalTask(tuple(prompts), np.full(len(prompts), -np.log(len(prompts))), space, log_a,
                            full.reward.values[rows], full.constraint.values[rows])

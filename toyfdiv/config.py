@@ -15,7 +15,6 @@ import dataclasses
 import functools
 import json
 import math
-import numbers
 import reprlib
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
@@ -24,34 +23,12 @@ from . import divergences as _divergences
 from . import optim as _optim
 from . import tasks as _tasks
 from .build import POLICIES, as_task, make_policy, make_target
-from ._util import check_choice
+from ._util import check_choice, check_int, check_real
 from .training import ESTIMATORS, SAMPLED_OPTIONS, SCHEDULES, History, train
 
 __all__ = ["Config", "Field", "FIELDS", "run", "start", "loads_json", "configs_to_json", "configs_from_json"]
 
 _SCALAR = (str, bool, int, float, type(None))
-
-
-def _int(value, name: str, low: int, optional: bool = False):
-    if optional and value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name}={value!r} must be an integer{' or null' if optional else ''}")
-    if value < low:
-        raise ValueError(f"{name}={value!r} is out of range; allowed: ≥ {low}")
-    return int(value)
-
-
-def _float(value, name: str, low: float, *, strict: bool, high: float = math.inf, optional: bool = False):
-    if optional and value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name}={value!r} must be a number{' or null' if optional else ''}")
-    v = float(value)
-    if not math.isfinite(v) or v < low or (strict and v == low) or v >= high:
-        lo = f"{'>' if strict else '≥'} {low:g}"
-        raise ValueError(f"{name}={value!r} is out of range; allowed: finite, {lo}" + (f", < {high:g}" if high < math.inf else ""))
-    return v
 
 
 def _options(value, name: str) -> tuple[tuple[str, object], ...]:
@@ -93,9 +70,10 @@ class Field:
         if self.kind == "choice":
             return check_choice(value, self.name, self.choices)
         if self.kind == "int":
-            return _int(value, self.name, int(self.low), optional=self.optional)
+            return check_int(value, self.name, int(self.low), optional=self.optional)
         if self.kind == "float":
-            return _float(value, self.name, self.low, strict=self.strict, high=self.high, optional=self.optional)
+            return check_real(value, self.name, self.low, self.high, open_low=self.strict, open_high=True,
+                              optional=self.optional)
         if self.kind == "bool":
             if value is not None and not isinstance(value, bool):
                 raise ValueError(f"{self.name}={value!r} must be true, false or null")
@@ -105,7 +83,7 @@ class Field:
                 return None
             if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__iter__"):
                 raise ValueError(f"{self.name}={value!r} must be a list of numbers or null")
-            return tuple(_float(m, f"{self.name}[]", self.low, strict=False) for m in value)
+            return tuple(check_real(m, f"{self.name}[]", self.low) for m in value)
         if self.kind == "divergence":
             if not isinstance(value, str):
                 raise ValueError(f"{self.name}={value!r} must be a name from {_divergences.names()}")

@@ -202,8 +202,9 @@ class FDivergence:
             w = np.broadcast_to(w, lpi.shape).copy()
             # zero support: π = 0 = p contributes 0 (0·f(0/0) = 0); p = 0 < π gives π·f'(∞)
             only_p = np.isneginf(lpi) & ~np.isneginf(lp)  # π = 0 < p: p · lim_{t→0} t f'(t)
-            if only_p.any():
-                w[only_p] = np.exp(lp[only_p]) * _limit_at_zero(lambda u: -math.exp(u) * float(self._reward(u)))
+            if only_p.any():  # an infinite limit stays infinite even where p underflows to 0 (p > 0 here)
+                limit = _limit_at_zero(lambda u: -math.exp(u) * float(self._reward(u)))
+                w[only_p] = limit if math.isinf(limit) else np.exp(lp[only_p]) * limit
             w[np.isneginf(lpi) & np.isneginf(lp)] = 0.0
             only_pi = np.isneginf(lp) & ~np.isneginf(lpi)
             pi_only = np.exp(lpi[only_pi])  # π > 0 = p; a π that underflows to 0 contributes 0

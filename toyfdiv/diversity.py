@@ -33,9 +33,9 @@ import numpy as np
 from scipy.optimize import brentq, minimize
 from scipy.special import gammaln, logsumexp
 
-from ._util import as_float_array, check_finite_float, check_int, check_log_probs, check_positive_float
+from ._util import log_normalise, check_reward_scale, as_float_array, check_finite_float, check_int, check_log_probs, check_positive_float
 from .divergences import as_divergence
-from .feedback.fdpo import check_beta, check_common, fdpo_optimum
+from .feedback.fdpo import check_beta, fdpo_optimum
 
 __all__ = ["shared_head_objective", "shared_head_optimum", "p_correct", "pass_at_k", "pass_at_k_policy", "pass_at_k_estimate", "expected_distinct_correct",
            "regularised_target", "tv_target", "mara_reward", "mara_target", "diversity_rows"]
@@ -127,7 +127,7 @@ def expected_distinct_correct(log_pi, correct, k) -> np.ndarray | float:
     one = np.ndim(log_pi) == 1
     lp = _rows(log_pi)
     b = _correct(correct, lp.shape)
-    k = check_int(k, "k")
+    k = check_int(k, "k", high=2**53)  # k·log1p(−π) in float64: exact integers up to 2⁵³
     with np.errstate(divide="ignore"):
         seen = -np.expm1(k * np.log1p(-np.exp(lp)))  # (C, N)
     out = np.where(b, seen, 0.0).sum(axis=1)
@@ -168,15 +168,15 @@ def regularised_target(log_a, reward, beta: float, divergence="reverse_kl") -> n
     r = as_float_array(reward, "reward")
     if r.shape != log_a.shape or not np.all(np.isfinite(r)):
         raise ValueError(f"reward has shape {r.shape}; expected finite values of shape {log_a.shape}")
-    spread = float(np.ptp(r)) if r.size else 0.0
-    if not spread <= beta * 1e300:  # r/β would overflow float64
-        raise ValueError(f"reward spans {spread:.3g} and beta={beta!r}: r/β overflows float64; "
-                         "rescale the reward or raise beta")
+    check_reward_scale(r, beta)
     if div.name == "tv":
         return tv_target(log_a, r, beta)
     if div.name == "reverse_kl":  # a·exp(r/β)/Z in closed form
         s = log_a + r / beta
-        return s - logsumexp(s)
+        return log_normalise(s)
+    if log_a.min() < np.log(np.finfo(float).tiny):  # below, a(x) is 0 in float64 and a·(f')⁻¹ is 0·inf
+        raise ValueError(f"log_a has min {log_a.min():.6g}: a(x) underflows float64 there; allowed: every "
+                         f"a(x) ≥ {np.finfo(float).tiny:.3g} for {div.name}")
     if div.f_prime_to_minus_inf_at_zero:
         return fdpo_optimum(log_a, r, beta, div)
     ref = np.exp(log_a)
@@ -184,7 +184,7 @@ def regularised_target(log_a, reward, beta: float, divergence="reverse_kl") -> n
     t = div.f_prime_inverse(np.maximum((r - lam) / beta, float(div.f_prime(0.0))))
     with np.errstate(divide="ignore"):
         out = log_a + np.log(t)
-    return out - logsumexp(out)  # removes the root-finder's last ~1e-15
+    return log_normalise(out)  # removes the root-finder's last ~1e-15
 
 
 def tv_target(log_a, reward, beta: float) -> np.ndarray:
@@ -289,7 +289,7 @@ def shared_head_objective(theta, log_a, log_p, features, divergence, log_rho=Non
     lp = _rows(log_p, "log_p")
     theta = as_float_array(theta, "theta")
     s = la + phi @ theta  # (C, N)
-    lpi = s - logsumexp(s, axis=1, keepdims=True)
+    lpi = log_normalise(s, axis=1)
     value, grad = 0.0, np.zeros(phi.shape[1])
     for c in range(la.shape[0]):
         value += rho[c] * div.value(lpi[c], lp[c])
@@ -304,4 +304,4 @@ def shared_head_optimum(log_a, log_p, features, divergence="reverse_kl", log_rho
     res = minimize(lambda th: shared_head_objective(th, la, log_p, phi, divergence, log_rho), np.zeros(phi.shape[1]),
                    jac=True, method="L-BFGS-B", options=dict(ftol=1e-15, gtol=1e-10, maxiter=5000))
     s = la + phi @ res.x
-    return s - logsumexp(s, axis=1, keepdims=True)
+    return log_normalise(s, axis=1)

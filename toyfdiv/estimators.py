@@ -207,6 +207,16 @@ def _log_q_of(proposal) -> np.ndarray:
     return proposal.log_probs() if isinstance(proposal, Policy) else proposal
 
 
+def _weighted_std(deviations: np.ndarray, rho: np.ndarray) -> float:
+    """√(Σ ρ d² / Σ ρ); beyond |d| = 1e150 as s·√(Σ ρ (d/s)² / Σ ρ), s = max |d|, so d² cannot overflow."""
+    s = float(np.abs(deviations).max()) if deviations.size else 0.0
+    if s <= 1e150:  # the direct form (bit for bit the earlier diagnostics)
+        return float(np.sqrt(rho @ deviations**2 / rho.sum()))
+    if not np.isfinite(s):
+        return s
+    return s * float(np.sqrt(rho @ (deviations / s) ** 2 / rho.sum()))
+
+
 def sampled_estimate(
     policy: Policy,
     target,
@@ -297,7 +307,7 @@ def sampled_estimate(
         "ess": float(ess(np.where(np.isfinite(log_pi_x), log_pi_x - log_q_x, -np.inf))),
         "ess_target": float(ess(log_ratio)) if np.isfinite(batch_log_sum) else 0.0,
         "reward_mean": r_mean,
-        "reward_std": float(np.sqrt(rho @ (R - r_mean) ** 2 / rho.sum())),
+        "reward_std": _weighted_std(R - r_mean, rho),
         "baseline": float(B.mean()),
     }
     proposal_next, swaps = (None, state.swaps)

@@ -348,6 +348,11 @@ def _check_record(record: dict, dest: Path) -> dict:
     return out
 
 
+#: a Config run's update diagnostics (the sampled estimator's) have one entry per update, R − 1;
+#: every other metric one per recorded step, R
+UPDATE_METRIC_PREFIX = "estimator/"
+
+
 def _check_arrays(npz_bytes: bytes, names: list[str], dest: Path) -> tuple[dict, np.ndarray, np.ndarray]:
     bad = lambda what: ValueError(f"saved run {dest} is corrupt: {RUN_NPZ} {what}")  # noqa: E731
     expected = {f"m{i}" for i in range(len(names))} | {"step", "params"}
@@ -368,9 +373,10 @@ def _check_arrays(npz_bytes: bytes, names: list[str], dest: Path) -> tuple[dict,
     metrics = {}
     for i, name in enumerate(names):
         m = arrays[f"m{i}"]
-        if m.dtype != np.float64 or m.ndim != 1 or len(m) not in (len(step), len(step) - 1) or np.isnan(m).any():
+        rows = len(step) - 1 if name.startswith(UPDATE_METRIC_PREFIX) else len(step)  # History's two kinds
+        if m.dtype != np.float64 or m.ndim != 1 or len(m) != rows or np.isnan(m).any():
             raise bad(f"metric {name!r} has dtype {m.dtype} and shape {m.shape}; expected float64 without NaN, "
-                      f"shape ({len(step)},) or ({len(step) - 1},)")
+                      f"shape ({rows},)")
         metrics[name] = m
     return metrics, step, params
 

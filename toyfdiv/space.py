@@ -135,10 +135,11 @@ class SequenceSpace:
         object.__setattr__(self, "unterminated", bool(unterminated))
         object.__setattr__(self, "max_bytes", int(max_bytes))
         V, T = len(vocab), int(length)
-        shape = f"V = {V}, T = {T}{', EOS' if eos else ''}{', unterminated' if unterminated else ''}"
-        if T * math.log10(V) > 30:  # N > 10³⁰: far beyond any memory, refused before forming N exactly
+        shape = f"V = {V}, T = {reprlib.repr(T)}{', EOS' if eos else ''}{', unterminated' if unterminated else ''}"
+        if V >= 2 and T > 30 / math.log10(V):  # N > 10³⁰: far beyond memory, refused before forming N (int vs
+            size = f"10^{T * math.log10(V):.0f}" if T < 10**15 else f"{V}^{reprlib.repr(T)}"  # float: exact)
             raise ValueError(
-                f"the space has N ≈ 10^{T * math.log10(V):.0f} sequences ({shape}), over the limit "
+                f"the space has N ≈ {size} sequences ({shape}), over the limit "
                 f"max_bytes = {max_bytes / 2**30:.1f} GiB; shrink the vocabulary or the length"
             )
         _check_length(T)  # V = 1: N = T is small, but the prefix tree would have T levels

@@ -25,7 +25,7 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import logsumexp
 
-from .._util import check_log_probs, check_positive_float
+from .._util import log_normalise, check_reward_scale, check_log_probs, check_positive_float
 from ..policies.base import Policy
 from .dpo import check_common, check_dataset, as_log_pi, check_policy, check_beta
 from .pairs import Logistic, pair_loss
@@ -131,6 +131,7 @@ def chipo_lambda(ref_log_probs, reward, beta: float) -> float:
     log_ref = check_log_probs(ref_log_probs, None, "ref_log_probs")
     check_common(log_ref, log_ref, None)
     r = check_vector(reward, "reward", log_ref.size)
+    check_reward_scale(r, beta)
     ref = np.exp(log_ref)
     lo, hi = r.min() - beta, r.max() - beta
     if hi - lo < 1e-300:
@@ -161,4 +162,4 @@ def chipo_optimum(ref_log_probs, reward, beta: float) -> np.ndarray:
     """
     lam = chipo_lambda(ref_log_probs, reward, beta)
     out = np.asarray(ref_log_probs, dtype=float) + log_omega((np.asarray(reward, dtype=float) - lam) / beta)
-    return out - logsumexp(out)  # removes the root-finder's last rounding
+    return log_normalise(out)  # removes the root-finder's last rounding

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logsumexp
 
-from .._util import check_log_probs
+from .._util import log_normalise, check_log_probs
 from .dpo import check_common, check_beta
 from .raters import PreferenceDataset, check_vector
 
@@ -84,7 +84,7 @@ class MinimiserSet:
         out = self.log_p_seen + np.log(s)
         if U.any():
             if log_nu is None:
-                lu = self.log_ref[U] - logsumexp(self.log_ref[U])
+                lu = log_normalise(self.log_ref[U])
             else:
                 nu = check_log_probs(log_nu, self.seen.size, "log_nu")
                 if np.isfinite(nu[self.seen]).any():
@@ -111,4 +111,4 @@ def dpo_minimiser_set(ref_log_probs, reward, beta: float, seen) -> MinimiserSet:
     r = check_vector(reward, "reward", log_ref.size)
     S = _mask(seen, log_ref.size)
     lp = np.where(S, log_ref + r / beta, -np.inf)
-    return MinimiserSet(lp - logsumexp(lp), S.copy(), log_ref.copy())
+    return MinimiserSet(log_normalise(lp), S.copy(), log_ref.copy())

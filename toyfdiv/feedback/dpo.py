@@ -22,7 +22,7 @@ from .._util import as_float_array, check_instance, check_log_probs, check_posit
 from ..policies.base import Policy
 from ..training import History, optimise
 from .pairs import Logistic, bt_pair_mass, pair_loss, population_pair_loss
-from .raters import PreferenceDataset, check_vector, pair_log_probs
+from .raters import PreferenceDataset, pair_log_probs
 
 __all__ = ["DPOResult", "dpo_loss", "dpo_gradient", "dpo_optimum", "train_dpo",
            "population_dpo_loss", "population_dpo_gradient", "check_beta"]

@@ -134,7 +134,20 @@ def train_fdpo(policy: Policy, ref_log_probs, dataset: PreferenceDataset, beta: 
 
 
 # ---------------------------------------------------------------------------- closed form
-def _t_of(div, y: np.ndarray) -> np.ndarray:
+_LOG_TINY = float(np.log(np.finfo(float).tiny))  # ≈ −708.4: below, exp underflows to a subnormal or 0
+
+
+def _t_of(div, reward: np.ndarray, lam: float, beta: float) -> np.ndarray:
+    """t = (f')⁻¹((r − λ)/β), with y pulled back into the range of f' when rounding alone put it out.
+
+    y = (r − λ)/β carries an absolute rounding error of a few ulps of (|r| + |λ|)/β; at the
+    bracket end λ_lo, where y(x*) = f'(1/π_ref(x*)) may equal sup f' (JS: ½ log 2), that error
+    can step past the end.  Excursions beyond the rounding are left for f_prime_inverse to refuse.
+    """
+    y = (reward - lam) / beta
+    lo, hi = float(div.f_prime(0.0)), div.slope_at_infinity
+    ulps = 8 * np.finfo(float).eps * (np.abs(reward).max() + abs(lam)) / beta
+    y = np.where((y > hi) & (y <= hi + ulps), hi, np.where((y < lo) & (y >= lo - ulps), lo, y))
     return np.asarray(div.f_prime_inverse(y), dtype=float)
 
 
@@ -153,6 +166,9 @@ def fdpo_lambda(ref_log_probs, reward, beta: float, divergence="reverse_kl") -> 
     div = check_divergence(divergence)
     log_ref = check_log_probs(ref_log_probs, None, "ref_log_probs")
     check_common(log_ref, log_ref, None)  # normalised, full support
+    if div.name != "reverse_kl" and log_ref.min() < _LOG_TINY:  # π_ref·(f')⁻¹ would be 0·inf
+        raise ValueError(f"ref_log_probs has min {log_ref.min():.6g} < {_LOG_TINY:.6g}: π_ref(x) underflows float64 "
+                         f"there; allowed: every π_ref(x) ≥ {np.finfo(float).tiny:.3g} for {div.name}")
     r = check_vector(reward, "reward", log_ref.size)
     ref = np.exp(log_ref)
     fp1 = float(np.asarray(div.f_prime(np.array([1.0])))[0])
@@ -162,7 +178,7 @@ def fdpo_lambda(ref_log_probs, reward, beta: float, divergence="reverse_kl") -> 
     lo = max(r.min() - beta * fp1, r.max() - beta * fp_star)
 
     def g(lam):
-        return float(ref @ _t_of(div, (r - lam) / beta)) - 1.0
+        return float(ref @ _t_of(div, r, lam, beta)) - 1.0
 
     g_lo, g_hi = g(lo), g(hi)
     if abs(g_lo) < 1e-13 or lo >= hi:
@@ -186,14 +202,16 @@ def fdpo_optimum(ref_log_probs, reward, beta: float, divergence="reverse_kl") ->
     for reverse KL, π_ref·exp(r/β)/Z (computed in log space, λ = β log Z − β).
     """
     div = check_divergence(divergence)
+    if div.name == "reverse_kl":  # (f')⁻¹(y) = exp(y − 1): π_ref exp(r/β)/Z, normalised in log space
+        beta = check_beta(beta)
+        log_ref = check_log_probs(ref_log_probs, None, "ref_log_probs")
+        check_common(log_ref, log_ref, None)  # normalised, full support
+        return np.array(_targets.rlhf(log_ref, check_vector(reward, "reward", log_ref.size), beta).log_probs)
     lam = fdpo_lambda(ref_log_probs, reward, beta, div)  # validates every argument
     log_ref = np.asarray(ref_log_probs, dtype=float)
     reward = np.asarray(reward, dtype=float)
-    y = (reward - lam) / beta
-    if div.name == "reverse_kl":  # (f')⁻¹(y) = exp(y − 1): π_ref exp(r/β)/Z, normalised in log space
-        return np.array(_targets.rlhf(log_ref, np.asarray(reward, dtype=float), beta).log_probs)
     with np.errstate(divide="ignore"):
-        log_t = np.log(_t_of(div, y))
+        log_t = np.log(_t_of(div, reward, lam, beta))
     if not np.all(np.isfinite(log_t)):
         raise ValueError(f"beta={beta!r} is too small for this reward with {div.name}: π*/π_ref rounds to 0 "
                          f"(largest |r| = {np.abs(reward).max():.3g}); allowed: a larger beta or smaller rewards")

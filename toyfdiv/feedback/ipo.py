@@ -24,9 +24,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.linalg import lsqr
-from scipy.special import expit, logsumexp
+from scipy.special import expit
 
-from .._util import as_float_array, check_log_probs, check_positive_float
+from .._util import log_normalise, as_float_array, check_log_probs, check_positive_float
 from ..policies.base import Policy
 from .dpo import check_common, check_dataset, as_log_pi, check_policy
 from .pairs import Squared, pair_loss, population_pair_loss
@@ -160,7 +160,7 @@ def ipo_optimum(ref_log_probs, win_rate, tau: float) -> np.ndarray:
     if np.any((w < 0) | (w > 1)):
         raise ValueError("win_rate must hold probabilities P(y ≻ μ) in [0, 1]")
     s = log_ref + w / tau
-    return s - logsumexp(s)
+    return log_normalise(s)
 
 
 def ipo_dataset_optimum(ref_log_probs, dataset: PreferenceDataset, tau: float) -> np.ndarray:
@@ -184,4 +184,4 @@ def ipo_dataset_optimum(ref_log_probs, dataset: PreferenceDataset, tau: float) -
     B = csr_matrix((np.tile([1.0, -1.0], n), (rows, cols)), shape=(n, N))  # (n, N) incidence
     delta = lsqr(B, np.full(n, 0.5 / tau), atol=1e-14, btol=1e-14, iter_lim=100 * N)[0]
     s = log_ref + delta
-    return s - logsumexp(s)
+    return log_normalise(s)

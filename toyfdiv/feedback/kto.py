@@ -47,7 +47,7 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import expit, log_expit, logsumexp
 
-from .._util import check_finite_float, check_log_probs, check_positive_float
+from .._util import log_normalise, check_finite_float, check_log_probs, check_positive_float
 from ..policies.base import Policy
 from .dpo import check_common, as_log_pi, check_policy, check_beta
 from .raters import ThumbsDataset, check_vector
@@ -289,7 +289,7 @@ def kto_fixed_point(ref_log_probs, p_up, beta: float, *, sampling_log_probs=None
         lk = brentq(lambda k: log_mass(k, z0), lo, hi, xtol=1e-14, rtol=4 * np.finfo(float).eps)
         h = h_of(lk, z0)
         lp = log_ref[support] + h
-        return lp - logsumexp(lp), h
+        return log_normalise(lp), h
 
     def gap(z0):
         lp, h = policy(z0)

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from scipy.special import expit, logsumexp
 
-from .._util import (sample_index, as_float_array, check_vector, check_finite_float, check_instance, check_int, check_log_probs,
+from .._util import (log_normalise, sample_index, as_float_array, check_vector, check_finite_float, check_instance, check_int, check_log_probs,
                      check_positive_float, check_rng, check_space)
 from ..policies.base import Policy
 from ..space import SequenceSpace
@@ -334,10 +334,10 @@ def pair_log_probs(log_mu: np.ndarray) -> np.ndarray:
     log_q = log_mu[:, None] + log_mu[None, :]  # (N, N)
     np.fill_diagonal(log_q, -np.inf)
     # 1 − Σ μ² summed as Σ_{x≠y} μ(x)μ(y) in log space: no cancellation when one μ(x) ≈ 1
-    log_norm = logsumexp(log_q)
-    if not np.isfinite(log_norm):
+    top = log_q.max()
+    if not np.isfinite(top):
         raise ValueError("log_mu puts all its mass on one sequence; no pair of distinct sequences can be drawn")
-    return log_q - log_norm
+    return log_normalise(log_q)
 
 
 def bayes_accuracy(rater: Rater, source) -> float:

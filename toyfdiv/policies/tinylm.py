@@ -35,6 +35,8 @@ FIT_LR = 0.03
 
 #: Initial weights of scale s give pre-activations ~ s², so s ≤ 1e100 keeps every product finite.
 MAX_INIT_SCALE = 1e100
+#: Any parameter: |θ| ≤ 1e150 keeps the products of two weights (E W_x, the logits) below 1e300.
+MAX_PARAM = 1e150
 
 
 @dataclass(frozen=True)
@@ -226,6 +228,10 @@ class TinyLM(Policy):
         if params is None:
             params = self._init_params(space, config)
         super().__init__(space, params, self.n_params_for(space, config))
+        big = float(np.max(np.abs(self._theta), initial=0.0))
+        if big > MAX_PARAM:  # products of two weights (E W_x) must stay finite
+            raise ValueError(f"params has |θ| up to {big:.3g}; allowed: |θ| ≤ {MAX_PARAM:g} for TinyLM (larger "
+                             "weights overflow float64 inside the GRU) — lower the learning rate or the init_scale")
         self._p = _unpack(self._theta, self._layout)
         self._last = max((lv.depth for lv in space.levels if lv.choices > 1), default=-1)
 

@@ -39,6 +39,10 @@ def choice(value, name: str, allowed) -> str:
     return value
 
 
+#: largest |reward| :func:`group_advantages` takes: its squares and their sums over a group stay finite
+MAX_ABS_REWARD = 1e150
+
+
 def group_advantages(rewards, method: str, *, baseline=None, eps: float = GRPO_EPS) -> np.ndarray:
     """A = advantage(R) along the last axis (one group of G per row); (…, G) → (…, G).
 
@@ -48,7 +52,8 @@ def group_advantages(rewards, method: str, *, baseline=None, eps: float = GRPO_E
       baseline: ReMax only: the greedy response's reward R(ȳ), a scalar or (…) array.
       eps: the ε added to the standard deviation (grpo, reinforce_pp).
     Raises:
-      ValueError for an unknown method, G < 2 with a group baseline, or non-finite rewards.
+      ValueError for an unknown method, G < 2 with a group baseline, or non-finite rewards or
+      rewards beyond ±MAX_ABS_REWARD.
     """
     choice(method, "method", ADVANTAGES)
     R = as_float_array(rewards, "rewards")
@@ -56,6 +61,9 @@ def group_advantages(rewards, method: str, *, baseline=None, eps: float = GRPO_E
         raise ValueError("rewards is a scalar; expected shape (..., G), one group per last axis")
     if not np.isfinite(R).all():
         raise ValueError("rewards contains NaN or inf; rewards must be finite")
+    if R.size and np.abs(R).max() > MAX_ABS_REWARD:  # (R − mean)² and Σ R² overflow float64 beyond
+        raise ValueError(f"rewards has |R| up to {np.abs(R).max():.3g}; allowed: |R| ≤ {MAX_ABS_REWARD:g} "
+                         "(a group's variance overflows float64 beyond); rescale the rewards")
     eps = check_positive_float(eps, "eps", allow_zero=True)
     G = R.shape[-1]
     if method in GROUP_ADVANTAGES and G < 2:

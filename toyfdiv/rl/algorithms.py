@@ -159,5 +159,5 @@ def names() -> list[str]:
 
 def preset(name: str, **changes) -> Algorithm:
     """The preset ``name`` (one of :func:`names`), with optional changes, e.g. beta=0.05."""
-    choice(name, "algorithm", tuple(PRESETS))
+    choice(name, "name", tuple(PRESETS))
     return PRESETS[name].with_(**changes) if changes else PRESETS[name]

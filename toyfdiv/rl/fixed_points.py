@@ -23,7 +23,7 @@ from scipy.optimize import brentq
 from scipy.special import logsumexp
 
 from ..loop import optimise
-from .._util import as_float_array, check_int, check_positive_float, check_log_probs
+from .._util import log_normalise, check_real, as_float_array, check_int, check_positive_float, check_log_probs
 from .advantages import effective_weight
 from .batchnorm import batch_weights
 from .algorithms import Algorithm
@@ -128,7 +128,7 @@ def rlhf_target(log_a, reward, beta: float) -> np.ndarray:
     log_a, r = as_float_array(log_a, "log_a"), as_float_array(reward, "reward")
     beta = check_positive_float(beta, "beta")
     s = log_a + r / beta
-    return s - logsumexp(s, axis=-1, keepdims=True)
+    return log_normalise(s, axis=-1)
 
 
 def k3_target(log_a, reward, beta: float) -> np.ndarray:
@@ -148,7 +148,7 @@ def k3_target(log_a, reward, beta: float) -> np.ndarray:
         raise ValueError("a gives (almost) no mass to the best responses: Λ − max r < 1e-300; cannot resolve it")
     gap = brentq(excess, 1e-300, beta, xtol=1e-300, rtol=4 * np.finfo(float).eps)
     out = np.log(beta) + log_a - np.log(below + gap)
-    return out - logsumexp(out)
+    return log_normalise(out)
 
 
 def atlas(task, algorithms, G: int = 4, beta: float = 0.5, **options) -> dict[str, np.ndarray]:
@@ -173,8 +173,7 @@ def grpo_success_recursion(p_a: float, beta: float, G: int, iterations: int = 20
     the fixed point of this recursion (Mroueh 2025, the success-amplification recursion, here
     with the exact finite-G weight w of :func:`effective_weight`).
     """
-    if not 0 < p_a < 1:
-        raise ValueError(f"p_a={p_a!r} must be a probability in (0, 1)")
+    p_a = check_real(p_a, "p_a", 0.0, 1.0, open_low=True, open_high=True)  # a probability in (0, 1)
     beta = check_positive_float(beta, "beta")
     iterations = check_int(iterations, "iterations", low=0)
     out = [float(p_a)]
