@@ -43,9 +43,9 @@ def check_overlong(value) -> tuple[int, int]:
     """(L_max, L_cache) as integers with 1 ≤ L_cache < L_max (DAPO's overlong penalty), else a ValueError."""
     ok = isinstance(value, (tuple, list)) and len(value) == 2 and all(
         isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in value)
-    if not ok or not 1 <= value[1] < value[0]:
-        raise ValueError(f"overlong={value!r} must be a pair (L_max, L_cache) of integers with 1 ≤ L_cache < L_max, "
-                         "or None")
+    if not ok or not 1 <= value[1] < value[0] <= 10**9:
+        raise ValueError(f"overlong={value!r} must be a pair (L_max, L_cache) of integers with 1 ≤ L_cache < L_max "
+                         "≤ 10⁹, or None")
     return int(value[0]), int(value[1])
 
 

@@ -57,7 +57,7 @@ def sample_rows(log_pi, n: int, rng: np.random.Generator) -> np.ndarray:
 
 def response_masses(idx, weights, N: int) -> np.ndarray:
     """m[s, y] = Σ_i w[s, i] 1[idx[s, i] = y]: per-run masses of sampled responses; idx, w (S, n) → (S, N)."""
-    N = check_int(N, "N")
+    N = check_int(N, "N", high=10**8)
     idx = np.asarray(idx)
     if idx.ndim != 2 or not np.issubdtype(idx.dtype, np.integer):
         raise ValueError(f"idx has dtype {idx.dtype} and shape {idx.shape}; allowed: a 2-d integer array (S, n)")
@@ -69,6 +69,8 @@ def response_masses(idx, weights, N: int) -> np.ndarray:
     if not np.isfinite(w).all():
         raise ValueError("weights contains NaN or inf; allowed: finite weights")
     S = idx.shape[0]
+    if S * N > 10**8:
+        raise ValueError(f"idx has {S} rows and N={N}: an (S, N) = {S * N:,}-entry result; allowed: S·N ≤ 10⁸")
     flat = (idx + N * np.arange(S)[:, None]).ravel()
     return np.bincount(flat, weights=w.ravel(), minlength=S * N).reshape(S, N)
 

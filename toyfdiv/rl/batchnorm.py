@@ -29,7 +29,7 @@ import numpy as np
 from scipy.signal import convolve
 from scipy.special import gammaln, xlogy
 
-from .._util import as_float_array, check_int
+from .._util import as_float_array, check_int, check_positive_float
 from .advantages import GRPO_EPS
 
 __all__ = ["MAX_CELLS", "class_counts", "batch_advantage_tables", "batch_weights"]
@@ -38,11 +38,23 @@ __all__ = ["MAX_CELLS", "class_counts", "batch_advantage_tables", "batch_weights
 MAX_CELLS = 10**6
 
 
+def _probabilities(q, name: str) -> np.ndarray:
+    """q as a float array of probabilities along its last axis (finite, ≥ 0, each row summing to 1)."""
+    q = as_float_array(q, name)
+    if q.ndim == 0 or q.shape[-1] == 0 or not (np.isfinite(q).all() and (q >= 0).all()
+                                               and np.abs(q.sum(axis=-1) - 1).max() < 1e-8):
+        raise ValueError(f"{name}={q!r} must be probabilities (finite, ≥ 0, summing to 1 along the last axis)")
+    return q
+
+
 def class_counts(q, n: int) -> np.ndarray:
     """P(counts = (n_1 … n_K)) for n draws from q (K,): a K-dim array of shape (n + 1,) * K (0 off the simplex)."""
-    q = as_float_array(q, "q")
+    q = _probabilities(q, "q")
     n = check_int(n, "n", low=0)
     K = q.size
+    if (n + 1) ** K > MAX_CELLS:
+        raise ValueError(f"n={n} with K = {K} classes needs (n + 1)^K = {(n + 1) ** K:,} cells; allowed: ≤ "
+                         f"MAX_CELLS = {MAX_CELLS:,}")
     grids = np.indices((n + 1,) * K).reshape(K, -1).T  # (cells, K)
     on = grids.sum(axis=1) == n
     out = np.zeros(grids.shape[0])
@@ -55,9 +67,12 @@ def batch_advantage_tables(qs, values, G: int, eps: float = GRPO_EPS, max_cells:
                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """h, h⁺, h⁻ (C, K): E[A_1], E[max(A_1, 0)], E[min(A_1, 0)] given R_1 = v_k, for the first response of
     prompt c (module docstring).  qs (C, K) class probabilities per prompt; values (K,) the reward values."""
-    qs = as_float_array(qs, "qs")
+    qs = _probabilities(qs, "qs")
     v = as_float_array(values, "values")
+    if not np.isfinite(v).all():
+        raise ValueError("values contains NaN or inf; reward values must be finite")
     G = check_int(G, "G", low=1)
+    eps = check_positive_float(eps, "eps", allow_zero=True)
     if qs.ndim != 2 or qs.shape[1] != v.size:
         raise ValueError(f"qs has shape {qs.shape}; allowed: (C, K) with K = {v.size}, one row per prompt")
     C, K = qs.shape

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._util import as_float_array
 from ..policies.base import Policy
 from .algorithms import check_epsilon
 
@@ -26,7 +27,10 @@ def clip_weights(rho, m_pos, m_neg, clip_low, clip_high) -> np.ndarray:
     :func:`toyfdiv.rl.batched.clipped_logit_gradient` (per run).
     """
     lo, hi = check_epsilon(clip_low, "clip_low"), check_epsilon(clip_high, "clip_high")
-    rho, m_pos, m_neg = (np.asarray(x, dtype=float) for x in (rho, m_pos, m_neg))
+    rho, m_pos, m_neg = (as_float_array(x, name) for x, name in ((rho, "rho"), (m_pos, "m_pos"), (m_neg, "m_neg")))
+    for x, name in ((rho, "rho"), (m_pos, "m_pos"), (m_neg, "m_neg")):
+        if not np.isfinite(x).all():
+            raise ValueError(f"{name} contains NaN or inf; allowed: finite numbers")
     if not rho.shape == m_pos.shape == m_neg.shape:
         raise ValueError(f"rho, m_pos, m_neg have shapes {rho.shape}, {m_pos.shape}, {m_neg.shape}; "
                          "allowed: one shape for all three")

@@ -33,7 +33,11 @@ import numpy as np
 from .._util import as_float_array, check_int, check_rng
 from .algorithms import check_overlong
 
-__all__ = ["overlong_penalty", "dynamic_sampling_weight", "kept_probability", "draw_groups", "MAX_REDRAWS"]
+__all__ = ["overlong_penalty", "dynamic_sampling_weight", "kept_probability", "draw_groups", "MAX_REDRAWS",
+           "MAX_GROUP"]
+
+#: the largest group size G the closed forms take
+MAX_GROUP = 10**6
 
 #: a group still degenerate after this many draws for a prompt with P_deg < 1 raises (P_deg^1000 is negligible
 #: unless P_deg ≈ 1, where the draws would not end in practice either)
@@ -59,7 +63,7 @@ def dynamic_sampling_weight(p, G: int) -> np.ndarray:
     p: success probabilities in (0, 1) (any shape); G ≥ 2.  Computed with expm1/log1p, so
     that a p near 0 or 1 keeps its relative precision.
     """
-    G = check_int(G, "G", low=2)
+    G = check_int(G, "G", low=2, high=MAX_GROUP)
     p = as_float_array(p, "p")
     if not np.all((p > 0) & (p < 1)):
         raise ValueError(f"p={p!r} must be probabilities in (0, 1) (at 0 or 1 every group is degenerate)")
@@ -74,10 +78,14 @@ def kept_probability(pi, reward, G: int) -> float:
     pi, reward (N,).  The largest class enters as 1 − (1 − rest)^G = −expm1(G log1p(−rest)),
     rest = the other classes' mass, so no cancellation when one class holds almost all of π.
     """
-    G = check_int(G, "G", low=2)
+    G = check_int(G, "G", low=2, high=MAX_GROUP)
     pi, R = as_float_array(pi, "pi"), as_float_array(reward, "reward")
     if pi.shape != R.shape or pi.ndim != 1:
         raise ValueError(f"pi and reward have shapes {pi.shape}, {R.shape}; allowed: one shape (N,)")
+    if not (np.isfinite(pi).all() and (pi >= 0).all() and abs(pi.sum() - 1) < 1e-8):
+        raise ValueError("pi must be probabilities (finite, ≥ 0, summing to 1)")
+    if not np.isfinite(R).all():
+        raise ValueError("reward contains NaN or inf; rewards must be finite")
     _, cls = np.unique(R, return_inverse=True)
     q = np.bincount(cls.reshape(-1), weights=pi)  # (classes,)
     if q.size == 1:
