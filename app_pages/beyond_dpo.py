@@ -121,8 +121,8 @@ common.show_png(three_png(tau, tuple(ipo)))
 
 # ---------------------------------------------------------------------------- 2 gold curves
 st.subheader("2 · Over-optimisation: gold utility of each method's exact optimum against β")
-formula(r"\chi\mathrm{PO}:\ \beta\log z \;\to\; \beta(z + \log z),\qquad z + \log z = \frac{r-\lambda}{\beta},"
-        r"\quad z = \pi^\star/\pi_{\mathrm{ref}}", "chipo", "one-line change of DPO's link; mixed χ² + KL target")
+formula(r"\begin{gathered}\chi\mathrm{PO}:\ \beta\log z \;\to\; \beta(z + \log z),\\ z + \log z = \frac{r-\lambda}"
+        r"{\beta},\quad z = \pi^\star/\pi_{\mathrm{ref}}\end{gathered}", "chipo", "one-line change of DPO's link; mixed χ² + KL target")
 with common.explained(what="The gold curves cannot be computed"):
     g = gold(pairs, seed)
 rows = [dict(method=m, peak=c.peak, peak_beta=c.peak_beta, at_smallest_beta=float(c.gold[-1]), decline=c.decline)

@@ -128,9 +128,9 @@ if section == "zoo":
             generator(name)
 
 elif section == "alpha":
-    common.formula(r"f_\alpha(t) = \frac{t^\alpha - \alpha t - (1-\alpha)}{\alpha(\alpha-1)}"
-                   r"\;\xrightarrow[\alpha\to 0]{}\; -\log t \;(\mathrm{KL}(p\|\pi)),"
-                   r"\quad \xrightarrow[\alpha\to 1]{}\; t\log t \;(\mathrm{KL}(\pi\|p))", "amari", "fdpg",
+    common.formula(r"\begin{gathered}f_\alpha(t) = \frac{t^\alpha - \alpha t - (1-\alpha)}{\alpha(\alpha-1)}\\"
+                   r"\xrightarrow[\alpha\to 0]{}\; -\log t \;(\mathrm{KL}(p\|\pi)),"
+                   r"\quad \xrightarrow[\alpha\to 1]{}\; t\log t \;(\mathrm{KL}(\pi\|p))\end{gathered}", "amari", "fdpg",
                    note="one dial from GDC's forward KL to RLHF's reverse KL")
     with st.sidebar:
         st.header("α")

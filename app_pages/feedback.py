@@ -26,10 +26,11 @@ st.markdown("A hidden **true utility** u (sentiment) is judged by simulated rate
             "constraint E_p[r̂] = E_{p_β}[r̂], not a constraint anyone wrote down.")
 c1, c2 = st.columns(2)
 with c1:
-    common.formula(r"P(x \succ y) = \sigma\!\left(\frac{\tilde u(x)-\tilde u(y)}{\tau}\right),\quad \tilde u = u + b\,|x|",
+    common.formula(r"\begin{gathered}P(x \succ y) = \sigma\!\left(\frac{\tilde u(x)-\tilde u(y)}{\tau}\right),\\ "
+                   r"\tilde u = u + b\,|x|\end{gathered}",
                    "bt", note="simulated raters: noise τ, bias b")
-    common.formula(r"\mathcal L_{\mathrm{DPO}} = -\log\sigma\big(\beta\log t_w - \beta\log t_l\big),\quad "
-                   r"t = \pi/\pi_{\mathrm{ref}}", "dpo", note="DPO: the reward model folded into the policy")
+    common.formula(r"\begin{gathered}\mathcal L_{\mathrm{DPO}} = -\log\sigma\big(\beta\log t_w - \beta\log t_l\big),"
+                   r"\\ t = \pi/\pi_{\mathrm{ref}}\end{gathered}", "dpo", note="DPO: the reward model folded into the policy")
 with c2:
     common.formula(r"p_\beta(x) = \frac{a(x)\,e^{\hat r(x)/\beta}}{Z}", "korbak",
                    note="RLHF (reverse KL) and forward KL both target p_β; read as the I-projection with "

@@ -20,11 +20,12 @@ st.markdown("An RLHF algorithm is a choice of parts: the advantage, how token lo
             "exact gradient of E[r] − β KL(π‖a), and training on it is run to its fixed point.")
 c1, c2 = st.columns(2)
 with c1:
-    st.latex(r"L = \sum_i s_i \sum_t \Big[-\min\big(\rho_{it}A_i,\ \mathrm{clip}(\rho_{it},1-\varepsilon_{low},"
-             r"1+\varepsilon_{high})A_i\big) + \beta\,k(\delta_{it})\Big]")
+    st.latex(r"\begin{aligned}L = \sum_i s_i \sum_t \Big[&-\min\big(\rho_{it}A_i,\\ &\qquad\mathrm{clip}(\rho_{it},"
+             r"1-\varepsilon_{low},1+\varepsilon_{high})A_i\big)\\ &+ \beta\,k(\delta_{it})\Big]\end{aligned}")
     st.caption("the batch loss (Schulman et al. 2017; Shao et al. 2024; Yu et al. 2025)")
 with c2:
-    st.latex(r"k_1=\delta,\quad k_2=\tfrac12\delta^2,\quad k_3=e^{-\delta}-1+\delta,\qquad \delta=\log\pi-\log a")
+    st.latex(r"\begin{gathered}k_1=\delta,\quad k_2=\tfrac12\delta^2,\quad k_3=e^{-\delta}-1+\delta,\\"
+             r"\delta=\log\pi-\log a\end{gathered}")
     st.caption("the KL estimators (Schulman 2020)")
 
 

@@ -29,12 +29,13 @@ def small_space(request):
     return SequenceSpace(**SPACES[request.param])
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def clear_streamlit_caches():
-    """st.cache_data / st.cache_resource live as long as the pytest process: start every app test cold.
+    """st.cache_data / st.cache_resource live as long as the pytest process: start every app test module cold.
 
-    The app test modules use it for every test with ``pytestmark``; streamlit is imported here
-    only when an app test asks for it.
+    The app test modules use it with ``pytestmark``; within a module the tests share the pages'
+    cached pure computations (keyed by their arguments), which is what keeps the app tests fast.
+    streamlit is imported here only when an app test asks for it.
     """
     import streamlit as st  # optional: only the app tests need streamlit loaded
 

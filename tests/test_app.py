@@ -1,21 +1,24 @@
 """The Streamlit app, page by page, with streamlit.testing.v1.AppTest.
 
 For every page: the default run has no exception; every widget set to each of its extreme
-values reruns without exception; the numbers shown equal the library's for the same
-settings.  A randomised test draws widget combinations (fixed seed) and trains.
+values reruns without exception (several widgets per rerun, see ``sweep``); the numbers shown equal the library's for the same
+settings.  Random widget combinations on every page: tests/test_app_fuzz.py.
+
+Streamlit's caches are cleared once per module (tests/conftest.py), so the pages' pure cached
+computations are shared between this module's tests.
 """
 
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from toyfdiv import divergences, estimator_lab, experiments, feedback, plots, simplex, tasks
+from app_pages import ui
+from toyfdiv import claims, divergences, estimator_lab, experiments, feedback, plots, simplex, tasks
 from toyfdiv.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,34 +94,48 @@ def _raw(option: str):
 
 
 def sweep(at: AppTest, page: str, skip: tuple = ()) -> int:
-    """Set every widget to each extreme, rerun, check, and restore it. Returns the number of reruns."""
-    runs = 0
+    """Every widget to each of its extremes, several widgets per rerun; then every widget restored.
+
+    Rerun i sets every widget to its i-th extreme (its last one once it has run out), so each extreme
+    of each widget is run — next to the other widgets' extremes — in max(#extremes) reruns instead of
+    Σ #extremes: the same values, a fraction of the page runs.  A widget that an earlier value hid is
+    set on the reruns where it is shown.  Returns the number of reruns."""
+    originals = {}
+    plan = {}
     for kind, key in widgets(at):
-        if key in skip:
-            continue
         w = get(at, kind, key)
-        if w is None:  # hidden by an earlier change that was restored
+        if key in skip or w is None:
             continue
-        original = w.value
-        for value in extremes(kind, w):
+        originals[key] = (kind, w.value)
+        plan[key] = (kind, extremes(kind, w), 0)  # (kind, values, first rerun)
+    rounds, i = max((len(v) for _, v, _ in plan.values()), default=0), 0
+    while i < rounds:
+        chosen = {}
+        for key, (kind, values, first) in plan.items():
             w = get(at, kind, key)
-            if w is None:
-                break
-            w.set_value(value).run()
-            runs += 1
-            assert_clean(at, f"{page}: {key} = {value!r}")
+            if w is not None:
+                chosen[key] = values[min(i - first, len(values) - 1)]
+                w.set_value(chosen[key])
+        at.run()
+        assert_clean(at, f"{page}: {chosen}")
+        for kind, key in widgets(at):  # widgets this rerun revealed join the plan
+            w = get(at, kind, key)
+            if key not in plan and key not in skip and w is not None:
+                originals[key] = (kind, w.value)
+                plan[key] = (kind, extremes(kind, w), i + 1)
+                rounds = max(rounds, i + 1 + len(plan[key][1]))
+        i += 1
+    for key, (kind, value) in originals.items():
         w = get(at, kind, key)
         if w is not None:
-            w.set_value(original)  # restored; the next widget's run (or the last one below) applies it
+            w.set_value(value)
     at.run()
     assert_clean(at, f"{page}: restored")
-    return runs
+    return rounds + 1
 
 
 def same(cell, value) -> bool:
     """A table cell shows the library's value: the number itself, or its text (app_pages.ui.number)."""
-    from app_pages import ui
-
     if isinstance(cell, str):
         return cell in (ui.number(value), ui.number(value, sci=True))
     return bool(np.isclose(float(cell), float(value), rtol=1e-12, atol=0))
@@ -129,13 +146,17 @@ def metric(at: AppTest, label: str) -> str:
 
 
 # ---------------------------------------------------------------------------- default runs
-@pytest.mark.parametrize("page", list(PAGES))
-def test_default_run_has_no_exception(page):
-    at = open_page(page)
-    assert not at.error, [e.value for e in at.error]
-    if page not in ("scenarios", "glossary"):
-        assert at.latex, "every page shows formulas"
-        assert any("ICML 2023" in c.value or "2023" in c.value for c in at.caption), "formulas cite their papers"
+def test_default_run_of_every_page_has_no_exception():
+    """One session opens every page in turn (as a student clicking through the sidebar)."""
+    at = open_page("playground")
+    for page, script in PAGES.items():
+        if script is not None:
+            at.switch_page(script).run()
+        assert_clean(at, page)
+        assert not at.error, (page, [e.value for e in at.error])
+        if page not in ("scenarios", "glossary"):
+            assert at.latex, f"{page}: every page shows formulas"
+            assert any("2023" in c.value for c in at.caption), f"{page}: formulas cite their papers"
 
 
 # ---------------------------------------------------------------------------- extremes
@@ -221,25 +242,32 @@ def test_feedback_widget_extremes():
 
 
 # ---------------------------------------------------------------------------- numbers equal the library's
-def test_playground_numbers_equal_the_library():
-    at = open_page("playground")
-    task = tasks.get("reviews")
-    target = task.target("rlhf", beta=0.3)
-    ref = experiments.target_row(target)
-    assert metric(at, "log Z") == f"{target.log_z:.4f}"
-    assert metric(at, "KL(p‖a), nats") == f"{ref['kl_from_base']:.4f}"
-    assert metric(at, "H(p), nats") == f"{ref['entropy']:.4f}"
-    assert metric(at, "Sequences N") == f"{task.space.size:,}"
+@pytest.fixture(scope="module")
+def trained_playground():
+    """The default Playground trained for 15 steps, and the library's runs for the same settings.
 
+    Shared by the tests below, which only read it (one training instead of one per test)."""
+    at = open_page("playground")
+    assert {m.label for m in at.metric} >= {"KL(p‖a), nats", "H(p), nats"}, "units sit in the labels"
+    before = {m.label: m.value for m in at.metric}
     at.slider(key="pg_steps").set_value(15).run()
     at.button(key="pg_train").click().run()
     assert_clean(at)
-    shown = at.dataframe[0].value
     hist = experiments.compare("reviews", "rlhf", ["reverse_kl", "forward_kl", "js"], policy="ngram", steps=15,
                                lr=0.1, target_options={"beta": 0.3}, policy_options={"order": 2}, record_every=5)
-    rows = experiments.summary_table(hist)
-    from app_pages import ui
+    return at, before, hist, experiments.summary_table(hist)
 
+
+def test_playground_numbers_equal_the_library(trained_playground):
+    at, before, hist, rows = trained_playground
+    task = tasks.get("reviews")
+    target = task.target("rlhf", beta=0.3)
+    ref = experiments.target_row(target)
+    assert before["log Z"] == f"{target.log_z:.4f}"
+    assert before["KL(p‖a), nats"] == f"{ref['kl_from_base']:.4f}"
+    assert before["H(p), nats"] == f"{ref['entropy']:.4f}"
+    assert before["Sequences N"] == f"{task.space.size:,}"
+    shown = at.dataframe[0].value
     for i, row in enumerate(rows):
         assert shown.iloc[i]["run"] == plots.divergence_label(row["divergence"])
         assert shown.iloc[i]["own D_f(π‖p)"] == ui.number(row["final_divergence"], sci=True)
@@ -259,12 +287,23 @@ def test_playground_numbers_equal_the_library():
     np.testing.assert_allclose(again.final()["divergence/js"], rows[2]["final_divergence"], rtol=1e-12)
 
 
+def test_playground_reading_aids(trained_playground):
+    """After Train, the sentence on entropies is claims.entropy_extremes of the library's numbers and the
+    cross-table sentence is claims.column_winners of them."""
+    at, _, hist, rows = trained_playground
+    ref = experiments.target_row(tasks.get("reviews").target("rlhf", beta=0.3))
+    expected = claims.entropy_extremes({plots.divergence_label(r["divergence"]): r["entropy"] for r in rows},
+                                       ref["entropy"])[1]
+    assert any(m.value == "**Read it:** " + expected for m in at.markdown)
+    cross = {n: {k.split("/", 1)[1]: v for k, v in h.final().items() if k.startswith("divergence/")}
+             for n, h in hist.items()}
+    assert any(claims.column_winners(cross)[1] in m.value for m in at.markdown)
+
+
 def test_explorer_numbers_equal_the_library():
     at = open_page("explorer")
     shown = at.dataframe[0].value
     t = 2.0
-    from app_pages import ui
-
     for _, row in shown.iterrows():
         div = divergences.get(row["divergence"])
         assert same(row["f(t)"], div.f(np.array([t]))[0])
@@ -275,8 +314,6 @@ def test_explorer_numbers_equal_the_library():
     s = np.array([10, 10, 80.0])
     path = simplex.gradient_flow(np.log(p / p.sum()), "js", s / s.sum(), steps=300, lr=0.5)
     js = rows[rows["divergence"] == "js"].iloc[0]
-    from app_pages import ui
-
     assert all(same(js[f"π{i + 1} (end)"], path[-1][i]) for i in range(3))
 
 
@@ -288,9 +325,6 @@ def test_estimator_lab_numbers_equal_the_library():
     lib = estimator_lab.estimator_stats(experiments.make_policy(task), target, "forward_kl", n=64, trials=400,
                                         rng=np.random.default_rng(0), baselines=("none", "loo", "dpg"),
                                         z_options=("exact", "batch"))
-    from app_pages import ui
-    from toyfdiv import claims
-
     for row in lib:
         got = shown[(shown["n"] == 64) & (shown["baseline"] == row["baseline"]) & (shown["Z"] == row["z"])
                     & (shown["divergence"] == "forward_kl")].iloc[0]
@@ -326,28 +360,6 @@ def test_feedback_numbers_equal_the_library():
 
 
 # ---------------------------------------------------------------------------- reading aids for the lecture
-def test_playground_reading_aids():
-    """After Train, the sentence on entropies is claims.entropy_extremes of the library's numbers, the cross-table
-    sentence is claims.column_winners of them, and metric units sit in the labels."""
-    at = open_page("playground")
-    assert {m.label for m in at.metric} >= {"KL(p‖a), nats", "H(p), nats"}
-    at.slider(key="pg_steps").set_value(15).run()
-    at.button(key="pg_train").click().run()
-    assert_clean(at)
-    hist = experiments.compare("reviews", "rlhf", ["reverse_kl", "forward_kl", "js"], policy="ngram", steps=15,
-                               lr=0.1, target_options={"beta": 0.3}, policy_options={"order": 2}, record_every=5)
-    rows = experiments.summary_table(hist)
-    ref = experiments.target_row(tasks.get("reviews").target("rlhf", beta=0.3))
-    from toyfdiv import claims
-
-    expected = claims.entropy_extremes({plots.divergence_label(r["divergence"]): r["entropy"] for r in rows},
-                                       ref["entropy"])[1]
-    assert any(m.value == "**Read it:** " + expected for m in at.markdown)
-    cross = {n: {k.split("/", 1)[1]: v for k, v in h.final().items() if k.startswith("divergence/")}
-             for n, h in hist.items()}
-    assert any(claims.column_winners(cross)[1] in m.value for m in at.markdown)
-
-
 def test_length_slider_stops_where_the_space_fits():
     at = open_page("playground")
     assert at.slider(key="pg_length").max == 8  # (5**8 − 1)/4 = 97,656 ≤ 100,000 with EOS
@@ -403,57 +415,3 @@ def test_settings_round_trip_and_hostile_files_are_rejected():
     assert state["pg_divs"] == ["forward_kl", "tv"]
     with pytest.raises(ValueError):
         common.parse_settings(json.dumps([Config().to_dict(), Config(steps=7).to_dict()]))
-
-
-# ---------------------------------------------------------------------------- random combinations
-def test_random_widget_combinations():
-    """A few dozen random settings of the Playground, each trained for a few steps, plus random
-    settings of the other pages: no exception anywhere (library refusals are explained)."""
-    rnd = random.Random(20240601)
-    at = open_page("playground")
-    names = divergences.names()
-    trained = 0
-    for draw in range(10):
-        task = rnd.choice(tasks.names())
-        t = tasks.get(task)
-        kind = rnd.choice(tasks.TARGET_KINDS)
-        values = dict(pg_task=task, pg_length=rnd.randint(1, 5), pg_record_every=rnd.choice([1, 5]), pg_eos=rnd.random() < 0.5, pg_kind=kind,
-                      pg_beta=rnd.choice([0.05, 0.3, 1.0, 5.0]), pg_epsilon=rnd.choice([0.0, 0.1, 0.5]),
-                      pg_policy=rnd.choice(experiments.POLICIES), pg_fit_steps=10, pg_n_hidden=rnd.randint(1, 8),
-                      pg_order=rnd.randint(1, 4), pg_divs=rnd.sample(names, rnd.randint(1, 3)),
-                      pg_alpha=rnd.choice([-1.0, 0.0, 0.5, 1.0, 2.0]), pg_gjsd=rnd.choice([0.05, 0.5, 0.95]),
-                      pg_estimator=rnd.choice(["exact", "sampled"]), pg_n=rnd.choice([8, 64, 256]),
-                      pg_baseline=rnd.choice(["none", "mean", "loo", "ema", "dpg"]),
-                      pg_z=rnd.choice(["exact", "batch", "running"]), pg_optimizer=rnd.choice(["adam", "sgd"]),
-                      pg_schedule=rnd.choice(["constant", "cosine", "exponential"]), pg_steps=rnd.randint(1, 4),
-                      pg_lr=rnd.choice([0.01, 0.1, 1.0]), pg_seed=rnd.randint(0, 10))
-        phi = t.feature_matrix
-        for k in range(phi.shape[1]):
-            lo, hi = float(phi[:, k].min()), float(phi[:, k].max())
-            values[f"pg_moment{k}"] = round(rnd.uniform(lo, hi) * 20) / 20
-        for key, value in values.items():
-            at.session_state[key] = value
-        at.run()
-        assert_clean(at, f"draw {draw}: {values}")
-        button = get(at, "button", "pg_train")
-        if button is None:  # the target itself is refused (explained) for this draw
-            assert at.error, f"draw {draw}: no Train button and no explanation"
-            continue
-        button.click().run()
-        assert_clean(at, f"draw {draw}: {values}")
-        trained += 1
-    assert trained >= 5, f"only {trained} of 10 draws could train"  # (more draws: tests/test_app_fuzz.py)
-    for page, count in (("explorer", 3), ("estimators", 3), ("feedback", 3)):
-        at = open_page(page)
-        for draw in range(count):
-            for kind, key in rnd.sample(widgets(at), k=min(4, len(widgets(at)))):
-                w = get(at, kind, key)
-                if w is None or key == "ex_section":  # (its options show labels, not values)
-                    continue
-                value = rnd.choice(extremes(kind, w) + [w.value])
-                if kind == "multiselect" and not value:
-                    value = [_raw(w.options[0])]
-                if page == "estimators" and key == "el_ns":
-                    value = [4, 64]
-                w.set_value(value).run()
-                assert_clean(at, f"{page} draw {draw}: {key} = {value!r}")

@@ -2,12 +2,18 @@
 
 Needs Debian's chromium (``apt-get install chromium``; never ``playwright install``); the
 test is skipped when it is missing.  One server (a subprocess on a free loopback port, always
-stopped) and one browser serve every case.  Every page is opened at 1280×800, 1920×1080,
-150 % zoom (a 1280×800 window zoomed to 150 % lays out 853×533 CSS px at 1.5 device pixels each)
-and in dark mode, and each view must show: no error or exception element, no metric cut to "…",
-nothing wider than the viewport, no request leaving the machine, and (at 1280, 1920 and dark) figures
-whose 12-pt text is ≥ 14 px.  At 150 % zoom the sidebar takes a third of the window and figures
-shrink with the column (their text is ~12 screen px): projector mode collapses the sidebar.  Set APP_SCREENSHOTS=<dir> to keep the screenshots.
+stopped) and one browser serve the module.  Every page is opened at 1280×800, 1920×1080,
+150 % zoom (a 1280×800 window zoomed to 150 % lays out 853×533 CSS px) and in dark mode, and each
+view must show: no error or exception element, no metric cut to "…", nothing wider than the
+viewport, no formula that scrolls sideways or is cut, no request leaving the machine, and (at
+1280, 1920 and dark) figures whose 12-pt text is ≥ 14 px.  At 150 % zoom the sidebar takes a
+third of the window and figures shrink with the column (their text is ~12 screen px): projector
+mode collapses the sidebar.
+
+The three light views are one page object resized (the layout is checked in CSS pixels, so
+150 % zoom is the 853×533 viewport); dark mode is a second page object, because the figures are
+drawn for the theme the browser reports when the page is opened.  Set APP_SCREENSHOTS=<dir> to
+save full-page screenshots of every view.
 """
 
 from __future__ import annotations
@@ -28,11 +34,12 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-PAGES = ["", "explorer", "estimators", "feedback", "scenarios", "glossary"]
+PAGES = ["", "explorer", "estimators", "feedback", "beyond_dpo", "rl", "scenarios", "glossary"]
 VIEWS = {"1280": dict(viewport={"width": 1280, "height": 800}),
          "1920": dict(viewport={"width": 1920, "height": 1080}),
          "zoom150": dict(viewport={"width": 853, "height": 533}, device_scale_factor=1.5),
          "dark": dict(viewport={"width": 1280, "height": 800}, color_scheme="dark")}
+LIGHT = ("1280", "1920", "zoom150")  # one page object, resized; "dark" gets its own
 FIGURE_PT, DPI = 12, 96  # the smallest figure text (ticks) and the PNG resolution (app_pages/ui.py)
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
@@ -114,7 +121,15 @@ def wait_idle(page, timeout: float = 90_000) -> None:
 LAYOUT_JS = """(args) => {
   const [pt, dpi] = args;
   const vw = document.documentElement.clientWidth;
-  const out = {pageWidth: document.documentElement.scrollWidth, vw, wide: [], cut: [], small: []};
+  const out = {pageWidth: document.documentElement.scrollWidth, vw, wide: [], cut: [], small: [], formulas: []};
+  for (const el of document.querySelectorAll('.katex-display')) {
+    // a formula scrolls sideways (a scroll bar) or is wider than the column that holds it
+    const k = el.querySelector('.katex'), box = el.closest('[data-testid="stElementContainer"]') || el;
+    if (!k || el.getBoundingClientRect().width === 0) continue;
+    if (el.scrollWidth > el.clientWidth + 1 || k.getBoundingClientRect().width > box.clientWidth + 1)
+      out.formulas.push(Math.round(k.getBoundingClientRect().width) + ' px in ' + Math.round(box.clientWidth)
+                        + ' px: ' + (k.innerText || '').replace(/\\s+/g, ' ').slice(0, 50));
+  }
   for (const el of document.querySelectorAll('[data-testid="stMetric"] *')) {
     if (el.children.length === 0 && (el.innerText || '').includes('…')) out.cut.push(el.innerText);
     if (el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflowX === 'hidden')
@@ -178,41 +193,85 @@ def check_view(page, where: str, fonts: bool = True) -> None:
     assert lay["pageWidth"] <= lay["vw"] + 1, f"{where}: the page scrolls sideways ({lay['pageWidth']} > {lay['vw']})"
     assert not lay["wide"], f"{where}: wider than the viewport: {lay['wide'][:5]}"
     assert not lay["cut"], f"{where}: truncated metric: {lay['cut'][:5]}"
+    assert not lay["formulas"], f"{where}: formula wider than its column: {lay['formulas'][:5]}"
     assert not fonts or not lay["small"], f"{where}: figure text below 14 px: {lay['small']}"
 
 
-def shots_dir(tmp_path) -> Path:
-    d = Path(os.environ.get("APP_SCREENSHOTS") or tmp_path)
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+SHOTS = os.environ.get("APP_SCREENSHOTS")
 
 
-@pytest.mark.parametrize("view", list(VIEWS))
-def test_every_page_in_every_view(server, browser, view, tmp_path):
-    outside = []
+def shoot(page, name: str) -> None:
+    """A full-page screenshot, only when APP_SCREENSHOTS names a directory (for looking by eye)."""
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        screenshot(page, Path(SHOTS) / f"{name}.png")
+
+
+def new_page(browser, server, view: str, outside: list):
+    """A page object for a view; every request that would leave the machine is recorded and refused."""
     ctx = browser.new_context(**VIEWS[view])
     ctx.route("**/*", lambda route: (outside.append(route.request.url), route.abort())
               if not route.request.url.startswith(server) and not route.request.url.startswith("data:")
               else route.continue_())
-    page = ctx.new_page()
-    shots = shots_dir(tmp_path)
+    return ctx, ctx.new_page()
+
+
+def open_app_page(page, server: str, path: str) -> None:
+    page.goto(f"{server}/{path}", wait_until="domcontentloaded")
+    page.locator('[data-testid="stMain"] h1').first.wait_for(timeout=90_000)
+    wait_idle(page)
+
+
+def resize(page, view: str) -> None:
+    """The same page at another window size; the app lays itself out again (no rerun), then settles."""
+    page.set_viewport_size(VIEWS[view]["viewport"])
+    page.wait_for_timeout(300)
+    wait_idle(page)
+
+
+def train(page, server: str) -> None:
+    open_app_page(page, server, "")
+    page.get_by_role("button", name="Train").first.wait_for(timeout=90_000)
+    page.get_by_role("button", name="Train").first.click()
+    page.get_by_text("Summary: where each run lands").wait_for(timeout=120_000)
+    wait_idle(page, 120_000)
+    assert "Stale" not in page.locator('[data-testid="stMain"]').inner_text()
+
+
+def test_every_page_at_1280_1920_and_150_percent_zoom(server, browser):
+    """Each page opened once at 1280×800, then resized to 1920×1080 and to 150 % zoom; then the trained
+    Playground (tables, movie, inspector) in the same three views."""
+    outside = []
+    ctx, page = new_page(browser, server, "1280", outside)
     try:
-        for path in PAGES:
-            page.goto(f"{server}/{path}", wait_until="domcontentloaded")
-            page.locator('[data-testid="stMain"] h1').first.wait_for(timeout=90_000)
-            wait_idle(page)
-            screenshot(page, shots / f"{view}_{path or 'playground'}.png")
-            check_view(page, f"{view} /{path}", fonts=view != "zoom150")
-        if view in ("1280", "dark"):  # the trained Playground: tables, movie, inspector
-            page.goto(server, wait_until="domcontentloaded")
-            page.get_by_role("button", name="Train").first.wait_for(timeout=90_000)
-            wait_idle(page)
-            page.get_by_role("button", name="Train").first.click()
-            page.get_by_text("Summary: where each run lands").wait_for(timeout=120_000)
-            wait_idle(page, 120_000)
-            screenshot(page, shots / f"{view}_playground_trained.png")
-            check_view(page, f"{view} trained")
-            assert "Stale" not in page.locator('[data-testid="stMain"]').inner_text()
+        for path in [*PAGES, "trained"]:
+            if path == "trained":
+                train(page, server)
+            else:
+                open_app_page(page, server, path)
+            name = path or "playground"
+            for view in LIGHT:
+                if view != "1280":
+                    resize(page, view)
+                shoot(page, f"{view}_{name}")
+                check_view(page, f"{view} /{name}", fonts=view != "zoom150")
+            resize(page, "1280")
+    finally:
+        ctx.close()
+    assert not outside, f"requests that left the machine: {outside[:5]}"
+
+
+def test_every_page_in_dark_mode(server, browser):
+    outside = []
+    ctx, page = new_page(browser, server, "dark", outside)
+    try:
+        for path in [*PAGES, "trained"]:
+            if path == "trained":
+                train(page, server)
+            else:
+                open_app_page(page, server, path)
+            shoot(page, f"dark_{path or 'playground'}")
+            check_view(page, f"dark /{path or 'playground'}")
     finally:
         ctx.close()
     assert not outside, f"requests that left the machine: {outside[:5]}"

@@ -3,7 +3,6 @@ survive page switches and URL round trips, and every scenario run to its end."""
 
 from __future__ import annotations
 
-import math
 import tomllib
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from toyfdiv import claims, divergences, experiments, feedback, metrics, plots, tasks
+from toyfdiv import claims, divergences, feedback, metrics, plots, tasks
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -364,15 +363,43 @@ def test_minor_defects():
 
 
 # ---------------------------------------------------------------------------- defect 13: lessons
-@pytest.mark.parametrize("page", ["app_pages/playground.py", "app_pages/explorer.py", "app_pages/estimators.py",
-                                  "app_pages/feedback.py", "app_pages/scenarios.py"])
-def test_every_page_names_its_lesson(page):
-    at = app(page)
-    lessons = [c.value for c in at.caption if c.value.startswith("Goes with Lesson")]
-    assert lessons
-    for name in __import__("app_pages.links", fromlist=["PAGE_LESSONS"]).PAGE_LESSONS[page]:
-        assert (ROOT / "lessons" / name).exists()
-        assert f"lessons/{name}" in lessons[0]
+def test_every_page_names_its_lesson():
+    from app_pages.links import PAGE_LESSONS
+
+    at = app()
+    for page, names in PAGE_LESSONS.items():
+        at.switch_page(page).run()
+        clean(at, page)
+        lessons = [c.value for c in at.caption if c.value.startswith("Goes with Lesson")]
+        assert lessons, page
+        for name in names:
+            assert (ROOT / "lessons" / name).exists()
+            assert f"lessons/{name}" in lessons[0]
+
+
+@pytest.mark.parametrize("lesson", sorted(p.name for p in (ROOT / "lessons").glob("[0-9][0-9]_*.py")))
+def test_every_lesson_links_back_to_its_page(lesson):
+    """The lesson's first markdown cell holds the link; the link's page exists in app.py and every setting
+    in its query string is one the app accepts (the same check as a shared link)."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    from app_pages import links
+    from app_pages import state as S
+
+    text = (ROOT / "lessons" / lesson).read_text()
+    first = text[text.index("# %% [markdown]"):]
+    first = first[: first.index("# %%", 5)]
+    assert links.lesson_cell_line(lesson) in first.replace("\n# ", " ").replace("\n#", " ")
+    url = urlsplit(links.app_url(lesson))
+    assert url.netloc == "localhost:8501"
+    path = url.path.strip("/")
+    assert path == "" or f'url_path="{path}"' in (ROOT / "app.py").read_text()
+    state = {}
+    for key, value in parse_qsl(url.query):
+        assert S.is_setting(key), key
+        state[key] = S.check(key, S._decode(key, value, state), state)
+    notebook = (ROOT / "lessons" / lesson).with_suffix(".ipynb").read_text()
+    assert links.app_url(lesson) in notebook, "the paired notebook was regenerated"
 
 
 # ---------------------------------------------------------------------------- scenarios
