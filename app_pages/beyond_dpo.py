@@ -5,6 +5,7 @@ import streamlit as st
 from scipy.special import expit, logit, softmax
 
 from app_pages import common
+from app_pages.links import lesson_line
 from toyfdiv import diversity, plots_po, tasks
 from toyfdiv import feedback as fb
 from toyfdiv.exercises import lesson7
@@ -25,6 +26,7 @@ def formula(latex: str, ref: str, note: str) -> None:
 
 
 st.title("Beyond DPO: IPO, χ²PO, KTO — and does alignment narrow what a model can do?")
+lesson_line("app_pages/beyond_dpo.py")
 st.markdown("Every number on this page is an exact optimum over the enumerated space of the film-review task "
             "(N = 781): no sampling, no training noise.")
 
@@ -69,32 +71,48 @@ def gold(pairs: int, seed: int) -> dict:
     curves = fb.gold_utility_curves(task.log_a, data, rater.utility, np.geomspace(10.0, 0.01, 13), rlhf_reward=rm)
     curves["KTO"] = fb.kto_gold_curve(task.log_a, rater.prob_thumbs_up(np.arange(task.space.size)), rater.utility,
                                       np.geomspace(0.95, 0.01, 8))  # thumbs from the same rater, β < 1
-    return dict(curves=curves, png=common.png(plots_po.gold_curves(curves)))
+    return dict(curves=curves)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def gold_png(pairs: int, seed: int, theme: str) -> bytes:
+    return common.png(lambda: plots_po.gold_curves(gold(pairs, seed)["curves"]), theme)
 
 
 @st.cache_resource(show_spinner="Solving GKD's fixed points over λ × β…")
-def gkd_png() -> tuple[bytes, list]:
+def gkd_rows() -> list:
     from toyfdiv.distill import gkd_grid
 
-    rows = gkd_grid(_task().base)
-    return common.png(plots_po.gkd_grid(rows)), rows
+    return gkd_grid(_task().base)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def gkd_png(theme: str) -> tuple[bytes, list]:
+    rows = gkd_rows()
+    return common.png(lambda: plots_po.gkd_grid(rows), theme), rows
 
 
 @st.cache_resource(show_spinner="Training GRPO (β = 0.02) to its fixed point, per prompt and shared…")
-def collapse_png() -> tuple[bytes, list]:
+def collapse_study():
     from toyfdiv import claims, collapse, rl, rl_tasks
 
     study = collapse.collapse_study(rl_tasks.prompted(success=(0.05, 0.6), vocab=2, length=3),
                                     rl.preset("grpo", beta=0.02), beta=0.02)
     names = list(study.pass_at_k)
     said = [claims.pass_at_k_crossing(study.ks, study.pass_at_k[names[0]], study.pass_at_k[n], n)[1] for n in names[1:]]
-    return common.png(plots_po.collapse_curves(study)), said
+    return study, said
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def collapse_png(theme: str) -> tuple[bytes, list]:
+    study, said = collapse_study()
+    return common.png(lambda: plots_po.collapse_curves(study), theme), said
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def three_png(tau: float, ipo: tuple) -> bytes:
-    return common.png(plots_po.three_outputs({f"IPO (τ = {tau:g})": ipo, "DPO (limit, any β)": [1.0, 0.0, 0.0],
-                                              "reference": [1 / 3] * 3}))
+def three_png(tau: float, ipo: tuple, theme: str) -> bytes:
+    return common.png(lambda: plots_po.three_outputs({f"IPO (τ = {tau:g})": ipo, "DPO (limit, any β)": [1.0, 0.0, 0.0],
+                                                      "reference": [1 / 3] * 3}), theme)
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
@@ -117,7 +135,7 @@ for j, name in enumerate("abc"):
 st.markdown(f"IPO settles at softmax(1/(4τ), −1/(4τ), 0) = ({closed[0]:.3f}, {closed[1]:.3f}, {closed[2]:.3f}) "
             f"(library optimum within {np.abs(ipo - closed).max():.1e}). DPO's loss −log σ(β Δ) has no minimiser: "
             "it falls all the way to π(a) = 1 at every β.")
-common.show_png(three_png(tau, tuple(ipo)))
+common.show_png(three_png(tau, tuple(ipo), common.theme()))
 
 # ---------------------------------------------------------------------------- 2 gold curves
 st.subheader("2 · Over-optimisation: gold utility of each method's exact optimum against β")
@@ -133,7 +151,7 @@ declining = [r["method"] for r in rows if r["decline"] > TIE]
 best = max(rows, key=lambda r: r["peak"])
 st.markdown(f"Declining after their peak (by more than {TIE} reward units): **{', '.join(declining) or 'none'}**. "
             f"Highest peak: **{best['method']}** ({best['peak']:.3f} at β = {best['peak_beta']:.3g}).")
-common.show_png(g["png"])
+common.show_png(gold_png(pairs, seed, common.theme()))
 
 # ---------------------------------------------------------------------------- 3 KTO
 st.subheader("3 · KTO's fixed point: a filter on the thumbs-up odds")
@@ -156,8 +174,11 @@ kept = ("KTO keeps exactly the outputs whose thumbs-up log-odds exceed " + f"{fp
         if np.array_equal(fp.support, above) else
         f"KTO keeps {int(fp.support.sum())} of the {int(above.sum())} outputs whose thumbs-up log-odds exceed "
         f"{fp.threshold:.3f} (at β = 1 a second filter, κ π_ref < (A − B) e^(−z₀), drops the rest)")
+rlhf_kept = int(np.isfinite(p_rlhf).sum())  # outputs with π_ref·exp(r/β)/Z > 0
 st.markdown(f"{kept}; z₀ = KL(π‖π_ref) = {fp.z0:.3f} nats at the fixed point. RLHF and DPO with the same logistic "
-            "reward keep every output (π_ref·e^{r/β}/Z).")
+            f"reward keep {'every one' if rlhf_kept == task.space.size else rlhf_kept} of the {task.space.size} "
+            f"outputs (π_ref·exp(r/β)/Z, smallest probability {np.exp(p_rlhf.min()):.1e}), "
+            f"{np.exp(p_rlhf)[~fp.support].sum():.3f} of their mass outside KTO's support.")
 
 # ---------------------------------------------------------------------------- 4 diversity
 st.subheader("4 · Diversity: pass@k and distinct correct answers under every f")
@@ -184,16 +205,16 @@ st.markdown(f"Exact targets that lose pass@{k} against the base model: **{', '.j
 common.init(f"{P}_collapse", False)
 if st.checkbox("Where training loses it: GRPO at β = 0.02 trained to its fixed point, one policy per prompt vs "
                "one adapter shared by a hard and an easy prompt (a few seconds)", key=f"{P}_collapse"):
-    png, said = collapse_png()
+    png, said = collapse_png(common.theme())
     st.markdown("\n\n".join(said))
     common.show_png(png)
 st.subheader("5 · On-policy distillation (GKD)")
 common.init(f"{P}_gkd", False)
 if st.checkbox("Solve GKD's fixed points for a unigram student of the bigram base model (a few seconds)",
                key=f"{P}_gkd"):
-    png, gkd_rows = gkd_png()
-    fwd = next(r for r in gkd_rows if r["lam"] == 0 and r["beta"] == 0)
-    rev = next(r for r in gkd_rows if r["lam"] == 1 and r["beta"] == 1)
+    png, grid = gkd_png(common.theme())
+    fwd = next(r for r in grid if r["lam"] == 0 and r["beta"] == 0)
+    rev = next(r for r in grid if r["lam"] == 1 and r["beta"] == 1)
     st.markdown(f"Supervised forward KL (λ = 0, β = 0): student entropy {fwd['entropy']:.3f} nats; on-policy reverse "
                 f"KL (λ = 1, β = 1): {rev['entropy']:.3f} nats — "
                 + ("higher: the detached sampler makes token-level reverse KL average the teacher's conditionals "

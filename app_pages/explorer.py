@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from app_pages import common
+from app_pages import common, ui
 from app_pages.links import lesson_line
 from toyfdiv import divergences, experiments, plots, simplex
 
@@ -32,8 +32,9 @@ def zoo_png(names: tuple, alpha_lo: float, alpha_hi: float, theme: str) -> bytes
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def simplex_png(log_p: tuple, names: tuple, start: tuple, steps: int, lr: float, theme: str) -> bytes:
-    return common.png(lambda: plots.simplex(np.array(log_p), list(names), start=np.array(start), steps=steps, lr=lr,
-                                            resolution=90, ncols=3), theme)  # larger triangles for the back of the room
+    return common.png(lambda: ui.with_colour_scales(  # each panel's scale in nats; large triangles: 3 per row
+        plots.simplex(np.array(log_p), list(names), start=np.array(start), steps=steps, lr=lr, resolution=90,
+                      ncols=3)), theme, tight=True)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -179,7 +180,8 @@ elif section == "simplex":
             rows = flow_rows(log_p, tuple(names), start, int(steps), float(lr))
             img = simplex_png(log_p, tuple(names), start, int(steps), float(lr), common.theme())
         common.show_png(img)
-        st.caption("Contours: lines of equal D_f(π‖p), darker = smaller. Where each path ends, and D_f(π‖p) at the "
+        st.caption("Contours: lines of equal D_f(π‖p); the scale beside each triangle gives its levels in nats "
+                   "(darker = smaller; each divergence has its own scale). Where each path ends, and D_f(π‖p) at the "
                    "start and at the end (nats):")
         common.table(common.frame(rows), key=f"{P}_flow_rows")
 

@@ -6,7 +6,7 @@ from app_pages import common, pg_results
 from app_pages import state as S
 from app_pages.links import lesson_line
 from toyfdiv import config as _config
-from toyfdiv import divergences, experiments, optim, plots
+from toyfdiv import divergences, optim, plots
 from toyfdiv.estimators import BASELINES, Z_OPTIONS
 from toyfdiv.training import SCHEDULES
 

@@ -5,6 +5,7 @@ import numpy as np
 import streamlit as st
 
 from app_pages import common
+from app_pages.links import lesson_line
 from toyfdiv import plots_rl, rl, rl_tasks
 from toyfdiv.metrics import kl
 
@@ -14,6 +15,7 @@ FP_STEPS, FP_TOL = 1500, 1e-8  # the fixed-point search: Adam steps, and ‖E[up
 ENDS_AT = 1e-6  # KL below which the fixed point "ends at" a closed form
 
 st.title("RLHF as practised: PPO, GRPO and friends against the exact gradient")
+lesson_line("app_pages/rl.py")
 st.markdown("An RLHF algorithm is a choice of parts: the advantage, how token losses are averaged, where a "
             "per-sample KL estimate goes, and PPO's ratio and clipping. Each choice changes the **expected "
             "update**. Here it is computed exactly (or by Monte Carlo with its noise floor) and held against the "
@@ -86,14 +88,35 @@ def table_row(alg: rl.Algorithm, reward: str, G: int, trials: int) -> dict:
     return rl.update_table(rl_tasks.prompted(reward=reward), G, algorithms=[alg], trials=trials)[0]
 
 
+def _atlas_task():
+    return rl_tasks.prompted((0.3,), vocab=2, length=3, reward="prefix")
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
-def ends(alg: rl.Algorithm, G: int) -> tuple[dict, bytes]:
-    task = rl_tasks.prompted((0.3,), vocab=2, length=3, reward="prefix")
-    dists = rl.atlas(task, [alg.with_(name="fixed point")], min(G, 4), beta=alg.beta if alg.beta > 0 else 0.5,
+def fixed_point(alg: rl.Algorithm, G: int) -> tuple[dict, dict]:
+    dists = rl.atlas(_atlas_task(), [alg.with_(name="fixed point")], min(G, 4), beta=alg.beta if alg.beta > 0 else 0.5,
                      steps=FP_STEPS, optimizer="adam", lr=0.1, tol=FP_TOL, check_every=500)
     names = list(dists)
     kls = {"RLHF": kl(dists["fixed point"], dists[names[0]]), "k3": kl(dists["fixed point"], dists[names[1]])}
-    return kls, common.png(plots_rl.atlas(task.space, dists, {"fixed point": kls}))
+    return kls, dists
+
+
+def _legend_below(fig):
+    """The atlas's legend moved under the axes: inside them it covered the small bars on the right."""
+    for ax in fig.axes:
+        leg = ax.get_legend()
+        if leg is not None:
+            handles, labels = leg.legend_handles, [t.get_text() for t in leg.get_texts()]
+            leg.remove()
+            fig.legend(handles, labels, loc="outside lower center", ncols=1)
+    return fig
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def ends(alg: rl.Algorithm, G: int, theme: str) -> tuple[dict, bytes]:
+    kls, dists = fixed_point(alg, G)
+    return kls, common.png(lambda: _legend_below(plots_rl.atlas(_atlas_task().space, dists, {"fixed point": kls})),
+                           theme)
 
 
 st.subheader("The expected update against the exact gradient")
@@ -119,7 +142,7 @@ if adv == "reinforce_pp" and alg.kl_in_reward:
                "for this page): move the KL to the loss, or pick another advantage, to see a fixed point.")
 else:
     with common.explained(stop=False, what="The fixed point cannot be computed"), st.spinner("Training to the fixed point…"):
-        kls, png = ends(alg, G)
+        kls, png = ends(alg, G, common.theme())
         common.show_png(png)
         closest = min(kls, key=kls.get)
         st.markdown(f"KL(π*‖RLHF target) = {kls['RLHF']:.2e}, KL(π*‖β·a/(Λ − r)) = {kls['k3']:.2e}: "

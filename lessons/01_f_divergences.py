@@ -14,6 +14,8 @@
 # %% [markdown]
 # # Lesson 1 — f-divergences: one family, many ways to compare distributions
 #
+# **In the app:** run `streamlit run app.py`, then open the Divergence explorer's zoo of f: <http://localhost:8501/explorer>.
+#
 # **Goals.** By the end of this lesson you can
 # 1. define an f-divergence $D_f(\pi \| p)$ from its generator $f$, and say why $f$ must be
 #    convex with $f(1) = 0$;

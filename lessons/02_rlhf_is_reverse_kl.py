@@ -14,6 +14,8 @@
 # %% [markdown]
 # # Lesson 2 — RLHF is reverse-KL minimisation
 #
+# **In the app:** run `streamlit run app.py`, then open the scenario “Collapse at small β”: <http://localhost:8501/scenarios?sc_pick=collapse>.
+#
 # **Goals.** By the end of this lesson you can
 # 1. write down the KL-regularised objective of RLHF, $J(\pi) = \mathbb{E}_\pi[r] - \beta\,\mathrm{KL}(\pi\|a)$;
 # 2. derive its maximiser in closed form, $p(x) = a(x)\,e^{r(x)/\beta}/Z$;

@@ -14,6 +14,8 @@
 # %% [markdown]
 # # Lesson 3 — GDC: targets from constraints
 #
+# **In the app:** run `streamlit run app.py`, then open the scenario “Pointwise GDC and what reverse KL cannot do”: <http://localhost:8501/scenarios?sc_pick=pointwise>.
+#
 # **Goals.** By the end of this lesson you can
 # 1. say what GDC is (and what it is not);
 # 2. build GDC's target for a **pointwise** constraint, $p = a\cdot b/Z$, and explain why it is

@@ -14,6 +14,8 @@
 # %% [markdown]
 # # Lesson 4 — f-DPG: one gradient for every divergence
 #
+# **In the app:** run `streamlit run app.py`, then open the Divergence explorer's simplex flows: <http://localhost:8501/explorer?ex_section=simplex>.
+#
 # **Goals.** By the end of this lesson you can
 # 1. derive the f-DPG theorem, $\nabla_\theta D_f(\pi_\theta\|p) = \mathbb{E}_{\pi_\theta}\big[f'(\pi_\theta/p)\,\nabla_\theta\log\pi_\theta\big]$,
 #    and check it against finite differences;

@@ -14,6 +14,8 @@
 # %% [markdown]
 # # Lesson 5 — Which divergence?
 #
+# **In the app:** run `streamlit run app.py`, then open the scenario “RLHF vs GDC on one target”: <http://localhost:8501/scenarios?sc_pick=rlhf_vs_gdc>.
+#
 # **Goals.** After this lesson you can
 # 1. explain why the choice of f stops mattering at the optimum when the policy can represent the
 #    target, and why it matters a great deal when it cannot;

@@ -14,6 +14,8 @@
 # %% [markdown]
 # # Lesson 6 — From exact to sampled
 #
+# **In the app:** run `streamlit run app.py`, then open the Estimator lab: <http://localhost:8501/estimators>.
+#
 # **Goals.** After this lesson you can
 # 1. say why every method used on real language models samples, and what it must then estimate;
 # 2. estimate the partition function Z by importance sampling, and show that Ẑ is unbiased

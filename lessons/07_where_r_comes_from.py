@@ -14,6 +14,8 @@
 # %% [markdown]
 # # Lesson 7 — Where does r come from?
 #
+# **In the app:** run `streamlit run app.py`, then open the Human feedback page: <http://localhost:8501/feedback>.
+#
 # **Goals.** After this lesson you can
 # 1. simulate human feedback — thumbs up/down and pairwise comparisons — from a hidden utility
 #    with noise (a temperature τ) and a systematic bias;

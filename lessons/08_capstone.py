@@ -14,6 +14,8 @@
 # %% [markdown]
 # # Lesson 8 — Capstone: your own task, every method, one table
 #
+# **In the app:** run `streamlit run app.py`, then open the Playground with a hybrid GDC target: <http://localhost:8501/?pg_kind=hybrid>.
+#
 # **Goals.** You will
 # 1. design a task of your own: a sequence space, a corpus and its base model, a reward, a
 #    pointwise constraint and a set of moments;

@@ -14,6 +14,8 @@
 # %% [markdown]
 # # Lesson 9 — From f-DPG to PPO and GRPO: what the estimators really optimise
 #
+# **In the app:** run `streamlit run app.py`, then open the page “RLHF as practised”: <http://localhost:8501/rl>.
+#
 # **Goals.** After this lesson you can
 # 1. take an RLHF algorithm apart into its parts — advantage, loss aggregation, KL estimator ×
 #    placement × level, importance ratio and clipping — and name the recipe of PPO, GRPO,

@@ -14,6 +14,8 @@
 # %% [markdown]
 # # Lesson 10 — Preference optimisation beyond DPO, and the diversity question
 #
+# **In the app:** run `streamlit run app.py`, then open the page “Beyond DPO”: <http://localhost:8501/beyond_dpo>.
+#
 # **Goals.** After this lesson you can
 # 1. write IPO, χ²PO and KTO as "DPO with one piece changed", and say what each change does to
 #    the optimum;

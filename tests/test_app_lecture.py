@@ -347,6 +347,22 @@ def test_explorer_alpha_text_and_restricted_family():
     assert all(same(rk[f"x{i + 1}"], end[i]) for i in range(3))
 
 
+def test_simplex_contours_have_a_colour_scale_in_nats():
+    """Each divergence's triangle gets its own scale (its levels differ), labelled with the unit, 12-pt ticks."""
+    from app_pages import ui
+    from toyfdiv import simplex
+
+    names = ["js", "tv", "reverse_kl"]
+    fig = ui.with_colour_scales(plots.simplex(simplex.BIMODAL_TARGET, names, steps=5, resolution=12, ncols=3))
+    bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert len(bars) == len(names), "one scale per contour panel, none for the overlay"
+    for bar in bars:
+        assert bar.get_ylabel() == "D_f(π‖p), nats"
+        ticks = [t for t in bar.get_yticklabels() if t.get_text()]
+        assert ticks and all(t.get_fontsize() >= 12 for t in ticks)
+        assert 12 * ui.DPI / 72 >= 14
+
+
 # ---------------------------------------------------------------------------- defect 12: minor
 def test_minor_defects():
     cfg = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
