@@ -5,6 +5,10 @@ An algorithm is a composition of named parts (:class:`Algorithm`): the advantage
 level (:func:`expected_kl_gradient`), and PPO's ratio, clipping and epochs.  Its expected
 update is computed exactly where the batch space is small (else by Monte Carlo with its
 noise floor), and its fixed point is compared with the RLHF target and the closed forms.
+DAPO's dynamic sampling and overlong penalty (:mod:`~toyfdiv.rl.dapo`), GSPO's sequence-level
+ratio (``Algorithm.ratio_level``), REINFORCE++'s exact batch normalisation
+(:mod:`~toyfdiv.rl.batchnorm`), S one-token runs at once (:mod:`~toyfdiv.rl.batched`) and a
+TinyLM shared by all prompts (:class:`PromptedTinyLM`) complete it.
 
 >>> from toyfdiv import rl
 >>> rl.group_advantages([[1.0, 0.0, 0.0, 0.0]], "rloo")
