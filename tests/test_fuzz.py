@@ -605,3 +605,66 @@ def test_fuzz_rl_algorithms(name, beta, epochs, clip, G, mode, trials, data):
          data.draw(maybe_bad(log_probs(SMALL_SPACES[0].size, zeros=False), JUNK)),
          data.draw(st.one_of(st.sampled_from(list(rl.ESTIMATORS)), JUNK)),
          data.draw(st.one_of(st.sampled_from(list(rl.LEVELS)), JUNK)), check=no_nan)
+
+
+# ---------------------------------------------------------------------------- pair kernel, collapse, GKD, KTO at β = 1
+from toyfdiv import claims, collapse, distill  # noqa: E402
+from toyfdiv.feedback import pairs  # noqa: E402
+
+
+@examples(30)
+@given(n=st.integers(1, 5), data=st.data())
+def test_fuzz_pair_kernel_and_tv_target(n, data):
+    """The shared pair-loss kernel, the Bradley–Terry pair mass, TV's closed form and KTO's fixed point."""
+    beta = data.draw(st.one_of(st.sampled_from([1e-6, 0.1, 1.0, 1e3]), SCALARS))
+    loss = call("pairs.Logistic", pairs.Logistic, beta, data.draw(st.one_of(st.none(), st.sampled_from([0.5, 0.0]), SCALARS)))
+    square = call("pairs.Squared", pairs.Squared, data.draw(st.one_of(st.floats(-5, 5), SCALARS, vectors(n))))
+    h = data.draw(maybe_bad(vectors(n, st.one_of(st.floats(-50, 50), EXTREME)), st.one_of(vectors(n + 1), JUNK)))
+    idx = st.lists(st.integers(-1, n), min_size=1, max_size=4)
+    winners, losers = data.draw(maybe_bad(idx, JUNK)), data.draw(maybe_bad(idx, JUNK))
+    for margin in (m for m in (loss, square) if m is not None):
+        call("pairs.pair_loss", pairs.pair_loss, margin, h, winners, losers,
+             check=lambda out: finite(out[1]) if isinstance(out, tuple) else "not a (loss, gradient) pair")
+    log_q = data.draw(maybe_bad(log_probs(n * n), st.one_of(vectors(n * n), JUNK)))
+    mass = call("pairs.bt_pair_mass", pairs.bt_pair_mass, data.draw(maybe_bad(vectors(n, st.floats(-1e3, 1e3)), JUNK)),
+                np.reshape(log_q, (n, n)) if np.size(log_q) == n * n else log_q, check=finite)
+    if loss is not None and mass is not None:
+        call("pairs.population_pair_loss", pairs.population_pair_loss, loss, h, mass,
+             check=lambda out: no_nan(out[1]))
+    ref = data.draw(maybe_bad(log_probs(n, zeros=False), JUNK))
+    reward = data.draw(maybe_bad(vectors(n, st.one_of(EXTREME, st.floats(-1e6, 1e6))), JUNK))
+    call("diversity.tv_target", diversity.tv_target, ref, reward, beta, check=normalised)
+    call("kto.kto_fixed_point", kto.kto_fixed_point, ref, data.draw(maybe_bad(vectors(n, st.floats(0, 1)), JUNK)),
+         data.draw(st.one_of(st.sampled_from([0.5, 1.0, 1.5]), SCALARS)),
+         check=lambda fp: normalised(fp.log_probs) if hasattr(fp, "log_probs") else None)
+    ks = data.draw(st.one_of(st.lists(st.integers(1, 64), min_size=1, max_size=4).map(sorted), JUNK))
+    curve = data.draw(st.one_of(vectors(len(ks) if isinstance(ks, list) else 2, st.floats(0, 1)), JUNK))
+    call("claims.pass_at_k_crossing", claims.pass_at_k_crossing, ks, curve, data.draw(st.one_of(st.just(curve), JUNK)),
+         tol=data.draw(st.one_of(st.just(0.005), SCALARS)))
+
+
+COLLAPSE_TASK = rl_tasks.prompted((0.1, 0.6), vocab=2, length=2)
+
+
+@examples(12)
+@given(G=st.one_of(st.integers(-1, 4), JUNK), shared=st.booleans(), steps=st.one_of(st.integers(0, 5), JUNK),
+       lr=st.one_of(st.sampled_from([0.1, 1.0]), SCALARS), data=st.data())
+def test_fuzz_collapse_and_gkd(G, shared, steps, lr, data):
+    """Shared-parameter RL fixed points, pass@k averages over prompts, and GKD through the one loop."""
+    theta = data.draw(st.one_of(st.none(), vectors(3), JUNK, st.just(np.full(99, 1e300))))
+    call("collapse.SharedAdapter", collapse.SharedAdapter, COLLAPSE_TASK.space,
+         data.draw(maybe_bad(st.just(COLLAPSE_TASK), JUNK)), theta)
+    alg = rl.preset(data.draw(st.sampled_from(["grpo", "reinforce", "rloo"])), beta=0.1)
+    call("collapse.rl_fixed_point", _quiet(collapse.rl_fixed_point), alg, COLLAPSE_TASK, G, shared=shared, steps=steps, lr=lr,
+         check=lambda fp: finite(fp.log_pi) if hasattr(fp, "log_pi") else None)
+    log_pi = data.draw(maybe_bad(st.just(COLLAPSE_TASK.log_a), st.one_of(vectors(3), JUNK)))
+    ks = data.draw(st.one_of(st.lists(st.integers(1, 10**6), min_size=1, max_size=3), st.sampled_from([[0], [10**400]]),
+                             JUNK))
+    for fn in (collapse.average_pass_at_k, collapse.average_distinct_correct):
+        call(f"collapse.{fn.__name__}", fn, log_pi, COLLAPSE_TASK, ks, check=finite)
+    space = SequenceSpace(["a", "b"], 2)
+    student, teacher = TabularPolicy(space, seed=0), AutoregressivePolicy(space, seed=1, init_scale=1.0)
+    call("distill.gkd_train", distill.gkd_train, data.draw(maybe_bad(st.just(student), JUNK)), teacher,
+         data.draw(st.one_of(st.floats(0, 1), SCALARS)), data.draw(st.one_of(st.floats(0, 1), SCALARS)), steps=steps,
+         lr=lr, names=("step", "lr", "learning rate"),
+         check=lambda out: normalised(out[0].log_probs()) if isinstance(out, tuple) else "not (student, ‖∇‖∞)")

@@ -128,10 +128,10 @@ def test_tinylm_out_of_range_inputs_are_named():
     with pytest.raises(ValueError, match=r"TinyLMConfig.init_scale=1e\+300 is out of range"):
         TinyLMConfig(init_scale=1e300)
     pol = TinyLM(space, seed=0)
-    with pytest.raises(ValueError, match=r"params has \|θ\| up to 1e\+308; allowed: \|θ\| ≤ 1e\+150"):
+    with pytest.raises(ValueError, match=r"theta has \|θ\| up to 1e\+308; allowed: \|θ\| ≤ 1e\+150"):
         pol.with_params(np.full(pol.n_params, 1e308))  # refused before any forward pass
     with pytest.raises(ValueError, match=r"params has \|θ\| up to 2e\+150"):
-        pol.with_params(np.r_[2e150, np.zeros(pol.n_params - 1)])
+        TinyLM(space, params=np.r_[2e150, np.zeros(pol.n_params - 1)])
     _normalised(pol.with_params(np.full(pol.n_params, 1e150)).log_probs())  # at the bound the forward pass is finite
     _normalised(TinyLM(space, TinyLMConfig(init_scale=1e100)).log_probs())  # the largest allowed scale works
     with pytest.raises(ValueError, match=r"init_scale=1\.5e\+308 is out of range"):

@@ -33,11 +33,21 @@ PASS_TIE = 0.005
 
 def _real(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
-        raise ValueError(f"{name}={value!r} must be a real number")
-    v = float(value)
+        raise ValueError(f"{name}={value!r:.80} must be a real number")
+    try:
+        v = float(value)
+    except (OverflowError, TypeError, ValueError):  # 10**400, a size-2 array, complex
+        raise ValueError(f"{name}={value!r:.80} must be a real number within float64") from None
     if math.isnan(v):
         raise ValueError(f"{name}={value!r} must not be NaN")
     return v
+
+
+def _reals(values, name: str) -> list[float]:
+    """A list of real numbers from a sequence (list, tuple, 1-d array), or a ValueError naming ``name``."""
+    if isinstance(values, (str, bytes, Mapping)) or not hasattr(values, "__iter__") or getattr(values, "ndim", 1) != 1:
+        raise ValueError(f"{name}={values!r:.80} must be a sequence of real numbers")
+    return [_real(v, f"{name}[i]") for v in values]
 
 
 def tied(x: float, y: float, rel: float = REL_TIE, abs_: float = ABS_TIE) -> bool:
@@ -157,9 +167,11 @@ def pass_at_k_crossing(ks, base, trained, name: str = "the trained policy", tol:
     Returns ("crosses" — at or above the base at the first k, below it by more than tol later;
     "below" — below from the first k; "never below", sentence).
     """
-    ks = [int(_real(k, "ks[i]")) for k in ks]
-    b = [_real(v, "base[i]") for v in base]
-    t = [_real(v, "trained[i]") for v in trained]
+    ks_real = _reals(ks, "ks")
+    if any(k != int(k) for k in ks_real):
+        raise ValueError(f"ks={ks!r:.80} must be increasing integers ≥ 1")
+    ks = [int(k) for k in ks_real]
+    b, t = _reals(base, "base"), _reals(trained, "trained")
     tol = _real(tol, "tol")
     if not ks or len(b) != len(ks) or len(t) != len(ks):
         raise ValueError(f"ks, base and trained have lengths {len(ks)}, {len(b)}, {len(t)}; give one pass@k per k, "

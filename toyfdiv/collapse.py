@@ -41,6 +41,7 @@ from .policies.autoregressive import AutoregressivePolicy
 from .rl import Algorithm, expected_update
 from .rl_tasks import PromptedTask
 from .space import SequenceSpace
+from .targets import ConvergenceWarning
 
 __all__ = ["SharedAdapter", "RLFixedPoint", "rl_fixed_point", "average_pass_at_k", "average_distinct_correct",
            "CollapseStudy", "collapse_study"]
@@ -116,7 +117,7 @@ def rl_fixed_point(alg: Algorithm, task: PromptedTask, G: int = 4, *, shared: bo
     ``steps`` of Adam through the one loop (:func:`toyfdiv.loop.optimise`) from the base,
     then Powell's hybrid root finder on the same expected update (the fixed point is its
     zero).  ``shared=False``: one autoregressive policy per prompt; ``shared=True``: one
-    :class:`SharedAdapter` for all prompts.  Warns (converged=False) if ‖E[∇L]‖ ≥ ``tol`` —
+    :class:`SharedAdapter` for all prompts.  Warns (a :class:`~toyfdiv.targets.ConvergenceWarning`; converged=False) if ‖E[∇L]‖ ≥ ``tol`` —
     e.g. without any KL term, where θ runs off to infinity and no fixed point exists.
     """
     check_instance(alg, Algorithm, "alg")
@@ -146,7 +147,7 @@ def rl_fixed_point(alg: Algorithm, task: PromptedTask, G: int = 4, *, shared: bo
             theta, norm = sol.x, polished
     if norm >= tol:
         warnings.warn(f"rl_fixed_point({alg.name}, shared={shared}) did not converge: ‖E[∇L]‖ = {norm:.2e} ≥ tol = "
-                      f"{tol:.0e} (without a KL term no fixed point exists); raise steps", RuntimeWarning, stacklevel=2)
+                      f"{tol:.0e} (without a KL term no fixed point exists); raise steps", ConvergenceWarning, stacklevel=2)
     return RLFixedPoint(start.with_params(theta).log_probs(), norm, norm < tol, shared, alg.name)
 
 

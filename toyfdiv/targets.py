@@ -197,9 +197,9 @@ def rlhf(log_a, reward, beta) -> Target:
     log_a = check_log_probs(log_a, None, "log_a")
     r = check_vector(reward, "reward", log_a.size)
     beta = check_real(beta, "beta", 0.0, open_low=True)
-    with np.errstate(over="ignore"):
-        log_scores = log_a + r / beta  # (N,) −inf stays −inf
-    if np.isposinf(log_scores).any():
+    with np.errstate(over="ignore", invalid="ignore"):
+        log_scores = np.where(np.isneginf(log_a), -np.inf, log_a + r / beta)  # (N,) a(x) = 0 stays 0, any r
+    if np.isposinf(log_scores).any() or np.isneginf(log_scores[np.isfinite(log_a)]).all():
         raise ValueError(f"beta={beta!r} is too small for this reward: r/β overflows (max |r| = "
                          f"{np.abs(r).max():.3g}); allowed: beta > max |r| / 1e308")
     return Target("rlhf", log_scores, logsumexp(log_scores), log_a, {"beta": beta},

@@ -232,8 +232,10 @@ def _solve_h(c: np.ndarray, z0: float, beta: float) -> np.ndarray:
     β < 1: Newton from the right on the concave, decreasing φ.
     """
     if beta == 1.0:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(c < -z0, z0 + np.log(np.expm1(np.maximum(-z0 - c, 0.0) / 2)), -np.inf)
+        x = np.maximum(-z0 - c, 0.0) / 2
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # log expm1(x) = x + log1p(−e^{−x})
+            log_expm1 = np.where(x > 30, x + np.log1p(-np.exp(-x)), np.log(np.expm1(np.minimum(x, 30))))
+        return np.where(c < -z0, z0 + log_expm1, -np.inf)
     h = -np.log(4.0) - c  # φ(h) ≤ −log 4 − h, so φ(h₀) ≤ c: start right of the root
     for _ in range(200):
         s = beta * (h - z0)
@@ -271,8 +273,12 @@ def kto_fixed_point(ref_log_probs, p_up, beta: float, *, sampling_log_probs=None
         raise ValueError(f"p_up has {A.size} entries, ref_log_probs {log_ref.size}")
     support = A > B
     if not support.any():
-        raise ValueError("no output has A > B: the weights and class balance make every output net-undesirable")
-    base = log_ref[support] - np.log(beta * (A - B)[support])  # (S,) log(π_ref/(β(A − B)))
+        raise ValueError(f"p_up, lambda_d={lambda_d!r}, lambda_u={lambda_u!r} and desirable_fraction="
+                         f"{desirable_fraction!r} give no output with A > B: every output is net-undesirable")
+    scale = beta * (A - B)[support]
+    if not np.all(scale > 0):  # β (A − B) underflows to 0
+        raise ValueError(f"beta={beta!r} is too small: β·(A − B) underflows float64; allowed: β·min(A − B) > 0")
+    base = log_ref[support] - np.log(scale)  # (S,) log(π_ref/(β(A − B)))
 
     def h_of(log_kappa, z0):
         return _solve_h(log_kappa + base, z0, beta)
@@ -281,11 +287,12 @@ def kto_fixed_point(ref_log_probs, p_up, beta: float, *, sampling_log_probs=None
         return float(logsumexp(log_ref[support] + h_of(log_kappa, z0)))
 
     def policy(z0):
-        lo, hi = -10.0, 10.0
-        while log_mass(lo, z0) < 0:
-            lo -= 20.0
+        lo, hi, step = -10.0, 10.0, 20.0
+        while log_mass(lo, z0) < 0:  # steps that double: log π_ref may be as far as −1e300
+            lo, step = lo - step, 2 * step
+        step = 20.0
         while log_mass(hi, z0) > 0:
-            hi += 20.0
+            hi, step = hi + step, 2 * step
         lk = brentq(lambda k: log_mass(k, z0), lo, hi, xtol=1e-14, rtol=4 * np.finfo(float).eps)
         h = h_of(lk, z0)
         lp = log_ref[support] + h

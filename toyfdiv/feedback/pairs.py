@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 from scipy.special import expit, log_expit
 
-from .._util import as_float_array, check_positive_float
+from .._util import as_float_array, check_log_probs, check_positive_float, check_vector
 
 __all__ = ["Logistic", "Squared", "pair_loss", "population_pair_loss", "bt_pair_mass"]
 
@@ -83,6 +83,16 @@ def _check_h(h) -> np.ndarray:
     return h
 
 
+def _indices(x, name: str, n: int) -> np.ndarray:
+    """Sequence indices (k,) in 0 … n − 1, or a ValueError naming ``name``."""
+    arr = np.asarray(x) if isinstance(x, (list, tuple, np.ndarray)) else None
+    if arr is None or arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
+        raise ValueError(f"{name}={x!r:.80} must be a list of integer sequence indices in 0 … {n - 1}")
+    if arr.size and (arr.min() < 0 or arr.max() >= n):
+        raise ValueError(f"{name} has an index {int(arr.min() if arr.min() < 0 else arr.max())} outside 0 … {n - 1}")
+    return arr.astype(np.intp)
+
+
 def pair_loss(margin_loss: MarginLoss, h, winners, losers, weights=None) -> tuple[float, np.ndarray]:
     """L = Σ_i ω_i ℓ(h(w_i) − h(l_i)) (ω = 1/n by default) and ∂L/∂h (N,); ``margin_loss`` as in the module docstring.
 
@@ -91,16 +101,32 @@ def pair_loss(margin_loss: MarginLoss, h, winners, losers, weights=None) -> tupl
     if not callable(margin_loss):
         raise ValueError(f"margin_loss={margin_loss!r} must be a margin loss, e.g. Logistic(beta) or Squared(target)")
     h = _check_h(h)
-    winners, losers = np.asarray(winners), np.asarray(losers)
-    if winners.shape != losers.shape or winners.ndim != 1 or winners.size == 0:
+    winners, losers = _indices(winners, "winners", h.size), _indices(losers, "losers", h.size)
+    if winners.shape != losers.shape or winners.size == 0:
         raise ValueError(f"winners and losers have shapes {winners.shape} and {losers.shape}; expected equal (n,), n ≥ 1")
-    value, w, c = margin_loss(h[winners] - h[losers])  # (n,) each
+    delta = h[winners] - h[losers]
+    with np.errstate(over="ignore", invalid="ignore"):
+        value, w, c = margin_loss(delta)  # (n,) each
+    value, w = np.broadcast_arrays(value, w)
+    if value.shape != delta.shape:
+        raise ValueError(f"margin_loss={margin_loss!r:.80} gives shape {value.shape} on {delta.size} pairs; "
+                         "expected one loss per pair")
+    if not (np.all(np.isfinite(value)) and np.all(np.isfinite(w))):
+        raise ValueError(f"h gives margins up to |Δ| = {np.abs(delta).max():.3g} whose loss overflows float64 under "
+                         f"margin_loss={margin_loss!r:.80}; allowed: margins with a finite loss")
     omega = np.full(value.shape, 1.0 / value.size) if weights is None else as_float_array(weights, "weights")
-    if omega.shape != value.shape:
-        raise ValueError(f"weights has shape {omega.shape}; expected {value.shape}, one per pair")
+    if omega.shape != value.shape or not np.all(np.isfinite(omega)):
+        raise ValueError(f"weights has shape {omega.shape}; expected finite values of shape {value.shape}, one per pair")
     s = omega * w
     n = h.size
-    return float((omega * value).sum()), c * (np.bincount(winners, s, n) - np.bincount(losers, s, n))
+    return _finite(float((omega * value).sum()), c * (np.bincount(winners, s, n) - np.bincount(losers, s, n)))
+
+
+def _finite(loss: float, grad: np.ndarray) -> tuple[float, np.ndarray]:
+    if not (np.isfinite(loss) and np.all(np.isfinite(grad))):
+        raise ValueError("h, the weights and the margin loss give a loss or gradient that overflows float64; allowed: "
+                         "smaller margins h(w) − h(l), weights or beta")
+    return loss, grad
 
 
 def population_pair_loss(margin_loss: MarginLoss, h, mass) -> tuple[float, np.ndarray]:
@@ -111,9 +137,12 @@ def population_pair_loss(margin_loss: MarginLoss, h, mass) -> tuple[float, np.nd
     m = as_float_array(mass, "mass")
     if m.shape != (h.size, h.size):
         raise ValueError(f"mass has shape {m.shape}; expected ({h.size}, {h.size}), m[x, y] = mass of 'x beats y'")
-    value, w, c = margin_loss(h[:, None] - h[None, :])  # (N, N) each
-    s = m * w
-    return float((m * value).sum()), c * (s.sum(axis=1) - s.sum(axis=0))
+    if not np.all(np.isfinite(m)):
+        raise ValueError("mass has NaN or inf entries; expected the finite mass of each ordered pair")
+    with np.errstate(over="ignore", invalid="ignore"):
+        value, w, c = margin_loss(h[:, None] - h[None, :])  # (N, N) each
+        s = m * w
+        return _finite(float((m * value).sum()), c * (s.sum(axis=1) - s.sum(axis=0)))
 
 
 def bt_pair_mass(reward, log_q) -> np.ndarray:
@@ -122,8 +151,9 @@ def bt_pair_mass(reward, log_q) -> np.ndarray:
     A pair drawn as (x, y) or as (y, x) (q (N, N) the ordered-pair probabilities, in log space) is
     labelled "x ≻ y" with the Bradley–Terry probability σ(r(x) − r(y)); Σ m = 1 when Σ q = 1.
     """
-    r = as_float_array(reward, "reward")
-    q = np.exp(as_float_array(log_q, "log_q"))  # (N, N) ordered pair draws
-    if r.ndim != 1 or q.shape != (r.size, r.size):
-        raise ValueError(f"reward has shape {r.shape} and log_q {q.shape}; expected (N,) and (N, N)")
+    r = check_vector(reward, "reward")
+    lq = as_float_array(log_q, "log_q")
+    if lq.shape != (r.size, r.size):
+        raise ValueError(f"reward has shape {r.shape} and log_q {lq.shape}; expected (N,) and (N, N)")
+    q = np.exp(check_log_probs(lq.ravel(), None, "log_q")).reshape(lq.shape)  # (N, N) ordered pair draws
     return (q + q.T) * expit(r[:, None] - r[None, :])

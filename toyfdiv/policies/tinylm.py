@@ -184,6 +184,17 @@ def tokens_of(space: SequenceSpace, idx: np.ndarray) -> np.ndarray:
     return space.tokens_of(idx)
 
 
+def _check_scale(theta: np.ndarray, name: str) -> None:
+    """Refuse |θ| > MAX_PARAM (products of two weights, E W_x, must stay finite), naming ``name``."""
+    if theta.dtype.kind not in "fiu" or theta.size == 0:
+        return  # the shape and type checks of Policy speak
+    a = np.abs(theta.astype(float))
+    big = float(np.max(np.where(np.isfinite(a), a, 0.0)))  # NaN and inf: Policy names them
+    if big > MAX_PARAM:
+        raise ValueError(f"{name} has |θ| up to {big:.3g}; allowed: |θ| ≤ {MAX_PARAM:g} for TinyLM (larger weights "
+                         "overflow float64 inside the GRU) — lower the learning rate or the init_scale")
+
+
 class TinyLM(Policy):
     """πθ(x) = Π_t softmax(W_o h_t + b_o)[x_t], h_{t+1} = GRU(h_t, e(x_t)): a tiny neural LM.
 
@@ -228,10 +239,7 @@ class TinyLM(Policy):
         if params is None:
             params = self._init_params(space, config)
         super().__init__(space, params, self.n_params_for(space, config))
-        big = float(np.max(np.abs(self._theta), initial=0.0))
-        if big > MAX_PARAM:  # products of two weights (E W_x) must stay finite
-            raise ValueError(f"params has |θ| up to {big:.3g}; allowed: |θ| ≤ {MAX_PARAM:g} for TinyLM (larger "
-                             "weights overflow float64 inside the GRU) — lower the learning rate or the init_scale")
+        _check_scale(self._theta, "params")
         self._p = _unpack(self._theta, self._layout)
         self._last = max((lv.depth for lv in space.levels if lv.choices > 1), default=-1)
 
@@ -252,7 +260,9 @@ class TinyLM(Policy):
         return self._config
 
     def with_params(self, theta: np.ndarray) -> "TinyLM":
-        return TinyLM(self.space, self._config, params=self._required(theta))
+        theta = self._required(theta)
+        _check_scale(np.asarray(theta), "theta")  # named as the caller passed it
+        return TinyLM(self.space, self._config, params=theta)
 
     def _inputs(self) -> np.ndarray:
         """X = E W_x + b_x: (V, 3H) input projection of each token, shared by every edge and position."""

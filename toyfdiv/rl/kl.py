@@ -63,6 +63,17 @@ def derivative(log_ratio, estimator: str) -> np.ndarray:
     return -np.expm1(-d)
 
 
+def weighted_derivative(mass: np.ndarray, log_ratio: np.ndarray, estimator: str) -> np.ndarray:
+    """m · k'(δ), elementwise; for k3, m − exp(log m − δ), so that m · a/π stays finite where a/π
+    overflows (a sequence π has all but abandoned, m ∝ π) and m = 0 gives 0, not 0 · inf."""
+    if estimator != "k3":
+        return mass * derivative(log_ratio, estimator)
+    near = log_ratio >= -30  # e^{−δ} ≤ 1e13: the expm1 form, exact near δ = 0
+    with np.errstate(divide="ignore", over="ignore"):
+        far = mass - np.sign(mass) * np.exp(np.log(np.abs(mass)) - log_ratio)  # |m| e^{−δ} ≫ |m|: no cancellation
+        return np.where(near, mass * -np.expm1(-np.where(near, log_ratio, 0.0)), np.where(mass == 0, 0.0, far))
+
+
 def _check(policy: Policy, log_ref) -> np.ndarray:
     check_instance(policy, Policy, "policy")
     log_ref = check_log_probs(log_ref, policy.space.size, "log_ref")
@@ -118,9 +129,9 @@ def kl_loss_gradient(policy: Policy, log_ref, estimator: str, level: str, mass) 
     choice(level, "level", LEVELS)
     m = as_float_array(mass, "mass")
     if level == "sequence":
-        return policy.grad_log_prob_weighted(m * derivative(policy.log_probs() - log_ref, estimator))
+        return policy.grad_log_prob_weighted(weighted_derivative(m, policy.log_probs() - log_ref, estimator))
     deltas = token_log_ratios(policy, log_ref)
-    W = [M * derivative(d, estimator) for M, d in zip(policy.space.child_mass(m), deltas)]
+    W = [weighted_derivative(M, d, estimator) for M, d in zip(policy.space.child_mass(m), deltas)]
     return policy.grad_log_cond_weighted(W)
 
 
