@@ -668,3 +668,58 @@ def test_fuzz_collapse_and_gkd(G, shared, steps, lr, data):
          data.draw(st.one_of(st.floats(0, 1), SCALARS)), data.draw(st.one_of(st.floats(0, 1), SCALARS)), steps=steps,
          lr=lr, names=("step", "lr", "learning rate"),
          check=lambda out: normalised(out[0].log_probs()) if isinstance(out, tuple) else "not (student, ‖∇‖∞)")
+
+
+# ---------------------------------------------------------------------------- rl: batched one-token runs, DAPO, GSPO, REINFORCE++
+from toyfdiv.rl import batchnorm, batched, dapo  # noqa: E402
+from toyfdiv.rl.shared import PromptedTinyLM  # noqa: E402
+
+PROBS = st.one_of(st.floats(0, 1), SCALARS)
+
+
+@examples(30)
+@given(s=st.integers(1, 3), n=st.integers(1, 4), G=st.one_of(st.integers(-1, 9), st.sampled_from([10**6, 2**70]), JUNK),
+       data=st.data())
+def test_fuzz_rl_parts(s, n, G, data):
+    """The batched one-token helpers, the clip rule, DAPO's parts, GSPO's ratios and REINFORCE++'s weights."""
+    rows = data.draw(maybe_bad(st.lists(log_probs(n), min_size=s, max_size=s).map(np.array), st.one_of(vectors(n), JUNK)))
+    k = data.draw(st.one_of(st.integers(-1, 50), st.sampled_from([10**12]), JUNK))
+    idx = call("batched.sample_rows", batched.sample_rows, rows, k, np.random.default_rng(0))
+    if idx is not None:
+        w = data.draw(maybe_bad(st.just(np.ones(idx.shape)), JUNK))
+        call("batched.response_masses", batched.response_masses, idx, w, data.draw(maybe_bad(st.just(n), JUNK)),
+             check=finite)
+    eps = st.one_of(st.sampled_from([None, 0.2, 0.28]), SCALARS)
+    m = data.draw(maybe_bad(vectors(n, st.floats(-5, 5)), JUNK))
+    call("batched.clipped_logit_gradient", batched.clipped_logit_gradient, rows, rows, m, m, data.draw(eps),
+         data.draw(eps), check=finite)
+    rho = data.draw(maybe_bad(vectors(n, st.one_of(st.floats(0, 10), EXTREME)), JUNK))
+    call("rl.clip_weights", rl.clip_weights, rho, m, m, data.draw(eps), data.draw(eps), check=no_nan)
+    lengths = data.draw(maybe_bad(st.lists(st.integers(0, 8), min_size=1, max_size=4), JUNK))
+    call("dapo.overlong_penalty", dapo.overlong_penalty, lengths, data.draw(st.one_of(st.integers(-1, 8), SCALARS)),
+         data.draw(st.one_of(st.integers(-1, 8), SCALARS)), check=finite)
+    p = data.draw(st.one_of(PROBS, vectors(2, st.floats(0, 1))))
+    call("dapo.dynamic_sampling_weight", dapo.dynamic_sampling_weight, p, G, check=no_nan)
+    pi = data.draw(maybe_bad(log_probs(n).map(np.exp), JUNK))
+    call("dapo.kept_probability", dapo.kept_probability, pi, data.draw(maybe_bad(vectors(n, st.sampled_from([0.0, 1.0])),
+                                                                                   JUNK)), G, check=finite)
+    call("batchnorm.class_counts", batchnorm.class_counts, data.draw(maybe_bad(log_probs(2).map(np.exp), JUNK)),
+         data.draw(st.one_of(st.integers(-1, 6), SCALARS)), check=finite)
+    call("batchnorm.batch_weights", batchnorm.batch_weights, data.draw(maybe_bad(vectors(2, st.floats(0, 1)), JUNK)),
+         data.draw(st.one_of(st.integers(-1, 5), SCALARS)), check=finite)
+    call("rl.reinforce_pp_success", rl.reinforce_pp_success, data.draw(maybe_bad(vectors(2, st.floats(0.01, 0.99)), JUNK)),
+         data.draw(st.one_of(st.sampled_from([0.1, 1.0]), SCALARS)), data.draw(st.one_of(st.integers(-1, 5), SCALARS)),
+         iterations=data.draw(st.one_of(st.integers(0, 20), JUNK)), check=no_nan)
+    space = SMALL_SPACES[1]
+    pol = AutoregressivePolicy(space, seed=0)
+    old = data.draw(maybe_bad(st.just(AutoregressivePolicy(space, seed=1)), JUNK))
+    call("rl.sequence_ratios", rl.sequence_ratios, pol, old, check=finite)
+    mm = data.draw(maybe_bad(vectors(space.size, st.floats(-1, 1)), JUNK))
+    call("rl.sequence_clipped_gradient", rl.sequence_clipped_gradient, pol, old, mm, mm, data.draw(eps), data.draw(eps),
+         check=finite)
+    call("rl.PromptedTinyLM", PromptedTinyLM, data.draw(maybe_bad(st.just(space), JUNK)),
+         data.draw(st.one_of(st.integers(-1, 3), SCALARS)), TinyLMConfig(n_embd=2, n_hidden=2),
+         check=lambda p: normalised(p.log_probs()[0]) if hasattr(p, "log_probs") else None)
+    call("rl.Algorithm", rl.Algorithm, "x", advantage="grpo", overlong=data.draw(st.one_of(st.none(), st.tuples(
+        st.integers(-1, 5), st.integers(-1, 5)), JUNK)), dynamic_sampling=data.draw(st.one_of(st.booleans(), JUNK)),
+         ratio_level=data.draw(st.one_of(st.sampled_from(["token", "sequence"]), JUNK)))

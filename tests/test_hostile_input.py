@@ -395,3 +395,53 @@ def test_a_resigned_run_with_a_recorded_metric_one_short_is_refused(tmp_path):
     (dest / "run.json").write_text(json.dumps(record))
     with pytest.raises(ValueError, match=r"metric 'entropy' has dtype float64 and shape \(3,\); expected .*\(4,\)"):
         runs.load_run(dest)
+
+
+def test_f_double_prime_at_infinity_is_its_limit():
+    # f''(t) = c(log t)/t was inf/inf = NaN at t = inf; the limit is f''(∞) = lim c(u) e^{−u}
+    t = np.array([np.inf, 1e300])
+    np.testing.assert_allclose(divergences.get("pearson").f_double_prime(t), [2.0, 2.0], rtol=1e-13)  # (t − 1)²
+    np.testing.assert_allclose(divergences.get("alpha(2)").f_double_prime(t), [1.0, 1.0], rtol=1e-13)  # t^(α−2)
+    for name in ("forward_kl", "reverse_kl", "js", "hellinger", "neyman", "gjsd(0.3)"):
+        assert divergences.get(name).f_double_prime(np.inf) == 0.0
+
+
+def test_kto_fixed_point_terminates_on_references_near_minus_1e300():
+    from toyfdiv.feedback import kto
+
+    p_up = np.array([0.64, 0.67, 6.1e-5])
+    ref = np.array([-4.58e288, -5.05e299, 0.0])  # the κ bracket used to grow by 20 per step: a hang
+    for beta in (1.0, 0.5, 1e-3):
+        fp = kto.kto_fixed_point(ref, p_up, beta)
+        assert np.exp(fp.log_probs).sum() == pytest.approx(1.0, abs=1e-12)
+    with pytest.raises(ValueError, match=r"beta=5e-324 is too small: β·\(A − B\) underflows"):
+        kto.kto_fixed_point(np.log([0.2, 0.3, 0.5]), p_up, 5e-324)
+
+
+def test_batch_normalised_exact_mode_refuses_work_it_cannot_finish():
+    from toyfdiv.rl import batchnorm
+
+    with pytest.raises(ValueError, match=r"G=499 on C = 2 prompts .* use mode='mc'"):
+        batchnorm.batch_weights(np.array([0.1, 0.2]), 499)  # ~6e10 convolution steps: was a hang
+    w = batchnorm.batch_weights(np.array([0.1, 0.2]), 8)
+    assert np.all(np.isfinite(w)) and np.all(w > 0)
+
+
+def test_pair_kernel_refuses_what_it_cannot_compute():
+    from toyfdiv.feedback import pairs
+
+    h = np.array([0.17, 0.0, -1e300])
+    with pytest.raises(ValueError, match=r"winners has an index -1 outside 0 … 2"):
+        pairs.pair_loss(pairs.Logistic(1.0), h, [0, -1], [1, 2])
+    with pytest.raises(ValueError, match=r"margins up to \|Δ\| = 1e\+300 whose loss overflows"):
+        pairs.pair_loss(pairs.Squared(0.0), h, [0], [2])
+    with pytest.raises(ValueError, match=r"margin_loss=Squared.* gives shape \(4,\) on 1 pairs"):
+        pairs.pair_loss(pairs.Squared(np.zeros(4)), h, [0], [1])
+    loss, grad = pairs.pair_loss(pairs.Logistic(1.0), h, [0], [1])  # a plain pair: −log σ(0.17)
+    assert loss == pytest.approx(np.log1p(np.exp(-0.17)), rel=1e-15) and np.isfinite(grad).all()
+
+
+def test_distinct_counts_stay_finite_for_log_probs_within_tolerance_above_zero():
+    lp = np.array([-41.8675129, 1e-12])  # accepted as normalised (|logsumexp| ≤ 1e-8): π(1) = 1 + 1e-12
+    assert diversity.expected_distinct_correct(lp, [False, True], 700) == 1.0
+    assert metrics.expected_distinct(lp, 700) == pytest.approx(1.0 + 700 * np.exp(-41.8675129), rel=1e-12)

@@ -158,11 +158,16 @@ class FDivergence:
         t = _nonneg(t, "t")
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             out = self.curvature(np.log(t)) / t
+        out = np.where(np.isposinf(t), self._f_double_prime_at_infinity() if np.isposinf(t).any() else 0.0, out)
         return np.where(t == 0, self._f_double_prime_at_zero(), out)
 
     def _f_double_prime_at_zero(self) -> float:
         """f''(0+) = lim_{u→−∞} c(u) e^{−u}, c(u) = t f''(t) at t = e^u."""
         return _limit_at_zero(lambda u: float(self.curvature(u)) * math.exp(-u))
+
+    def _f_double_prime_at_infinity(self) -> float:
+        """f''(∞) = lim_{u→+∞} c(u) e^{−u} (Pearson: 2; every other row: 0), by the same two-point rule."""
+        return _limit_at_zero(lambda u: float(self.curvature(-u)) * math.exp(u))
 
     def f_prime_inverse(self, y) -> Array:
         """t = (f')⁻¹(y) for y in [f'(0+), f'(∞)], any shape; the ends map to 0 and +inf.

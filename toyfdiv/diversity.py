@@ -51,7 +51,7 @@ def _rows(log_pi, name: str = "log_pi") -> np.ndarray:
         raise ValueError(f"{name} has shape {arr.shape}; expected (N,) or (C, N), one row per prompt")
     for c in range(arr.shape[0]):
         check_log_probs(arr[c], arr.shape[1], f"{name}[{c}]")
-    return arr
+    return np.minimum(arr, 0.0)  # a log-probability accepted within the rounding tolerance above 0 is 0
 
 
 def _correct(correct, shape) -> np.ndarray:

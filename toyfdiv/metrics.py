@@ -34,7 +34,7 @@ def expected_distinct(log_pi: np.ndarray, k: int = 100) -> float:
     point mass) and min(k, |supp π|); computed as −expm1(k · log1p(−π(x))), exact for
     π(x) far below 1/k and at π(x) = 1.
     """
-    pi = np.exp(check_log_probs(log_pi, None, "log_pi"))
+    pi = np.minimum(np.exp(check_log_probs(log_pi, None, "log_pi")), 1.0)  # ≤ 1 within check_log_probs' tolerance
     k = check_int(k, "k", high=2**53)  # k·log1p(−π) in float64: exact integers up to 2⁵³
     with np.errstate(divide="ignore"):  # log1p(−1) = −inf: a certain sequence is always seen
         return float(-np.expm1(k * np.log1p(-pi)).sum())

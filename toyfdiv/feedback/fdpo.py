@@ -28,7 +28,7 @@ from scipy.special import logsumexp
 
 from .. import divergences
 from .. import targets as _targets
-from .._util import check_log_probs
+from .._util import check_log_probs, check_reward_scale
 from ..divergences import as_divergence
 from ..policies.base import Policy
 from ..training import History
@@ -170,6 +170,7 @@ def fdpo_lambda(ref_log_probs, reward, beta: float, divergence="reverse_kl") -> 
         raise ValueError(f"ref_log_probs has min {log_ref.min():.6g} < {_LOG_TINY:.6g}: π_ref(x) underflows float64 "
                          f"there; allowed: every π_ref(x) ≥ {np.finfo(float).tiny:.3g} for {div.name}")
     r = check_vector(reward, "reward", log_ref.size)
+    check_reward_scale(r, beta)
     ref = np.exp(log_ref)
     fp1 = float(np.asarray(div.f_prime(np.array([1.0])))[0])
     star = int(np.argmax(r))

@@ -106,7 +106,10 @@ def pair_loss(margin_loss: MarginLoss, h, winners, losers, weights=None) -> tupl
         raise ValueError(f"winners and losers have shapes {winners.shape} and {losers.shape}; expected equal (n,), n ≥ 1")
     delta = h[winners] - h[losers]
     with np.errstate(over="ignore", invalid="ignore"):
-        value, w, c = margin_loss(delta)  # (n,) each
+        try:
+            value, w, c = margin_loss(delta)  # (n,) each
+        except ValueError as err:  # e.g. a Squared target of another shape
+            raise ValueError(f"margin_loss={margin_loss!r:.80} cannot take {delta.size} margins: {err}") from None
     value, w = np.broadcast_arrays(value, w)
     if value.shape != delta.shape:
         raise ValueError(f"margin_loss={margin_loss!r:.80} gives shape {value.shape} on {delta.size} pairs; "
@@ -140,7 +143,11 @@ def population_pair_loss(margin_loss: MarginLoss, h, mass) -> tuple[float, np.nd
     if not np.all(np.isfinite(m)):
         raise ValueError("mass has NaN or inf entries; expected the finite mass of each ordered pair")
     with np.errstate(over="ignore", invalid="ignore"):
-        value, w, c = margin_loss(h[:, None] - h[None, :])  # (N, N) each
+        try:
+            value, w, c = margin_loss(h[:, None] - h[None, :])  # (N, N) each
+        except ValueError as err:
+            raise ValueError(f"margin_loss={margin_loss!r:.80} cannot take an ({h.size}, {h.size}) margin table: "
+                             f"{err}") from None
         s = m * w
         return _finite(float((m * value).sum()), c * (s.sum(axis=1) - s.sum(axis=0)))
 

@@ -40,6 +40,10 @@ def _log_probs_rows(log_pi, name: str) -> np.ndarray:
     return lp
 
 
+#: largest S·n·N of :func:`sample_rows` (its (S, n, N) boolean comparison: 100 MB)
+MAX_CELLS = 10**8
+
+
 def sample_rows(log_pi, n: int, rng: np.random.Generator) -> np.ndarray:
     """y (S, n) with y_{s,i} ∼ π_s i.i.d. by inverse CDF: y = min{k : Σ_{j≤k} π_s(j) > u Σ_j π_s(j)}, u ∼ U[0, 1).
 
@@ -48,6 +52,10 @@ def sample_rows(log_pi, n: int, rng: np.random.Generator) -> np.ndarray:
     """
     lp = _log_probs_rows(log_pi, "log_pi")
     n = check_int(n, "n")
+    S, N = lp.shape
+    if S * n * N > MAX_CELLS:  # the (S, n, N) comparison below, refused before allocating
+        raise ValueError(f"n={n} draws for {S} rows over {N} responses need S·n·N = {S * n * N:,} cells; allowed: "
+                         f"≤ {MAX_CELLS:,} (n ≤ {MAX_CELLS // (S * N):,} here)")
     rng = check_rng(rng)
     cdf = np.cumsum(np.exp(lp), axis=1)  # (S, N)
     u = rng.random((lp.shape[0], n)) * cdf[:, -1:]  # (S, n)

@@ -25,6 +25,8 @@ depends on every prompt's success probability.
 
 from __future__ import annotations
 
+import reprlib
+
 import numpy as np
 from scipy.signal import convolve
 from scipy.special import gammaln, xlogy
@@ -77,9 +79,12 @@ def batch_advantage_tables(qs, values, G: int, eps: float = GRPO_EPS, max_cells:
         raise ValueError(f"qs has shape {qs.shape}; allowed: (C, K) with K = {v.size}, one row per prompt")
     C, K = qs.shape
     B = C * G
-    if (B + 1) ** K > max_cells:
-        raise ValueError(f"the exact batch normalisation needs a count table of (B + 1)^K = {(B + 1) ** K:,} cells "
-                         f"(B = {B} rewards, K = {K} reward values), over max_cells = {max_cells:,}; use mode='mc'")
+    work = C * (B + 1) ** K * (G + 1) ** K  # the direct convolutions below, cell by cell
+    if (B + 1) ** K > max_cells or work > 10 * max_cells:
+        raise ValueError(f"G={reprlib.repr(G)} on C = {C} prompts with K = {K} reward values: the exact batch "
+                         f"normalisation needs count tables of (C·G + 1)^K cells and ~C·(C·G + 1)^K·(G + 1)^K "
+                         f"convolution steps, over max_cells = {max_cells:,} (and 10·max_cells); use mode='mc' or a "
+                         "smaller G")
     full = [class_counts(q, G) for q in qs]  # each prompt's G draws
     counts = np.indices((B,) * K).reshape(K, -1).T  # (cells, K) the others' counts n, each ≤ B − 1
     h, hp, hn = (np.zeros((C, K)) for _ in range(3))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._util import as_float_array
+from .._util import as_float_array, check_instance, check_vector
 from ..policies.base import Policy
 from .algorithms import check_epsilon
 
@@ -36,7 +36,13 @@ def clip_weights(rho, m_pos, m_neg, clip_low, clip_high) -> np.ndarray:
                          "allowed: one shape for all three")
     keep_p = np.ones_like(rho) if hi is None else (rho <= 1 + hi)
     keep_n = np.ones_like(rho) if lo is None else (rho >= 1 - lo)
-    return -rho * (m_pos * keep_p + m_neg * keep_n)
+    with np.errstate(over="ignore"):
+        w = -rho * (m_pos * keep_p + m_neg * keep_n)
+    if not np.isfinite(w).all():
+        raise ValueError(f"rho up to {np.abs(rho).max():.3g} times masses up to "
+                         f"{max(np.abs(m_pos).max(), np.abs(m_neg).max()):.3g} overflows float64; allowed: ratios and "
+                         "masses whose product is finite")
+    return w
 
 
 def token_ratios(policy: Policy, old_policy: Policy) -> list[np.ndarray]:
@@ -66,6 +72,8 @@ def sequence_ratios(policy: Policy, old_policy: Policy) -> np.ndarray:
     GSPO's sequence-level importance ratio (Zheng et al. 2025, eq. 7), the geometric mean of
     the per-token ratios.
     """
+    check_instance(policy, Policy, "policy")
+    check_instance(old_policy, Policy, "old_policy")
     if policy.space is not old_policy.space and policy.space.size != old_policy.space.size:
         raise ValueError(f"old_policy is over a space of {old_policy.space.size} sequences, policy over "
                          f"{policy.space.size}; allowed: two policies over one space")
@@ -84,7 +92,7 @@ def sequence_clipped_gradient(policy: Policy, old_policy: Policy, m_pos, m_neg, 
     """
     check_epsilon(clip_low, "clip_low"), check_epsilon(clip_high, "clip_high")
     rho = sequence_ratios(policy, old_policy)  # (N,)
-    m_pos, m_neg = (np.asarray(m, dtype=float) for m in (m_pos, m_neg))
+    m_pos, m_neg = (check_vector(m, name, rho.size) for m, name in ((m_pos, "m_pos"), (m_neg, "m_neg")))
     live = (m_pos != 0) | (m_neg != 0)
     rho = np.where(live, rho, 0.0)  # responses with no mass (π_old = 0 among them) contribute nothing
     if not np.isfinite(rho).all():

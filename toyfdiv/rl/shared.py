@@ -18,9 +18,11 @@ one prompt moves the others: the setting in which RL's updates interact across p
 
 from __future__ import annotations
 
+import reprlib
+
 import numpy as np
 
-from .._util import as_float_array, check_instance, check_int, check_positive_float
+from .._util import as_float_array, check_instance, check_int, check_positive_float, check_space
 from ..loop import optimise
 from ..policies.tinylm import TinyLM, TinyLMConfig
 
@@ -53,11 +55,16 @@ class PromptedTinyLM:
     """
 
     def __init__(self, space, n_prompts: int, config: TinyLMConfig | None = None, *, params=None):
+        check_space(space)
         C = check_int(n_prompts, "n_prompts")
         config = TinyLMConfig() if config is None else config
         check_instance(config, TinyLMConfig, "config")
         self._h0, P = h0_slice(space, config)  # h_0's place in a TinyLM's θ, and the TinyLM's P
         H = config.n_hidden
+        if 8 * C * (H + space.size) > space.max_bytes:  # h_0 per prompt and one row of log-probs per prompt
+            raise ValueError(f"n_prompts={reprlib.repr(C)} needs {8 * (H + space.size):,} bytes per prompt, over "
+                             f"max_bytes = {space.max_bytes / 2**30:.1f} GiB in all; allowed: n_prompts ≤ "
+                             f"{space.max_bytes // (8 * (H + space.size)):,}")
         self._shared = np.ones(P, dtype=bool)
         self._shared[self._h0] = False
         if params is None:
