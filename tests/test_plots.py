@@ -268,3 +268,22 @@ def test_simplex_figures_only_draw_the_numbers_computed_in_simplex():
     fig = plots.mode_seeking(ends=ends)
     heights = [b.get_height() for b in fig.axes[1].patches[3:6]]  # bars after the target's three
     np.testing.assert_allclose(heights, ends["reverse_kl"])
+
+
+def test_divergence_curves_fall_back_to_a_linear_axis_when_nothing_is_positive():
+    """A run that starts at its target has D = 0 throughout: a log axis would show nothing (and warn)."""
+    import warnings
+
+    from toyfdiv import targets, train
+    from toyfdiv.policies import TabularPolicy
+
+    space = SequenceSpace(["a", "b"], 2)
+    pol = TabularPolicy(space, seed=0)
+    at_target = train(pol, targets.from_log_probs(pol.log_probs(), pol.log_probs()), "js", steps=3)
+    assert not np.any(at_target.metrics["divergence/js"] > 0)
+    moving = train(pol, targets.rlhf(pol.log_probs(), np.arange(4.0), 1.0), "js", steps=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib's "no positive values … cannot be log-scaled" fails the test
+        flat = plots.training_curves({"at p": at_target}, keys=("divergence",))
+        both = plots.training_curves({"at p": at_target, "moving": moving}, keys=("divergence",))
+    assert flat.axes[0].get_yscale() == "linear" and both.axes[0].get_yscale() == "log"

@@ -254,15 +254,17 @@ def training_curves(histories: Mapping, keys: Sequence[str] = ("divergence", "al
                                ls=("-", "--", ":", "-.")[j % 4])
         for ax, key in zip(axes, keys):
             ylabel = title = ""
+            positive = False  # a log axis needs a positive value to show (a run started at p has D = 0)
             for name, hist in histories.items():
                 y, ylabel, title = _curve(hist, key)
+                positive = positive or bool(np.any(y[np.isfinite(y)] > 0))
                 sparse = np.isfinite(y).sum() < 2  # a value recorded at the end only: a dot
                 ax.plot(hist.step, y, marker="o" if sparse else None, **line_style[name])
             ref = (target_values or {}).get(key)
             if ref is not None:
                 ax.axhline(ref, color=_FIXED["target"], ls="--", lw=1.6, label="target p")
             ax.set(xlabel="update step", ylabel=ylabel, title=title,
-                   yscale="log" if key.startswith("divergence") else "linear")
+                   yscale="log" if key.startswith("divergence") and positive else "linear")
         for ax in axes[len(keys):]:
             ax.set_visible(False)
         _legend(fig, axes[:len(keys)], loc="outside lower center", ncols=5)
