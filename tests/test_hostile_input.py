@@ -445,3 +445,15 @@ def test_distinct_counts_stay_finite_for_log_probs_within_tolerance_above_zero()
     lp = np.array([-41.8675129, 1e-12])  # accepted as normalised (|logsumexp| ≤ 1e-8): π(1) = 1 + 1e-12
     assert diversity.expected_distinct_correct(lp, [False, True], 700) == 1.0
     assert metrics.expected_distinct(lp, 700) == pytest.approx(1.0 + 700 * np.exp(-41.8675129), rel=1e-12)
+
+
+def test_last_long_profile_findings():
+    from toyfdiv.rl import dapo
+
+    with pytest.raises(ValueError, match=r"p has a probability 2\.23e-313 .* 1/P overflows"):
+        dapo.dynamic_sampling_weight(np.array([2.225e-313, 0.63]), 3)
+    w = dapo.dynamic_sampling_weight(np.array([1e-300, 0.5]), 3)  # near the edge: 1/(3p), and 1/(1 − 2/8)
+    np.testing.assert_allclose(w, [1 / 3e-300, 4 / 3], rtol=1e-12)
+    rater = raters.Rater(np.array([24.1, 700.0]), 700.0, threshold=0.0)
+    with pytest.raises(ValueError, match=r"source puts \(almost\) all its mass on one sequence"):
+        raters.collect_preferences(rater, np.array([-1e308, 0.0]), 10, np.random.default_rng(0))  # was a warning

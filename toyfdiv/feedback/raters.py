@@ -290,7 +290,8 @@ def collect_preferences(rater: Rater, source, n: int, rng: np.random.Generator) 
     n = check_int(n, "n")
     rng = check_rng(rng)
     log_pi = _source_log_probs(source, _check_rater(rater).size)
-    p_distinct = -np.expm1(logsumexp(2 * log_pi))  # 1 − Σ π², the chance a draw is a valid pair
+    with np.errstate(over="ignore"):  # 2 log π(x) below −1.8e308 is −inf: π(x)² = 0, as it should be
+        p_distinct = -np.expm1(logsumexp(2 * log_pi))  # 1 − Σ π², the chance a draw is a valid pair
     if p_distinct < 1e-9:
         raise ValueError("source puts (almost) all its mass on one sequence; no pair of distinct sequences can be drawn")
     draws = n / p_distinct  # expected draws of (x, y) to get n with x ≠ y

@@ -69,6 +69,10 @@ def dynamic_sampling_weight(p, G: int) -> np.ndarray:
         raise ValueError(f"p={p!r} must be probabilities in (0, 1) (at 0 or 1 every group is degenerate)")
     q = np.minimum(p, 1 - p)  # the rarer outcome
     kept = -np.expm1(G * np.log1p(-q)) - q**G  # 1 − (1 − q)^G − q^G
+    if np.any(kept < 1 / np.finfo(float).max):  # p ≈ 1e-313: a spread so rare that 1/kept overflows
+        raise ValueError(f"p has a probability {q.min():.3g} so close to 0 or 1 that a group with a spread has "
+                         f"probability {kept.min():.3g} and its weight 1/P overflows float64; allowed: min(p, 1 − p) "
+                         f"> ~{1 / np.finfo(float).max / G:.3g}")
     return 1.0 / kept
 
 
