@@ -457,3 +457,20 @@ def test_last_long_profile_findings():
     rater = raters.Rater(np.array([24.1, 700.0]), 700.0, threshold=0.0)
     with pytest.raises(ValueError, match=r"source puts \(almost\) all its mass on one sequence"):
         raters.collect_preferences(rater, np.array([-1e308, 0.0]), 10, np.random.default_rng(0))  # was a warning
+
+
+def test_sampled_estimate_refuses_infinite_pseudo_rewards_by_name():
+    # (b) of the last stop: a Pearson pseudo-reward f'(π/p) at p ≈ e^{−1e300} overflowed to "w contains NaN or inf"
+    space = SequenceSpace(["a", "b"], 2)
+    pol = TabularPolicy(space, seed=0).with_params(np.zeros(4))
+    tgt = targets.rlhf(np.array([-9.7e299, -9.7e299, 0.0, -9.7e299]), np.array([0.0, -0.6, 0.0, 1.0]), 0.5)
+    for baseline in ("none", "mean"):
+        with pytest.raises(ValueError, match=r"policy and target give pearson pseudo-rewards that overflow"):
+            fdpg.sampled_gradient(pol, tgt, "pearson", n=28, rng=np.random.default_rng(1), baseline=baseline)
+    g = fdpg.sampled_gradient(pol, tgt, "js", n=28, rng=np.random.default_rng(1))  # JS's f' is bounded: finite
+    assert np.isfinite(g).all()
+    with pytest.raises(ValueError, match=r"policy and log_ref give k2 estimates that overflow"):
+        rl.expected_kl_gradient(AutoregressivePolicy(space, seed=0), np.array([0.0, -20.3, -1e308, -1e308]), "k2",
+                                "reward")
+    p = rl.reinforce_pp_success(np.array([0.3, 0.05]), 1e-300, 3, iterations=2)  # w/β = inf: σ(inf) = 1, no NaN
+    np.testing.assert_array_equal(p[1:], 1.0)

@@ -296,7 +296,12 @@ def sampled_estimate(
     log_z_hat = {"exact": target.log_z, "batch": batch_log_sum - np.log(n),
                  "running": log_z_sum - np.log(z_count)}[z]
 
-    c, rho, R, B = coefficients(div, log_pi_x, log_q_x, log_scores_x, log_z_hat, baseline, state.ema)
+    with np.errstate(over="ignore", invalid="ignore"):  # inf − inf with a baseline: refused just below
+        c, rho, R, B = coefficients(div, log_pi_x, log_q_x, log_scores_x, log_z_hat, baseline, state.ema)
+    if not np.all(np.isfinite(c)):  # e.g. Pearson's f'(π/p) at p ≈ e^{−1e300}: the estimate itself is infinite
+        raise ValueError(f"policy and target give {div.name} pseudo-rewards that overflow float64 on the sampled "
+                         f"sequences (largest log π/p = {np.max(log_pi_x - log_scores_x + log_z_hat):.3g}); allowed: a "
+                         "target that covers the policy, or a divergence whose f' stays finite (JS, TV, Hellinger)")
     gradient = policy.grad_log_prob_at(idx, c)
     r_mean = float(rho @ R / rho.sum())
     ema = r_mean if state.ema is None else ema_decay * state.ema + (1 - ema_decay) * r_mean

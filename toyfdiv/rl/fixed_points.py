@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import brentq
-from scipy.special import logsumexp
+from scipy.special import expit, logsumexp
 
 from ..loop import optimise
 from .._util import log_normalise, check_real, as_float_array, check_int, check_positive_float, check_log_probs
@@ -199,6 +199,7 @@ def reinforce_pp_success(p_a, beta: float, G: int, iterations: int = 300) -> np.
     iterations = check_int(iterations, "iterations", low=0)
     out = [p_a.copy()]
     for _ in range(iterations):
-        s = np.log(p_a) + batch_weights(out[-1], G) / beta
-        out.append(np.exp(s - np.logaddexp(s, np.log1p(-p_a))))
+        with np.errstate(over="ignore"):  # w/β past float64 at a tiny β: s = ±inf, and σ(±inf) is exact
+            s = np.log(p_a) + batch_weights(out[-1], G) / beta
+        out.append(expit(s - np.log1p(-p_a)))  # p_a e^{w/β} / (p_a e^{w/β} + 1 − p_a)
     return np.array(out)

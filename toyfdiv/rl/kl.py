@@ -148,5 +148,11 @@ def expected_kl_gradient(policy: Policy, log_ref, estimator: str, placement: str
     choice(level, "level", LEVELS)
     pi = policy.probs()
     if placement == "reward":
-        return policy.grad_log_prob_weighted(pi * kl_values(policy, log_ref, estimator, level))
+        with np.errstate(over="ignore", invalid="ignore"):
+            k = kl_values(policy, log_ref, estimator, level)
+        if not np.all(np.isfinite(k[pi > 0])):
+            raise ValueError(f"policy and log_ref give {estimator} estimates that overflow float64 (|log π − log a| "
+                             f"up to {np.max(np.abs(policy.log_probs() - log_ref)):.3g}); allowed: a reference "
+                             "within ~1e150 nats of the policy")
+        return policy.grad_log_prob_weighted(np.where(pi > 0, pi * np.where(np.isfinite(k), k, 0.0), 0.0))
     return kl_loss_gradient(policy, log_ref, estimator, level, pi)
