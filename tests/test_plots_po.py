@@ -75,3 +75,14 @@ def test_collapse_curves(tmp_path):
     bad = CollapseStudy(ks, {"base a": np.array([0.3])}, {"base a": np.array([0.3])}, {}, {})
     with pytest.raises(ValueError, match="shape"):
         plots_po.collapse_curves(bad)
+
+
+def test_gold_curve_legend_says_no_decline_instead_of_minus_zero():
+    from toyfdiv.feedback.gold import GoldCurve
+
+    betas = np.array([1.0, 0.3, 0.1])
+    rising = GoldCurve("DPO", betas, np.array([0.5, 1.0, 1.5]), np.zeros(3))  # peak at the smallest β: no decline
+    falling = GoldCurve("RLHF", betas, np.array([0.5, 1.4, 1.0]), np.zeros(3))
+    labels = [t.get_text() for t in plots_po.gold_curves({"DPO": rising, "RLHF": falling}).axes[0].get_legend().get_texts()]
+    assert "no decline past it (< 0.005)" in labels[0] and "−0.00" not in labels[0]
+    assert labels[1].endswith("then −0.40")

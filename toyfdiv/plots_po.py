@@ -24,6 +24,10 @@ def _nonempty(x, name: str):
     return x
 
 
+#: a gold-utility decline below this (reward units, the legend's 2 decimals) is reported as none
+DECLINE_TIE = 0.005
+
+
 def gold_curves(curves: Mapping) -> Figure:
     """Gold utility E_π[u] of each method's exact optimum against 1/β (log axis), peaks marked.
 
@@ -35,8 +39,9 @@ def gold_curves(curves: Mapping) -> Figure:
         ax = fig.add_subplot()
         for (name, c), color in zip(curves.items(), label_colors(list(curves))):
             x = 1.0 / np.asarray(c.betas)
-            ax.plot(x, c.gold, color=color, marker="o", ms=4, label=f"{name}: peak {c.peak:.2f} at β = {c.peak_beta:.3g}, "
-                                                                      f"then −{c.decline:.2f}")
+            after = f"then −{c.decline:.2f}" if c.decline >= DECLINE_TIE else f"no decline past it (< {DECLINE_TIE:g})"
+            ax.plot(x, c.gold, color=color, marker="o", ms=4,
+                    label=f"{name}: peak {c.peak:.2f} at β = {c.peak_beta:.3g}, {after}")
             ax.plot([1.0 / c.peak_beta], [c.peak], marker="*", ms=16, color=color, mec="k")
         ax.set(xscale="log", xlabel="optimisation pressure 1/β", ylabel="gold utility E_π[u] (reward units)")
         ax.set_title("Over-optimisation of each method's exact optimum on the same preference pairs")
