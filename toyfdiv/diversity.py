@@ -150,6 +150,19 @@ def _lambda_clipped(div, ref: np.ndarray, r: np.ndarray, beta: float) -> float:
     return float(brentq(total, lo, hi, xtol=1e-14 * max(1.0, abs(hi)), rtol=4 * np.finfo(float).eps, maxiter=500))
 
 
+def _reference_and_reward(log_a, reward, beta) -> tuple[np.ndarray, np.ndarray, float]:
+    """(log a, r, β) validated for a regularised target: a normalised with full support, r finite of a's shape."""
+    beta = check_beta(beta)
+    log_a = check_log_probs(log_a, None, "log_a")
+    if np.isneginf(log_a).any():
+        raise ValueError(f"log_a is -inf at {np.flatnonzero(np.isneginf(log_a))[:5].tolist()}: a regularised "
+                         "target needs a reference with full support")
+    r = as_float_array(reward, "reward")
+    if r.shape != log_a.shape or not np.all(np.isfinite(r)) or r.size == 0:
+        raise ValueError(f"reward has shape {r.shape}; expected finite values of shape {log_a.shape}")
+    return log_a, r, beta
+
+
 def regularised_target(log_a, reward, beta: float, divergence="reverse_kl") -> np.ndarray:
     """log π*_f = log argmax_π E_π[r] − β D_f(π ‖ a) = log a + log (f')⁻¹((r − λ)/β), (N,).
 
@@ -159,15 +172,8 @@ def regularised_target(log_a, reward, beta: float, divergence="reverse_kl") -> n
     TV (f' a step): the linear programme of :func:`tv_target`.
     Reverse KL: a·exp(r/β)/Z; forward KL: β a/(λ − r), λ > max r.
     """
-    beta = check_beta(beta)
     div = as_divergence(divergence)
-    log_a = check_log_probs(log_a, None, "log_a")
-    if np.isneginf(log_a).any():
-        raise ValueError(f"log_a is -inf at {np.flatnonzero(np.isneginf(log_a))[:5].tolist()}: the regularised "
-                         "target needs a reference with full support")
-    r = as_float_array(reward, "reward")
-    if r.shape != log_a.shape or not np.all(np.isfinite(r)):
-        raise ValueError(f"reward has shape {r.shape}; expected finite values of shape {log_a.shape}")
+    log_a, r, beta = _reference_and_reward(log_a, reward, beta)
     check_reward_scale(r, beta)
     if div.name == "tv":
         return tv_target(log_a, r, beta)
@@ -199,14 +205,7 @@ def tv_target(log_a, reward, beta: float) -> np.ndarray:
     a; an output with r(y) = r_max − β exactly (moving it gains 0) keeps π = a.
     Requires a with full support (as :func:`regularised_target` checks).
     """
-    beta = check_beta(beta)
-    log_a = check_log_probs(log_a, None, "log_a")
-    if np.isneginf(log_a).any():
-        raise ValueError(f"log_a is -inf at {np.flatnonzero(np.isneginf(log_a))[:5].tolist()}: the TV target "
-                         "needs a reference with full support")
-    r = as_float_array(reward, "reward")
-    if r.shape != log_a.shape or not np.all(np.isfinite(r)) or r.size == 0:
-        raise ValueError(f"reward has shape {r.shape}; expected finite values of shape {log_a.shape}")
+    log_a, r, beta = _reference_and_reward(log_a, reward, beta)
     top = r == r.max()
     drop = r < r.max() - beta
     out = log_a.copy()
