@@ -11,7 +11,7 @@ import pytest
 from scipy.optimize import minimize
 from scipy.special import rel_entr
 
-from toyfdiv import claims, collapse, rl, rl_tasks
+from toyfdiv import claims, collapse, rl, rl_tasks, targets
 from toyfdiv.diversity import regularised_target
 
 BETA = 0.3
@@ -58,6 +58,31 @@ def test_shared_fixed_point_is_the_independent_minimiser(task):
     res = minimize(lambda th: -_objective(start.with_params(th), task, BETA), np.zeros(task.space.n_logits),
                    method="L-BFGS-B", options=dict(ftol=1e-15, gtol=1e-11, maxiter=2000))  # finite-difference gradient
     np.testing.assert_allclose(np.exp(fp.log_probs), np.exp(start.with_params(res.x).log_probs()), atol=2e-5)
+
+
+def test_polish_finds_the_rlhf_target_where_the_loop_alone_stops_short(task):
+    """rl.fixed_point(polish=True): 20 Adam steps leave the update far from zero (a FixedPointWarning, both a
+    ConvergenceWarning and a RuntimeWarning); the root finder then lands on the closed-form a·e^{r/β}/Z."""
+    alg, opts = rl.preset("reinforce", beta=BETA), dict(steps=20, lr=0.1, optimizer="adam", check_every=20)
+    with pytest.warns(targets.ConvergenceWarning, match="did not converge in 20 steps") as caught:
+        short = rl.fixed_point(alg, task, 4, **opts)
+    assert all(issubclass(w.category, RuntimeWarning) for w in caught) and short.grad_norm > 1e-4
+    fp = rl.fixed_point(alg, task, 4, polish=True, **opts)
+    want = np.stack([regularised_target(la, r, BETA) for la, r in zip(task.log_a, task.reward)])
+    assert fp.converged and fp.grad_norm < 1e-10 and fp.steps == 20
+    np.testing.assert_allclose(np.exp(fp.log_probs), np.exp(want), atol=1e-8)
+    with pytest.raises(ValueError, match="polish=True with mode='mc'"):
+        rl.fixed_point(alg, task, 4, polish=True, mode="mc")
+
+
+def test_rl_fixed_point_is_the_documented_composition(task):
+    """collapse.rl_fixed_point(shared=True) = rl.fixed_point(start=SharedAdapter, Adam, check_every=steps, polish)."""
+    alg = rl.preset("grpo", beta=0.05)
+    fp = collapse.rl_fixed_point(alg, task, 4, shared=True, steps=30)
+    same = rl.fixed_point(alg, task, 4, start=rl.SharedAdapter.at_base(task), steps=30, lr=0.1, tol=1e-9,
+                          optimizer="adam", check_every=30, polish=True)
+    np.testing.assert_array_equal(fp.log_probs, same.log_probs)
+    assert fp.grad_norm == same.grad_norm and fp.converged == same.converged and collapse.SharedAdapter is rl.SharedAdapter
 
 
 def test_grpo_small_beta_keeps_pass_at_k_per_prompt_and_loses_it_shared(task):

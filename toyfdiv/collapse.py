@@ -15,7 +15,7 @@ shrinks, while the KL terms pull towards a.  P(correct | c) ≥ P_a(correct | c)
 fixed point, however little regularisation is left (k1 as a loss: none; GRPO at small β).
 
 **With parameters shared across prompts it does.**  A single fine-tuning adapter θ added to
-every prompt's logits (:class:`SharedAdapter`: logits(c) = logits_a(c) + θ) moves all prompts
+every prompt's logits (:class:`toyfdiv.rl.SharedAdapter`: logits(c) = logits_a(c) + θ) moves all prompts
 together; the expected update of the preset, summed over prompts, is what θ follows, and the
 fixed point trades a hard prompt whose answer is rare for the easy prompts: its P(correct | c)
 falls far below a's, and pass@k falls below the base's at large k.
@@ -27,76 +27,17 @@ Chen et al. (2021), pass@k.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import root
 
 from ._util import as_float_array, check_instance, check_int, check_positive_float
-from .conditional import ConditionalPolicy
 from .diversity import expected_distinct_correct, pass_at_k_policy, p_correct, regularised_target
-from .loop import optimise
-from .policies.autoregressive import AutoregressivePolicy
-from .rl import Algorithm, expected_update
+from .rl import Algorithm, SharedAdapter, fixed_point
 from .rl_tasks import PromptedTask
-from .space import SequenceSpace
-from .targets import ConvergenceWarning
 
 __all__ = ["SharedAdapter", "RLFixedPoint", "rl_fixed_point", "average_pass_at_k", "average_distinct_correct",
            "CollapseStudy", "collapse_study"]
-
-
-class SharedAdapter:
-    """π_θ(·|c): an autoregressive policy per prompt with logits(c) = logits_a(c) + θ, one θ (P,) for all prompts.
-
-    ``base`` (C, P) are the prompts' own logits (a's conditionals); θ = 0 is the base model.
-    Immutable like every policy; ``policies`` are the per-prompt policies (what
-    :func:`toyfdiv.rl.expected_update` reads), and the gradient with respect to θ is the sum
-    of the per-prompt gradients with respect to their logits (the chain rule, ∂logits(c)/∂θ = I).
-    """
-
-    def __init__(self, space, base, theta=None):
-        check_instance(space, SequenceSpace, "space")
-        self._base = as_float_array(base, "base")
-        if self._base.ndim != 2 or self._base.shape[1] != space.n_logits or not np.all(np.isfinite(self._base)):
-            raise ValueError(f"base has shape {self._base.shape}; expected finite (C, {space.n_logits}): one row "
-                             "of logits per prompt")
-        self.space = space
-        theta = np.zeros(space.n_logits) if theta is None else as_float_array(theta, "theta")
-        if theta.shape != (space.n_logits,) or not np.all(np.isfinite(theta)):
-            raise ValueError(f"theta has shape {theta.shape}; expected finite values of shape ({space.n_logits},)")
-        self._theta = theta.copy()
-        self.policies = tuple(AutoregressivePolicy(space, params=b + theta) for b in self._base)
-
-    @classmethod
-    def at_base(cls, task: PromptedTask) -> "SharedAdapter":
-        """θ = 0: every prompt's policy is a(·|c)."""
-        check_instance(task, PromptedTask, "task")
-        base = np.stack([p.params for p in task.base_policies()])
-        return cls(task.space, base)
-
-    @property
-    def params(self) -> np.ndarray:
-        return self._theta.copy()
-
-    @property
-    def n_params(self) -> int:
-        return self._theta.size
-
-    def with_params(self, theta) -> "SharedAdapter":
-        return SharedAdapter(self.space, self._base, theta)
-
-    def pull_back(self, per_prompt_gradient) -> np.ndarray:
-        """Σ_c g_c: the gradient with respect to θ from the concatenated per-prompt gradients (C·P,)."""
-        g = as_float_array(per_prompt_gradient, "per_prompt_gradient")
-        if g.shape != (self._base.size,):
-            raise ValueError(f"per_prompt_gradient has shape {g.shape}; expected ({self._base.size},)")
-        return g.reshape(self._base.shape).sum(axis=0)
-
-    def log_probs(self) -> np.ndarray:
-        """(C, N) log π_θ(y|c)."""
-        return np.stack([p.log_probs() for p in self.policies])
 
 
 @dataclass(frozen=True)
@@ -112,43 +53,27 @@ class RLFixedPoint:
 
 def rl_fixed_point(alg: Algorithm, task: PromptedTask, G: int = 4, *, shared: bool = False, steps: int = 300,
                    lr: float = 0.1, tol: float = 1e-9) -> RLFixedPoint:
-    """θ* with E_batch[∇θ L(θ*)] = 0 for ``alg`` on ``task`` (exact expected update, :func:`toyfdiv.rl.expected_update`).
+    """θ* with E_batch[∇θ L(θ*)] = 0 for ``alg`` on ``task``: :func:`toyfdiv.rl.fixed_point` with Adam and the polish,
 
-    ``steps`` of Adam through the one loop (:func:`toyfdiv.loop.optimise`) from the base,
-    then Powell's hybrid root finder on the same expected update (the fixed point is its
-    zero).  ``shared=False``: one autoregressive policy per prompt; ``shared=True``: one
-    :class:`SharedAdapter` for all prompts.  Warns (a :class:`~toyfdiv.targets.ConvergenceWarning`; converged=False) if ‖E[∇L]‖ ≥ ``tol`` —
-    e.g. without any KL term, where θ runs off to infinity and no fixed point exists.
+        rl_fixed_point(alg, task, G, shared=s, steps=n, lr=η, tol=ε)
+          = rl.fixed_point(alg, task, G, start=SharedAdapter.at_base(task) if s else None, steps=n, lr=η,
+                           tol=ε, optimizer="adam", check_every=n, polish=True)
+
+    i.e. ``steps`` of Adam through the one loop from the base (one uninterrupted run), then
+    Powell's hybrid root finder on the same exact expected update (:func:`toyfdiv.rl.expected_update`).
+    ``shared=False``: one autoregressive policy per prompt; ``shared=True``: one
+    :class:`SharedAdapter` for all prompts.  Warns (a :class:`~toyfdiv.rl.FixedPointWarning`, a
+    :class:`~toyfdiv.targets.ConvergenceWarning`; converged=False) if ‖E[∇L]‖ ≥ ``tol``.
     """
     check_instance(alg, Algorithm, "alg")
     check_instance(task, PromptedTask, "task")
     G = check_int(G, "G", low=2)
     steps = check_int(steps, "steps")
-    lr = check_positive_float(lr, "lr")
-    tol = check_positive_float(tol, "tol")
     if not isinstance(shared, bool):
         raise ValueError(f"shared={shared!r} must be True (one adapter for all prompts) or False (one policy each)")
-    start = SharedAdapter.at_base(task) if shared else ConditionalPolicy(list(task.base_policies()))
-
-    def gradient(policy) -> np.ndarray:
-        g = expected_update(alg, policy, task, G, mode="exact").gradient
-        return policy.pull_back(g) if shared else g
-
-    hist = optimise(start, lambda pol, rng: (gradient(pol), {}), steps=steps, lr=lr, optimizer="adam",
-                    record_every=steps, label=f"rl_fixed_point({alg.name})")
-    theta = hist.policy.params
-    norm = float(np.linalg.norm(gradient(hist.policy)))
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        sol = root(lambda th: gradient(start.with_params(th)), theta, method="hybr", options=dict(xtol=1e-14))
-    if np.all(np.isfinite(sol.x)):
-        polished = float(np.linalg.norm(gradient(start.with_params(sol.x))))
-        if polished < norm:
-            theta, norm = sol.x, polished
-    if norm >= tol:
-        warnings.warn(f"rl_fixed_point({alg.name}, shared={shared}) did not converge: ‖E[∇L]‖ = {norm:.2e} ≥ tol = "
-                      f"{tol:.0e} (without a KL term no fixed point exists); raise steps", ConvergenceWarning, stacklevel=2)
-    return RLFixedPoint(start.with_params(theta).log_probs(), norm, norm < tol, shared, alg.name)
+    fp = fixed_point(alg, task, G, start=SharedAdapter.at_base(task) if shared else None, steps=steps, lr=lr, tol=tol,
+                     optimizer="adam", check_every=steps, polish=True)
+    return RLFixedPoint(fp.log_probs, fp.grad_norm, fp.converged, shared, alg.name)
 
 
 def _rho_rows(log_pi, task: PromptedTask) -> np.ndarray:

@@ -19,18 +19,24 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import brentq
+from scipy.optimize import brentq, root
 from scipy.special import expit, logsumexp
 
 from ..loop import optimise
+from ..targets import ConvergenceWarning
 from .._util import log_normalise, check_real, as_float_array, check_int, check_positive_float, check_log_probs
 from .advantages import effective_weight
 from .batchnorm import batch_weights
 from .algorithms import Algorithm
 from .expected import Update, expected_update, policies_of
 
-__all__ = ["FixedPoint", "fixed_point", "rlhf_target", "k3_target", "atlas", "grpo_success_recursion",
-           "reinforce_pp_success", "MC_CONVERGED"]
+__all__ = ["FixedPoint", "FixedPointWarning", "fixed_point", "rlhf_target", "k3_target", "atlas",
+           "grpo_success_recursion", "reinforce_pp_success", "MC_CONVERGED"]
+
+
+class FixedPointWarning(ConvergenceWarning, RuntimeWarning):
+    """:func:`fixed_point` stopped with the update not yet zero: a :class:`~toyfdiv.targets.ConvergenceWarning` (the
+    project's class for solvers that stopped short) and a RuntimeWarning (what it has always been)."""
 
 
 @dataclass(frozen=True)
@@ -52,9 +58,12 @@ MC_CONVERGED = 3.0
 
 def fixed_point(alg: Algorithm, task, G: int, *, start=None, steps: int = 5000, lr: float = 1.0,
                 tol: float = 1e-10, optimizer: str = "sgd", check_every: int = 50, mode: str = "exact",
-                trials: int = 4000, seed: int = 0) -> FixedPoint:
-    """Train on the expected update through the one loop (:func:`toyfdiv.loop.optimise`) until it vanishes.
+                trials: int = 4000, seed: int = 0, polish: bool = False) -> FixedPoint:
+    """θ* with E_batch[∇θ L(θ*)] = 0: train on the expected update through the one loop
+    (:func:`toyfdiv.loop.optimise`) until it vanishes, then (``polish``) find its root.
 
+    The one way to find where an RL algorithm ends (:func:`toyfdiv.collapse.rl_fixed_point` is
+    this with Adam and the polish).
     mode "exact": until ‖E[∇L]‖ < tol (checked every ``check_every`` steps) or ``steps``.
     mode "mc" (an expectation only Monte Carlo can give, e.g. REINFORCE++ with the KL in the
     reward): each step uses a fresh estimate from ``trials`` batches (seeded by ``seed``), and
@@ -64,14 +73,24 @@ def fixed_point(alg: Algorithm, task, G: int, *, start=None, steps: int = 5000, 
     no state, so the rounds are one continuous run (Adam's moments restart each round).
     A ``start`` with shared parameters (a ``pull_back``: :class:`toyfdiv.rl.shared.PromptedTinyLM`)
     is trained as itself, on the pulled-back update (its noise floor: per coordinate, the root of
-    the pulled-back variances, the chunks' prompts being independent).
-    Warns (and returns converged=False) if it did not converge.
+    the pulled-back variances, the chunks' prompts being independent); one fine-tuning adapter
+    added to every prompt's logits is ``start=``:meth:`SharedAdapter.at_base(task) <toyfdiv.rl.SharedAdapter.at_base>`.
+    ``polish=True`` (mode "exact" only): after the loop, Powell's hybrid root finder
+    (``scipy.optimize.root``, method "hybr", xtol 1e-14) on the same exact expected update, from
+    where the loop stopped; its root is kept if the update is smaller there (``steps`` counts
+    the loop's steps only).
+    Warns (a :class:`FixedPointWarning`; converged=False) if it did not converge — e.g. without a
+    KL term, where θ runs off to infinity and no fixed point exists.
     """
     steps = check_int(steps, "steps")
     check_every = check_int(check_every, "check_every")
     lr = check_positive_float(lr, "lr")
+    tol = check_positive_float(tol, "tol")
     if mode not in ("exact", "mc"):
         raise ValueError(f"mode={mode!r} is unknown; allowed: ['exact', 'mc']")
+    if not isinstance(polish, bool) or (polish and mode != "exact"):
+        raise ValueError(f"polish={polish!r} with mode={mode!r}; allowed: False, or True with mode 'exact' (a root "
+                         "finder needs the exact update, not a Monte Carlo estimate)")
     trials = check_int(trials, "trials", low=20)
     rng = np.random.default_rng(check_int(seed, "seed", low=0))
     pols = policies_of(task.base_policies() if start is None else start)
@@ -99,13 +118,32 @@ def fixed_point(alg: Algorithm, task, G: int, *, start=None, steps: int = 5000, 
                           label=f"fixed_point({alg.name})").policy
         done += k
         u = estimate(holder)
+    if polish:
+        holder, u = _polish(holder, u, estimate)
     norm, converged = float(np.linalg.norm(u.gradient)), bool(done_yet(u))
     if not converged:
         bar = f"{MC_CONVERGED:g} noise floors = {MC_CONVERGED * u.noise_floor:.2e}" if mode == "mc" else f"tol = {tol:.0e}"
-        warnings.warn(f"fixed_point({alg.name}) did not converge in {steps} steps: ‖E[∇L]‖ = {norm:.2e} > {bar}; "
-                      "raise steps or lr", RuntimeWarning, stacklevel=2)
+        warnings.warn(f"fixed_point({alg.name}) did not converge in {steps} steps{' and the polish' * polish}: "
+                      f"‖E[∇L]‖ = {norm:.2e} ≥ {bar} (without a KL term no fixed point may exist); raise steps or lr",
+                      FixedPointWarning, stacklevel=2)
     return FixedPoint(holder.policies, np.stack([p.log_probs() for p in holder.policies]), done, norm, converged,
                       u.noise_floor)
+
+
+def _polish(holder, u: Update, estimate):
+    """(holder, u) moved to the root of θ ↦ E[∇L(θ)] found by Powell's hybrid method from holder's θ, if the
+    update is smaller there; else unchanged.  ``estimate(policy)`` is the exact expected update (an Update)."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the root finder's own progress warnings
+        sol = root(lambda th: estimate(holder.with_params(th)).gradient, holder.params, method="hybr",
+                   options=dict(xtol=1e-14))
+    if not np.all(np.isfinite(sol.x)):
+        return holder, u
+    polished = holder.with_params(sol.x)
+    u_polished = estimate(polished)
+    if np.linalg.norm(u_polished.gradient) < np.linalg.norm(u.gradient):
+        return polished, u_polished
+    return holder, u
 
 
 class _Stacked:

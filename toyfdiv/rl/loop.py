@@ -4,7 +4,7 @@
 
 with ``policy`` a ConditionalPolicy (or anything with ``.policies``) over the task's prompts.  A
 policy with shared parameters (a ``pull_back`` method: :class:`toyfdiv.rl.shared.PromptedTinyLM`,
-:class:`toyfdiv.collapse.SharedAdapter`) gets its per-prompt gradients pulled back onto θ.
+:class:`toyfdiv.rl.shared.SharedAdapter`) gets its per-prompt gradients pulled back onto θ.
 ``estimator="expected"``: the exact expected update (or Monte Carlo where exact does not
 fit); ``"sampled"``: one batch per ``alg.epochs`` calls — the first call samples a batch
 from the current policy (π_old) and takes the on-policy step, the next epochs − 1 calls

@@ -1,4 +1,6 @@
-"""A prompted TinyLM: one network for every prompt, conditioned on the prompt through its initial state.
+"""Parameters shared across prompts: a prompted TinyLM, and one fine-tuning adapter added to every prompt's logits.
+
+:class:`PromptedTinyLM`, one network for every prompt, conditioned on the prompt through its initial state:
 
     π_θ(y | c) = TinyLM_{φ, h_0 = h_0(c)}(y),   θ = (φ, h_0(1) … h_0(C)),
 
@@ -12,7 +14,7 @@ unchanged; the gradient with respect to θ is the pull-back of the per-prompt gr
     ∂/∂φ = Σ_c g_c[φ],   ∂/∂h_0(c) = g_c[h_0],
 
 which :func:`toyfdiv.rl.make_update` applies whenever the policy has a ``pull_back`` (this
-class, :class:`toyfdiv.collapse.SharedAdapter`).  Unlike a table per prompt, an update for
+class, :class:`SharedAdapter`).  Unlike a table per prompt, an update for
 one prompt moves the others: the setting in which RL's updates interact across prompts.
 """
 
@@ -24,9 +26,12 @@ import numpy as np
 
 from .._util import as_float_array, check_instance, check_int, check_positive_float, check_space
 from ..loop import optimise
+from ..policies.autoregressive import AutoregressivePolicy
 from ..policies.tinylm import TinyLM, TinyLMConfig
+from ..rl_tasks import PromptedTask
+from ..space import SequenceSpace
 
-__all__ = ["PromptedTinyLM", "h0_slice"]
+__all__ = ["PromptedTinyLM", "SharedAdapter", "h0_slice"]
 
 
 def h0_slice(space, config: TinyLMConfig) -> tuple[slice, int]:
@@ -126,3 +131,55 @@ class PromptedTinyLM:
         start = cls(task.space, len(task.prompts), config)
         return optimise(start, update, steps=steps, lr=lr, optimizer="adam", seed=seed,
                         label="PromptedTinyLM pretraining (cross-entropy to a(·|c))").policy
+
+
+class SharedAdapter:
+    """π_θ(·|c): an autoregressive policy per prompt with logits(c) = logits_a(c) + θ, one θ (P,) for all prompts.
+
+    ``base`` (C, P) are the prompts' own logits (a's conditionals); θ = 0 is the base model.
+    Immutable like every policy; ``policies`` are the per-prompt policies (what
+    :func:`toyfdiv.rl.expected_update` reads), and the gradient with respect to θ is the sum
+    of the per-prompt gradients with respect to their logits (the chain rule, ∂logits(c)/∂θ = I).
+    """
+
+    def __init__(self, space, base, theta=None):
+        check_instance(space, SequenceSpace, "space")
+        self._base = as_float_array(base, "base")
+        if self._base.ndim != 2 or self._base.shape[1] != space.n_logits or not np.all(np.isfinite(self._base)):
+            raise ValueError(f"base has shape {self._base.shape}; expected finite (C, {space.n_logits}): one row "
+                             "of logits per prompt")
+        self.space = space
+        theta = np.zeros(space.n_logits) if theta is None else as_float_array(theta, "theta")
+        if theta.shape != (space.n_logits,) or not np.all(np.isfinite(theta)):
+            raise ValueError(f"theta has shape {theta.shape}; expected finite values of shape ({space.n_logits},)")
+        self._theta = theta.copy()
+        self.policies = tuple(AutoregressivePolicy(space, params=b + theta) for b in self._base)
+
+    @classmethod
+    def at_base(cls, task: PromptedTask) -> "SharedAdapter":
+        """θ = 0: every prompt's policy is a(·|c)."""
+        check_instance(task, PromptedTask, "task")
+        base = np.stack([p.params for p in task.base_policies()])
+        return cls(task.space, base)
+
+    @property
+    def params(self) -> np.ndarray:
+        return self._theta.copy()
+
+    @property
+    def n_params(self) -> int:
+        return self._theta.size
+
+    def with_params(self, theta) -> "SharedAdapter":
+        return SharedAdapter(self.space, self._base, theta)
+
+    def pull_back(self, per_prompt_gradient) -> np.ndarray:
+        """Σ_c g_c: the gradient with respect to θ from the concatenated per-prompt gradients (C·P,)."""
+        g = as_float_array(per_prompt_gradient, "per_prompt_gradient")
+        if g.shape != (self._base.size,):
+            raise ValueError(f"per_prompt_gradient has shape {g.shape}; expected ({self._base.size},)")
+        return g.reshape(self._base.shape).sum(axis=0)
+
+    def log_probs(self) -> np.ndarray:
+        """(C, N) log π_θ(y|c)."""
+        return np.stack([p.log_probs() for p in self.policies])
