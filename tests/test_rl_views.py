@@ -57,3 +57,50 @@ def test_cli_rl_refuses_unknown_algorithms(capsys):
         main(["rl", "--algorithms", "ppo,trpo"])
     assert err.value.code == 2
     assert "['trpo'] not allowed" in capsys.readouterr().err
+
+
+def _visible_fraction(ax, height):
+    """How far up the axes (0 = bottom, 1 = top) a bar of this height reaches, through the axis's own transform."""
+    return float(ax.transAxes.inverted().transform(ax.transData.transform((0.0, height)))[1])
+
+
+def test_atlas_small_bars_are_readable_on_a_log_axis_when_the_masses_span_decades():
+    """A fixed point of 0.9 on one response and 0.02 on others (the RL page's GRPO case): on a linear axis the 0.02
+    bar reaches 0.02/0.945 ≈ 2 % of the axis; the atlas turns log (span log₁₀(0.9/0.02) = 1.65 > 1.5 decades) and
+    it reaches over a quarter.  Masses within 1.5 decades stay on a linear axis that starts at zero."""
+    space = rl_tasks.prompted((0.3,), vocab=2, length=3).space
+    n = space.size
+    skewed = np.log(np.r_[0.9, 0.02, np.full(n - 2, 0.08 / (n - 2))])
+    assert np.log10(np.exp(skewed.max() - skewed.min())) > plots_rl.ATLAS_LOG_DECADES
+    ax = plots_rl.atlas(space, {"RLHF target a·exp(r/β)/Z": skewed, "fixed point": skewed}).axes[0]
+    assert ax.get_yscale() == "log" and "log scale" in ax.get_ylabel()
+    assert _visible_fraction(ax, 0.02) > 1 / 4 and _visible_fraction(ax, 0.02) > 10 * 0.02 / 0.945 and _visible_fraction(ax, np.exp(skewed).max()) < 1
+    np.testing.assert_allclose(sorted(_bar_heights(ax)), np.sort(np.exp(skewed)))
+
+    even = np.log(np.linspace(1.0, 3.0, n) / np.linspace(1.0, 3.0, n).sum())  # span log₁₀ 3 = 0.48 decades
+    ax = plots_rl.atlas(space, {"RLHF target a·exp(r/β)/Z": even, "fixed point": even}).axes[0]
+    assert ax.get_yscale() == "linear" and ax.get_ylim()[0] == 0.0 and ax.get_ylabel() == "π(y)"
+
+
+@pytest.mark.parametrize("pi, want", [
+    ([0.9, 0.003, 0.097], "log"),  # log₁₀(0.9/0.003) = 2.48 decades
+    ([0.5, 0.5 / 31.5], "linear"),  # log₁₀ 31.5 = 1.498 decades: within the threshold
+    ([0.5, 0.5 * 10 ** -1.6], "log"),
+    ([0.5, 0.5, 0.0], "linear"),  # an exact zero is zero on either axis: left out of the span
+], ids=["three-decades", "at-threshold", "past-threshold", "exact-zero"])
+def test_atlas_yscale_threshold(pi, want):
+    with np.errstate(divide="ignore"):
+        scale, bottom = plots_rl.atlas_yscale({"x": np.log(pi)})
+    positive = np.array([p for p in pi if p > 0])
+    expected = "log" if np.log10(positive.max() / positive.min()) > plots_rl.ATLAS_LOG_DECADES else "linear"
+    assert scale == expected == want
+    assert (bottom is None) == (scale == "linear")
+    if scale == "log":
+        assert bottom == pytest.approx(positive.min() / 10)
+
+
+def test_atlas_yscale_floor_and_bad_input():
+    scale, bottom = plots_rl.atlas_yscale({"x": np.log([1.0 - 1e-12, 1e-12])})
+    assert scale == "log" and bottom == pytest.approx(10.0 ** -plots_rl.ATLAS_FLOOR_DECADES)
+    with pytest.raises(ValueError, match="dists has no positive probability"):
+        plots_rl.atlas_yscale({"x": np.full(3, -np.inf)})

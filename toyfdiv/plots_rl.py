@@ -18,7 +18,14 @@ from matplotlib.figure import Figure
 from .plots import STYLE, style
 from .rl.ppo import clipped_objective
 
-__all__ = ["update_table", "grpo_weight", "length_drift", "atlas", "clip_region", "clip_entropy", "STYLE"]
+__all__ = ["update_table", "grpo_weight", "length_drift", "atlas", "atlas_yscale", "ATLAS_LOG_DECADES",
+           "ATLAS_FLOOR_DECADES", "clip_region", "clip_entropy", "STYLE"]
+
+#: the atlas's y-axis turns logarithmic when its positive values span more than this many decades: on a
+#: linear axis a bar 10^-1.5 ≈ 3 % of the tallest is a sliver that cannot be read from the back of a room
+ATLAS_LOG_DECADES = 1.5
+#: a log axis shows at most this many decades below the tallest value (smaller masses sit on the axis)
+ATLAS_FLOOR_DECADES = 6
 
 
 def update_table(rows: Sequence[Mapping]) -> Figure:
@@ -79,9 +86,32 @@ def length_drift(drifts: Mapping[str, Mapping[float, float]]) -> Figure:
     return fig
 
 
+def atlas_yscale(dists: Mapping[str, np.ndarray]) -> tuple[str, float | None]:
+    """("log", bottom) if log₁₀(max π / min π) > ATLAS_LOG_DECADES over the positive π = exp(log π) of ``dists``,
+    else ("linear", None); bottom = max(min π / 10, 10^-ATLAS_FLOOR_DECADES · max π).
+
+    The bottom sits a decade under the smallest mass, so that its bar is a decade tall (a
+    quarter of an axis spanning three decades or more).  Exact zeros (log π = −inf) are left
+    out of the span: they are zero on either axis.
+    """
+    pi = np.exp(np.concatenate([np.asarray(v, dtype=float).reshape(-1) for v in dists.values()]))
+    pi = pi[np.isfinite(pi) & (pi > 0)]
+    if pi.size == 0:
+        raise ValueError("dists has no positive probability; expected log π vectors with some finite entries")
+    top, low = pi.max(), pi.min()
+    if np.log10(top / low) <= ATLAS_LOG_DECADES:
+        return "linear", None
+    return "log", float(max(low / 10.0, top * 10.0 ** -ATLAS_FLOOR_DECADES))
+
+
 def atlas(space, dists: Mapping[str, np.ndarray], divergences: Mapping[str, Mapping[str, float]] | None = None
           ) -> Figure:
-    """π(y) for every response y of a small space: targets as outlines, fixed points as bars (rl.atlas)."""
+    """π(y) for every response y of a small space: targets as outlines, fixed points as bars (rl.atlas).
+
+    The y-axis is logarithmic when the masses span more than ATLAS_LOG_DECADES decades
+    (:func:`atlas_yscale`), so that a bar of 0.02 next to one of 0.9 stays readable.
+    """
+    scale, bottom = atlas_yscale(dists)
     labels = space.decode_all()
     x = np.arange(len(labels))
     targets = [k for k in dists if "target" in k or "form" in k]
@@ -98,7 +128,12 @@ def atlas(space, dists: Mapping[str, np.ndarray], divergences: Mapping[str, Mapp
             ax.step(np.r_[x - 0.5, x[-1] + 0.5], np.r_[np.exp(dists[name]), np.exp(dists[name])[-1]], where="post",
                     color="#222222", ls=["-", "--", ":"][k % 3], label=name)
         ax.set_xticks(x, labels, rotation=60, ha="right")
-        ax.set_ylabel("π(y)")
+        if scale == "log":
+            ax.set_yscale("log")
+            ax.set_ylim(bottom, 1.5)
+            ax.set_ylabel("π(y), log scale")
+        else:
+            ax.set_ylabel("π(y)")
         ax.set_title("Fixed-point atlas: where each algorithm ends")
         ax.legend(fontsize=10)
     return fig
