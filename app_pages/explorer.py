@@ -5,7 +5,7 @@ import streamlit as st
 
 from app_pages import common, ui
 from app_pages.links import lesson_line
-from toyfdiv import divergences, experiments, plots, simplex
+from toyfdiv import claims, divergences, experiments, plots, simplex
 
 P = "ex"
 SECTIONS = {"zoo": "Zoo of f", "alpha": "α: forward ↔ reverse KL", "simplex": "Simplex flows",
@@ -187,13 +187,16 @@ elif section == "simplex":
 
 elif section == "restricted":
     st.markdown("A two-mode target p on three outcomes, and a one-parameter *unimodal* family π_μ (the dashed "
-                "curve): it cannot represent p. Each divergence's exact flow ends where that divergence prefers: "
-                "reverse KL on one mode (mode-seeking), forward KL across the valley (mass-covering). "
+                "curve): it cannot represent p, so each divergence's exact flow ends where that divergence prefers. "
                 "(Lesson 1's figure.)")
     names = ("reverse_kl", "forward_kl", "js", "hellinger")
     with common.explained(what="This flow cannot be computed"):
+        rows = restricted_rows(names)
+        outcomes = [k for k in rows[0] if k != "model"]
+        st.markdown(claims.mode_choice([rows[0][k] for k in outcomes],
+                                       {r["model"]: [r[k] for k in outcomes] for r in rows[1:]}, outcomes)[1])
         common.show_png(restricted_png(names, common.theme()))
-        common.table(common.frame(restricted_rows(names)), key=f"{P}_restricted_rows")
+        common.table(common.frame(rows), key=f"{P}_restricted_rows")
 
 else:
     st.markdown("RLHF targets p_β = a·exp(r/β)/Z across β; each divergence trained towards each p_β lands somewhere "

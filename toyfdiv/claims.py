@@ -13,6 +13,8 @@ Thresholds (module constants, quoted in every sentence that uses them):
 - :data:`ACCURACY_Z` — an accuracy on n held-out pairs has standard error √(acc(1 − acc)/n); differences
   within 2 standard errors are a tie.
 - :data:`PASS_TIE` — two exact pass@k values within 0.005 (half a percentage point) are a tie.
+- :data:`MODE_TIE` — a fit's masses on a target's two modes within 0.05 of each other are a tie: it sits
+  between the modes (mass-covering), not on one (mode-seeking).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import math
 from typing import Mapping
 
 __all__ = ["REL_TIE", "ABS_TIE", "ENTROPY_TIE", "BIAS_Z", "ACCURACY_Z", "tied", "column_winners", "entropy_extremes",
-           "bias_verdict", "accuracy_vs_bayes", "concentration", "PASS_TIE", "pass_at_k_crossing"]
+           "bias_verdict", "accuracy_vs_bayes", "concentration", "PASS_TIE", "pass_at_k_crossing", "MODE_TIE",
+           "mode_choice"]
 
 REL_TIE = 0.05
 ABS_TIE = 1e-6
@@ -29,6 +32,7 @@ ENTROPY_TIE = 0.05
 BIAS_Z = 3.0
 ACCURACY_Z = 2.0
 PASS_TIE = 0.005
+MODE_TIE = 0.05
 
 
 def _real(value, name: str) -> float:
@@ -192,3 +196,49 @@ def pass_at_k_crossing(ks, base, trained, name: str = "the trained policy", tol:
         return "below", f"pass@k of {name} is below the base's from k = {ks[0]} ({t[0]:.3f} vs {b[0]:.3f})" + tail
     return "crosses", (f"pass@k of {name} starts above or level with the base's (k = {ks[0]}: {t[0]:.3f} vs "
                        f"{b[0]:.3f}) and falls below it from k = {ks[i]} ({t[i]:.3f} vs {b[i]:.3f})" + tail)
+
+
+def mode_choice(target, ends: Mapping[str, object], outcomes=None, tol: float = MODE_TIE) -> tuple[dict[str, str], str]:
+    """Which of a two-mode target's modes each fit ends on: "one mode" if |π(m₁) − π(m₂)| > ``tol``, else
+    "between the modes" (a tie within ``tol``, :data:`MODE_TIE`).
+
+    ``target`` p over the outcomes; its modes m₁, m₂ are its two largest entries, the other
+    outcomes the valley.  ``ends`` {run: π} over the same outcomes (e.g. where each divergence's
+    restricted flow ends, :func:`toyfdiv.simplex.mode_seeking_ends`).  ``outcomes``: their names
+    (default x1, x2, …).  Returns ({run: "one mode" | "between the modes"}, sentence).
+    """
+    p = _reals(target, "target")
+    if len(p) < 3 or any(v < 0 for v in p):
+        raise ValueError(f"target={target!r:.80} must be ≥ 0 probabilities of at least 3 outcomes: two modes and a "
+                         "valley")
+    names = [f"x{i + 1}" for i in range(len(p))] if outcomes is None else [str(o) for o in outcomes]
+    if len(names) != len(p):
+        raise ValueError(f"outcomes has {len(names)} names for {len(p)} outcomes of target; give one per outcome")
+    if not isinstance(ends, Mapping) or not ends:
+        raise ValueError(f"ends={ends!r:.80} must be a non-empty mapping run → π over the target's outcomes")
+    tol = _real(tol, "tol")
+    if tol < 0:
+        raise ValueError(f"tol={tol!r} must be ≥ 0")
+    m1, m2 = sorted(sorted(range(len(p)), key=lambda i: -p[i])[:2])  # the modes, in outcome order
+    valley = [i for i in range(len(p)) if i not in (m1, m2)]
+    if p[m2] <= max(p[i] for i in valley):
+        raise ValueError(f"target={target!r:.80} has no two modes: its second largest entry ties the rest")
+    verdicts, clauses = {}, []
+    for run, pi in ends.items():
+        q = _reals(pi, f"ends[{run!r}]")
+        if len(q) != len(p):
+            raise ValueError(f"ends[{run!r}] has {len(q)} entries; expected {len(p)}, one per outcome of target")
+        hi, lo = (m1, m2) if q[m1] >= q[m2] else (m2, m1)
+        if q[hi] - q[lo] > tol:
+            verdicts[run] = "one mode"
+            clauses.append(f"{run} ends on one mode, {names[hi]}: π({names[hi]}) = {q[hi]:.2f} against "
+                           f"π({names[lo]}) = {q[lo]:.2f} (mode-seeking)")
+        else:
+            verdicts[run] = "between the modes"
+            clauses.append(f"{run} ends between the modes, giving both the same mass within {tol:g} "
+                           f"(π({names[m1]}) = {q[m1]:.2f}, π({names[m2]}) = {q[m2]:.2f}) and "
+                           f"{sum(q[i] for i in valley):.2f} to the valley {', '.join(names[i] for i in valley)} "
+                           "(mass-covering)")
+    head = (f"Where each fit ends (p's modes are {names[m1]} and {names[m2]}; masses on them within {tol:g} of each "
+            "other are a tie): ")
+    return verdicts, head + "; ".join(clauses) + "."
