@@ -164,21 +164,20 @@ with common.explained(what="The KTO fixed point cannot be computed"):
 p_rlhf = fb.dpo_optimum(task.log_a, logit(s), kbeta)
 u = task.reward.values
 kto_pi = np.exp(fp.log_probs)
+ks = fb.kto_support(fp, s, p_rlhf)  # what KTO keeps, and RLHF/DPO's mass outside it
 c = st.columns(4)
-c[0].metric("KTO support", f"{int(fp.support.sum())} / {task.space.size}")
+c[0].metric("KTO support", f"{ks.kept} / {task.space.size}")
 c[1].metric("log-odds threshold", f"{fp.threshold:.3f}")
 c[2].metric("E[u]: KTO vs RLHF/DPO", f"{kto_pi @ u:.3f} vs {np.exp(p_rlhf) @ u:.3f}")
-c[3].metric("RLHF/DPO mass outside KTO's support", f"{np.exp(p_rlhf)[~fp.support].sum():.3f}")
-above = logit(s) > fp.threshold
+c[3].metric("RLHF/DPO mass outside KTO's support", f"{ks.other_mass_outside:.3f}")
 kept = ("KTO keeps exactly the outputs whose thumbs-up log-odds exceed " + f"{fp.threshold:.3f}"
-        if np.array_equal(fp.support, above) else
-        f"KTO keeps {int(fp.support.sum())} of the {int(above.sum())} outputs whose thumbs-up log-odds exceed "
+        if ks.odds_filter_only else
+        f"KTO keeps {ks.kept} of the {ks.above_threshold} outputs whose thumbs-up log-odds exceed "
         f"{fp.threshold:.3f} (at β = 1 a second filter, κ π_ref < (A − B) e^(−z₀), drops the rest)")
-rlhf_kept = int(np.isfinite(p_rlhf).sum())  # outputs with π_ref·exp(r/β)/Z > 0
 st.markdown(f"{kept}; z₀ = KL(π‖π_ref) = {fp.z0:.3f} nats at the fixed point. RLHF and DPO with the same logistic "
-            f"reward keep {'every one' if rlhf_kept == task.space.size else rlhf_kept} of the {task.space.size} "
-            f"outputs (π_ref·exp(r/β)/Z, smallest probability {np.exp(p_rlhf.min()):.1e}), "
-            f"{np.exp(p_rlhf)[~fp.support].sum():.3f} of their mass outside KTO's support.")
+            f"reward keep {'every one' if ks.other_kept == task.space.size else ks.other_kept} of the "
+            f"{task.space.size} outputs (π_ref·exp(r/β)/Z, smallest probability {ks.other_smallest:.1e}), "
+            f"{ks.other_mass_outside:.3f} of their mass outside KTO's support.")
 
 # ---------------------------------------------------------------------------- 4 diversity
 st.subheader("4 · Diversity: pass@k and distinct correct answers under every f")

@@ -177,3 +177,54 @@ def test_kto_gold_curve_is_the_fixed_points_utility(reviews):
         assert g == pytest.approx(np.exp(kto_fixed_point(task.log_a, s, b, sampling_log_probs=task.log_a).log_probs) @ u)
     with pytest.raises(ValueError, match="β < 1"):
         kto_gold_curve(task.log_a, s, u, [2.0, 0.5])
+
+
+# ---------------------------------------------------------------------------- what the filter keeps
+def _support_by_hand(fp, s, log_q):
+    """The independent count: π_KTO(x) = 0 read off log_probs, the odds s/(1 − s) against e^τ, q summed in a loop."""
+    dropped = [i for i, lp in enumerate(fp.log_probs) if lp == -np.inf]
+    odds_above = sum(1 for v in s if v == 1 or (v > 0 and v / (1 - v) > np.exp(fp.threshold)))
+    return (len(s) - len(dropped), odds_above, sum(float(np.exp(log_q[i])) for i in dropped),
+            sum(1 for v in log_q if v > -np.inf))
+
+
+@pytest.mark.parametrize("beta, only_odds", [(0.5, True), (1.0, False)], ids=["beta<1", "beta=1"])
+def test_kto_support_counts_and_mass_outside_against_enumeration(beta, only_odds):
+    """β < 1: the support is exactly the odds filter; β = 1 (undesirable outputs weighing double) a second filter
+    drops more.  The RLHF/DPO optimum π_ref e^{logit s/β}/Z has full support and puts mass outside KTO's."""
+    from toyfdiv.feedback import dpo_optimum, kto_support
+
+    task = tasks.get("abc", length=3)  # N = 27
+    s = expit(np.random.default_rng(0).normal(0.0, 1.5, task.space.size))
+    kw = dict(sampling_log_probs=task.log_a, lambda_u=2.0, desirable_fraction=0.7)
+    fp = kto_fixed_point(task.log_a, s, beta, **kw)
+    log_q = dpo_optimum(task.log_a, logit(s), beta)
+    got = kto_support(fp, s, log_q)
+    kept, above, outside, q_kept = _support_by_hand(fp, s, log_q)
+    assert (got.kept, got.above_threshold, got.other_kept) == (kept, above, q_kept) == (kept, above, 27)
+    assert got.odds_filter_only is only_odds and (kept == above) is only_odds
+    assert 0 < kept < 27 and got.other_mass_outside == pytest.approx(outside, rel=1e-12)
+    assert got.other_mass_outside == pytest.approx(1 - np.exp(log_q[np.isfinite(fp.log_probs)]).sum(), abs=1e-12)
+    assert got.other_smallest == pytest.approx(min(np.exp(log_q)), rel=1e-12)
+
+
+def test_kto_support_of_a_policy_with_zeros_and_bad_input():
+    from toyfdiv.feedback import kto_support
+
+    task = tasks.get("abc", length=2)  # N = 9
+    s = np.linspace(0.05, 0.95, 9)
+    fp = kto_fixed_point(task.log_a, s, 0.5, sampling_log_probs=task.log_a)  # threshold 0 at the natural balance
+    q = np.where(fp.support, 0.0, np.exp(task.log_a))  # q only where KTO has nothing
+    with np.errstate(divide="ignore"):
+        log_q = np.log(q / q.sum())
+    got = kto_support(fp, s, log_q)
+    assert got.kept == 4 and got.above_threshold == 4 and got.odds_filter_only  # s > ½: 0.6125, 0.725, 0.8375, 0.95
+    assert got.other_kept == 5 and got.other_smallest == 0.0 and got.other_mass_outside == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="fixed_point="):
+        kto_support("fp", s, task.log_a)
+    with pytest.raises(ValueError, match=r"p_up has shape \(3,\)"):
+        kto_support(fp, s[:3], task.log_a)
+    with pytest.raises(ValueError, match="p_up must hold probabilities"):
+        kto_support(fp, s + 0.1, task.log_a)
+    with pytest.raises(ValueError, match="other_log_probs is not normalised"):
+        kto_support(fp, s, task.log_a + 0.1)

@@ -31,7 +31,7 @@ from .coverage import MinimiserSet, dpo_minimiser_set, seen_outputs, unseen_mass
 from .gold import GoldCurve, gold_utility_curves, kto_gold_curve, ml_implicit_reward
 from .ipo import (bt_preferences, ipo_dataset_optimum, ipo_gradient, ipo_loss, ipo_optimum, ipo_update,
                   population_ipo_gradient, population_ipo_loss, win_rates)
-from .kto import (KTOFixedPoint, kto_fixed_point, kto_gradient, kto_loss, kto_reference_point,
+from .kto import (KTOFixedPoint, KTOSupport, kto_fixed_point, kto_support, kto_gradient, kto_loss, kto_reference_point,
                   kto_reference_point_estimate, kto_threshold, kto_update, kto_weights, population_kto_gradient,
                   population_kto_loss)
 from .po_train import train_po
@@ -53,7 +53,7 @@ __all__ = [
     "population_ipo_gradient", "ipo_optimum", "ipo_dataset_optimum",
     "chipo_link", "chipo_loss", "chipo_gradient", "chipo_update", "chipo_lambda", "chipo_optimum",
     "kto_reference_point", "kto_reference_point_estimate", "kto_loss", "kto_gradient", "kto_update", "kto_weights",
-    "kto_threshold", "population_kto_loss", "population_kto_gradient", "KTOFixedPoint", "kto_fixed_point",
+    "kto_threshold", "population_kto_loss", "population_kto_gradient", "KTOFixedPoint", "kto_fixed_point", "KTOSupport", "kto_support",
     "seen_outputs", "unseen_mass", "MinimiserSet", "dpo_minimiser_set",
     "ml_implicit_reward", "GoldCurve", "gold_utility_curves", "kto_gold_curve", "train_po",
 ]

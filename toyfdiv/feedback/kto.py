@@ -45,15 +45,16 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import brentq
-from scipy.special import expit, log_expit, logsumexp
+from scipy.special import expit, log_expit, logit, logsumexp
 
-from .._util import log_normalise, check_finite_float, check_log_probs, check_positive_float
+from .._util import log_normalise, check_finite_float, check_instance, check_log_probs, check_positive_float
 from ..policies.base import Policy
 from .dpo import check_common, as_log_pi, check_policy, check_beta
 from .raters import ThumbsDataset, check_vector
 
 __all__ = ["kto_reference_point", "kto_reference_point_estimate", "kto_loss", "kto_gradient", "kto_update",
-           "kto_weights", "kto_threshold", "population_kto_loss", "population_kto_gradient", "KTOFixedPoint", "kto_fixed_point"]
+           "kto_weights", "kto_threshold", "population_kto_loss", "population_kto_gradient", "KTOFixedPoint", "kto_fixed_point",
+           "KTOSupport", "kto_support"]
 
 
 def _thumbs(dataset) -> ThumbsDataset:
@@ -310,3 +311,35 @@ def kto_fixed_point(ref_log_probs, p_up, beta: float, *, sampling_log_probs=None
     lp[support] = policy(z0)[0]
     thr = kto_threshold(p_up, sampling_log_probs, lambda_d, lambda_u, desirable_fraction)
     return KTOFixedPoint(lp, float(z0), np.isfinite(lp), thr)
+
+
+@dataclass(frozen=True)
+class KTOSupport:
+    """What KTO's filter keeps, against another policy q (:func:`kto_support`)."""
+
+    kept: int  # |supp π_KTO| = #{x : π_KTO(x) > 0}
+    above_threshold: int  # #{x : logit s(x) > τ}, τ the fixed point's log-odds threshold
+    odds_filter_only: bool  # supp π_KTO = {x : logit s(x) > τ}: the odds filter alone (β < 1); β = 1 may drop more
+    other_kept: int  # |supp q|
+    other_smallest: float  # min_x q(x)
+    other_mass_outside: float  # q(X ∖ supp π_KTO), in [0, 1]
+
+
+def kto_support(fixed_point: KTOFixedPoint, p_up, other_log_probs) -> KTOSupport:
+    """q(X ∖ supp π_KTO) = Σ_{x : π_KTO(x) = 0} q(x), |supp π_KTO|, #{x : log s(x)/(1 − s(x)) > τ} and |supp q|.
+
+    ``fixed_point``: :func:`kto_fixed_point`'s result (its support and threshold τ); ``p_up``
+    s(x) = P(👍 | x) (N,) it was computed from; ``other_log_probs`` log q (N,), normalised (e.g.
+    RLHF's and DPO's π_ref e^{r/β}/Z with r = logit s, :func:`toyfdiv.feedback.dpo_optimum`).
+    The mass outside is a logsumexp over the dropped outputs (0 when none is dropped).
+    """
+    check_instance(fixed_point, KTOFixedPoint, "fixed_point")
+    support = fixed_point.support
+    s = check_vector(p_up, "p_up", support.size)
+    if np.any((s < 0) | (s > 1)):
+        raise ValueError(f"p_up must hold probabilities P(👍 | x) in [0, 1]; got values in [{s.min():g}, {s.max():g}]")
+    log_q = check_log_probs(other_log_probs, support.size, "other_log_probs")
+    above = logit(s) > fixed_point.threshold  # (N,) logit 0 = −inf, logit 1 = +inf
+    outside = float(np.exp(logsumexp(log_q[~support]))) if (~support).any() else 0.0
+    return KTOSupport(int(support.sum()), int(above.sum()), bool(np.array_equal(support, above)),
+                      int(np.isfinite(log_q).sum()), float(np.exp(log_q.min())), min(outside, 1.0))
