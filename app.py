@@ -2,6 +2,11 @@
 
 Every number and figure comes from the toyfdiv library; the pages only choose widgets.
 
+This file has two roles.  Streamlit runs it as ``__main__`` for every visit and rerun: that is
+:func:`main`, the pages and their navigation.  ``streamlit run app.py`` also imports it once as
+a module, finds ``app`` (an ``st.App`` serving this same file) and starts the server with its
+lifespan, which warms the process up before the first visitor arrives (:mod:`app_pages.warmup`).
+
 Adding a page: write ``app_pages/<name>.py`` (widgets from ``app_pages.common``; its settings
 as rows of ``app_pages.state.FIELDS`` with the page's own key prefix, so they survive page
 switches and travel in the URL), then add one ``st.Page`` line to a section of ``SECTIONS``.
@@ -11,42 +16,53 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_pages import state, ui
-
 ICON = str(Path(__file__).parent / "app_pages" / "icon.png")  # served by the app itself: no network needed
-
-url_notes = state.from_url()  # a shared link: its settings first (validated), once per session
-state.keep()  # every page's settings survive page switches
-projector = bool(st.session_state.get("app_projector", False))
-st.set_page_config(page_title="toyfdiv: RLHF and GDC are one method", page_icon=ICON, layout="wide",
-                   initial_sidebar_state="collapsed" if projector else "auto")
-ui.style(projector)
 
 SECTIONS = {
     "Lecture": [
-        st.Page("app_pages/scenarios.py", title="Scenarios", icon=":material/school:", url_path="scenarios"),
+        ("app_pages/scenarios.py", "Scenarios", ":material/school:", "scenarios"),
     ],
     "Explore": [
-        st.Page("app_pages/playground.py", title="Playground", icon=":material/tune:", default=True),
-        st.Page("app_pages/explorer.py", title="Divergence explorer", icon=":material/functions:",
-                url_path="explorer"),
-        st.Page("app_pages/estimators.py", title="Estimator lab", icon=":material/casino:", url_path="estimators"),
-        st.Page("app_pages/feedback.py", title="Human feedback", icon=":material/thumb_up:", url_path="feedback"),
-        st.Page("app_pages/beyond_dpo.py", title="Beyond DPO", icon=":material/diversity_3:", url_path="beyond_dpo"),
-        st.Page("app_pages/rl.py", title="RLHF as practised", icon=":material/model_training:", url_path="rl"),
+        ("app_pages/playground.py", "Playground", ":material/tune:", None),  # the default page
+        ("app_pages/explorer.py", "Divergence explorer", ":material/functions:", "explorer"),
+        ("app_pages/estimators.py", "Estimator lab", ":material/casino:", "estimators"),
+        ("app_pages/feedback.py", "Human feedback", ":material/thumb_up:", "feedback"),
+        ("app_pages/beyond_dpo.py", "Beyond DPO", ":material/diversity_3:", "beyond_dpo"),
+        ("app_pages/rl.py", "RLHF as practised", ":material/model_training:", "rl"),
     ],
     "Reference": [
-        st.Page("app_pages/glossary.py", title="Glossary and lessons", icon=":material/menu_book:",
-                url_path="glossary"),
+        ("app_pages/glossary.py", "Glossary and lessons", ":material/menu_book:", "glossary"),
     ],
 }
 
-page = st.navigation(SECTIONS)
-with st.sidebar:
-    state.init("app_projector")
-    st.toggle("Projector mode", key="app_projector",
-              help="Large text for the back of the room; the sidebar starts collapsed on the next load")
-for note in url_notes:
-    st.warning(note)
-state.to_url()
-page.run()
+
+def main() -> None:
+    """One run of the app: settings from the URL and the session, the page chosen, the page run."""
+    from app_pages import state, ui
+
+    url_notes = state.from_url()  # a shared link: its settings first (validated), once per session
+    state.keep()  # every page's settings survive page switches
+    projector = bool(st.session_state.get("app_projector", False))
+    st.set_page_config(page_title="toyfdiv: RLHF and GDC are one method", page_icon=ICON, layout="wide",
+                       initial_sidebar_state="collapsed" if projector else "auto")
+    ui.style(projector)
+    page = st.navigation({
+        section: [st.Page(path, title=title, icon=icon, **(dict(url_path=url) if url else dict(default=True)))
+                  for path, title, icon, url in pages]
+        for section, pages in SECTIONS.items()})
+    with st.sidebar:
+        state.init("app_projector")
+        st.toggle("Projector mode", key="app_projector",
+                  help="Large text for the back of the room; the sidebar starts collapsed on the next load")
+    for note in url_notes:
+        st.warning(note)
+    state.to_url()
+    page.run()
+
+
+if __name__ == "__main__":  # a visit or a rerun
+    main()
+else:  # imported by `streamlit run app.py`: the server, warmed up before it serves anyone
+    from app_pages import warmup
+
+    app = st.App(__file__, lifespan=warmup.lifespan)

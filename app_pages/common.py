@@ -12,7 +12,7 @@ A page writes ``from app_pages import common`` and uses ``common.<name>`` from a
 """
 
 from app_pages.config_io import configs, configs_json, parse_settings  # noqa: F401
-from app_pages.controls import (APP_MAX_N, KIND_HELP, KIND_LABEL, cached_distributions, check_size,  # noqa: F401
+from app_pages.controls import (APP_MAX_N, KIND_HELP, KIND_LABEL, check_size,  # noqa: F401
                                 choice, divergence_options, get_target, get_task, number_input, short_label,
                                 short_name, slider, space_controls, space_size, target_controls, task_defaults,
                                 task_story)

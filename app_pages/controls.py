@@ -14,7 +14,6 @@ from toyfdiv import divergences, experiments, tasks
 from toyfdiv.space import SequenceSpace
 
 from app_pages import state as S
-from app_pages import ui
 
 APP_MAX_N = S.APP_MAX_N
 
@@ -92,19 +91,6 @@ def get_target(name: str, length: int, eos: bool, kind: str, beta: float | None,
         warnings.simplefilter("always")
         tgt = experiments.make_target(task, kind, {k: v for k, v in opts.items() if v is not None})
     return tgt, tuple(str(w.message) for w in caught)
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def cached_distributions(name: str, length: int, eos: bool, kind: str, beta, epsilon, moments, k: int,
-                         theme: str = "light") -> bytes:
-    """PNG: the target p and the base model a on the top-k sequences of p (log scale: a's bars show)."""
-    from toyfdiv import plots
-
-    task = get_task(name, length, eos)
-    tgt, _ = get_target(name, length, eos, kind, beta, epsilon, moments)
-    return ui.png(lambda: plots.distributions(task.space, {"target": tgt.log_probs, "base": task.log_a}, k=k,
-                                              log=True, title=f"Top {k} sequences of the target p, and their "
-                                                              "probability under a"), theme)
 
 
 # ---------------------------------------------------------------------------- shared controls

@@ -4,14 +4,18 @@ and the sequence inspector.  Everything shown comes from one stored run (stale m
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import streamlit as st
 
-from app_pages import common
+from app_pages import charts, common
 from toyfdiv import claims, experiments, metrics, plots, sequences
 from toyfdiv import config as _config
 
 P = "pg"
+#: How long the movie shows each of its frames (the browser draws a frame in well under this).
+PLAY_FRAME_SECONDS = 0.25
 ALIGN_LABEL = {"reward": "E_p[r] (reward)", "constraint": "P_p[b = 1]"}
 
 
@@ -68,17 +72,9 @@ def _policy_at(config_json: str, step: int) -> np.ndarray:
     return _config.run(c.replace(steps=step, record_every=max(1, step))).policy.log_probs()
 
 
-def _cursor(png_curves_fig, step: int):
-    for ax in png_curves_fig.axes:
-        if ax.get_visible() and ax.get_xlabel() == "update step":
-            ax.axvline(step, color="#888888", lw=2, ls=":")
-    return png_curves_fig
-
-
 def show(result: dict, *, stale: bool, on_smooth, epsilon: float) -> None:
     histories, failures, target, task = result["histories"], result["failures"], result["target"], result["task"]
     theme = common.theme()
-    cache = result["png"]
     for name, why in failures.items():
         _failure(name, why, result, on_smooth, epsilon)
     if not histories:
@@ -131,38 +127,31 @@ def show(result: dict, *, stale: bool, on_smooth, epsilon: float) -> None:
     if st.button("▶ Play", key=f"{P}_play", disabled=not constant, help="Run through the recorded steps"):
         st.session_state[f"{P}_playing"] = True
     targets_ = {"alignment": ref["alignment"], "entropy": ref["entropy"], "kl_from_base": ref["kl_from_base"]}
-    if ("curves", theme, frame) not in cache:
-        cache[("curves", theme, frame)] = common.png(
-            lambda: _cursor(plots.training_curves(histories, target_values=targets_), frame), theme)
-    common.show_png(cache[("curves", theme, frame)])
+    charts.show_panels(charts.training_panels(histories, target_values=targets_, cursor=frame, theme=theme))
     topk = common.slider("Sequences shown", f"{P}_topk", "How many of the most likely sequences to show")
     playing = st.session_state.pop(f"{P}_playing", False)
     holder = st.empty()
     frames = sorted({int(round(x)) for x in np.linspace(0, steps, 11)}) if playing else [frame]
     for fr in frames:
-        dkey = ("dists", theme, topk, fr)
-        if dkey not in cache:
-            if fr == steps:
-                finals = experiments.final_policies(task, target, histories)
-            else:
-                finals = {"target": target.log_probs, "base": task.log_a,
-                          **{c.divergence: _policy_at(c.to_json(), fr) for c in result["configs"]
-                             if c.divergence in histories}}
-            ordered = {"target": finals.pop("target"), "base": finals.pop("base"), **finals}
-            cache[dkey] = common.png(lambda: plots.distributions(
-                task.space, ordered, k=topk, log=True,
-                title=f"Top {topk} sequences of p, after step {fr} of {steps}"), theme)
+        if fr == steps:
+            finals = experiments.final_policies(task, target, histories)
+        else:
+            finals = {"target": target.log_probs, "base": task.log_a,
+                      **{c.divergence: _policy_at(c.to_json(), fr) for c in result["configs"]
+                         if c.divergence in histories}}
+        ordered = {"target": finals.pop("target"), "base": finals.pop("base"), **finals}
         with holder.container():
-            common.show_png(cache[dkey])
+            charts.show(charts.bars(task.space, ordered, k=topk, theme=theme,
+                                    title=f"Top {topk} sequences of p, after step {fr} of {steps}"))
+        if playing:
+            time.sleep(PLAY_FRAME_SECONDS)
 
     # ---------------------------------------------------------------- the whole space and one sequence
     st.subheader("The whole space, and one sequence")
     finals = experiments.final_policies(task, target, histories)
-    if ("whole", theme) not in cache:
-        ordered = {"target": finals["target"], "base": finals["base"],
-                   **{k: v for k, v in finals.items() if k not in ("target", "base")}}
-        cache[("whole", theme)] = common.png(lambda: plots.whole_space(ordered), theme)
-    common.show_png(cache[("whole", theme)])
+    ordered = {"target": finals["target"], "base": finals["base"],
+               **{k: v for k, v in finals.items() if k not in ("target", "base")}}
+    charts.show(charts.whole_space(ordered, theme=theme))
     best = task.space.decode(int(np.argmax(target.log_probs)))
     if task.space.size <= 5000:
         texts = task.space.decode_all()

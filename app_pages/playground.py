@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app_pages import common, pg_results
+from app_pages import charts, common, pg_results
 from app_pages import state as S
 from app_pages.links import lesson_line
 from toyfdiv import config as _config
@@ -166,16 +166,16 @@ if clicked and configs:
             failures[c.divergence] = str(err)
     bar.empty()
     st.session_state[f"{P}_result"] = dict(key=key, configs=configs, histories=histories, failures=failures,
-                                           target=target, task=task, png={})
+                                           target=target, task=task)
 
 result = st.session_state.get(f"{P}_result")
 if result is None:
     st.info("Press **Train** to fit one policy per divergence (about a second each at the defaults). "
             "Below: the base model a and the target p on their most likely sequences (log scale).")
     topk = common.slider("Sequences shown", f"{P}_topk", "How many of the most likely sequences to show")
-    common.show_png(common.cached_distributions(space["task"], space["length"], space["eos"], tgt_s["kind"],
-                                                tgt_s["beta"], tgt_s["epsilon"], tgt_s["moments"], topk,
-                                                common.theme()))
+    charts.show(charts.bars(task.space, {"target": target.log_probs, "base": task.log_a}, k=topk,
+                            title=f"Top {topk} sequences of the target p, and their probability under a",
+                            theme=common.theme()))
 else:
     stale = result["key"] != key
     if stale:

@@ -23,7 +23,8 @@ from . import divergences as _divergences
 from . import simplex as _simplex
 from ._util import check_int
 
-__all__ = ["STYLE", "divergence_color", "divergence_label", "label_colors", "distributions", "training_curves",
+__all__ = ["STYLE", "divergence_color", "divergence_label", "label_colors", "top_sequences", "sorted_probabilities",
+           "metric_curve", "distributions", "training_curves",
            "divergence_zoo", "simplex", "whole_space", "mode_seeking", "frontier", "estimator_stats", "overoptimisation"]
 
 #: Font sizes readable on a lecture projector (all ≥ 12 pt).
@@ -133,6 +134,34 @@ def _probs(values, name: str, size: int) -> np.ndarray:
     raise ValueError(f"distribution {name!r} is neither normalised log-probabilities nor probabilities")
 
 
+# ---------------------------------------------------------------------------- what the figures show
+def top_sequences(space, dists: Mapping[str, np.ndarray], k: int = 10) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(top, probs): the indices of the k most probable sequences under the first distribution (ties in
+    index order) and each distribution's probabilities on them — the data of :func:`distributions`.
+
+    ``dists``: {label: (N,) log-probabilities or probabilities}; k is clipped to 1 … N.
+    """
+    if not dists:
+        raise ValueError("dists is empty; give at least one distribution")
+    probs = {name: _probs(v, name, space.size) for name, v in dists.items()}
+    k = int(min(max(k, 1), space.size))
+    top = np.argsort(-next(iter(probs.values())), kind="stable")[:k]
+    return top, {name: p[top] for name, p in probs.items()}
+
+
+def sorted_probabilities(dists: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """{label: q}: each distribution's non-zero probabilities from largest to smallest (q[r − 1] is the
+    probability of its rank-r sequence) — the data of :func:`whole_space`."""
+    if not dists:
+        raise ValueError("dists is empty; give at least one distribution")
+    size = np.asarray(next(iter(dists.values()))).shape[0]
+    out = {}
+    for name, v in dists.items():
+        p = _probs(v, name, size)
+        out[name] = np.sort(p[p > 0])[::-1]
+    return out
+
+
 # ---------------------------------------------------------------------------- distributions
 def distributions(space, dists: Mapping[str, np.ndarray], k: int = 10, title: str | None = None, *,
                   log: bool = False) -> Figure:
@@ -143,13 +172,8 @@ def distributions(space, dists: Mapping[str, np.ndarray], k: int = 10, title: st
     names take the divergence's colour, "base" grey, "target" black.  ``log``: a logarithmic
     probability axis (small bars, e.g. the base model's, stay visible next to a sharp target).
     """
-    if not dists:
-        raise ValueError("dists is empty; give at least one distribution")
-    probs = {name: _probs(v, name, space.size) for name, v in dists.items()}
-    first = next(iter(probs))
-    k = int(min(max(k, 1), space.size))
-    top = np.argsort(-probs[first], kind="stable")[:k]
-    n = len(probs)
+    top, probs = top_sequences(space, dists, k)
+    first, k, n = next(iter(probs)), top.size, len(probs)
     height = 0.8 / n
     colors = label_colors(list(probs))
     with style():
@@ -157,7 +181,7 @@ def distributions(space, dists: Mapping[str, np.ndarray], k: int = 10, title: st
         ax = fig.add_subplot()
         y = np.arange(k)
         for j, (name, p) in enumerate(probs.items()):
-            ax.barh(y - 0.4 + (j + 0.5) * height, p[top], height=height, color=colors[j],
+            ax.barh(y - 0.4 + (j + 0.5) * height, p, height=height, color=colors[j],
                     label=divergence_label(name), edgecolor="white", linewidth=0.5)
         ax.set_yticks(y, [space.decode(int(i)) for i in top])
         ax.set_ylim(k - 0.5, -0.5)  # the most probable sequence on top
@@ -177,16 +201,13 @@ def whole_space(dists: Mapping[str, np.ndarray], title: str | None = None) -> Fi
 
     ``dists``: {label: (N,) log-probabilities or probabilities}, colours as in :func:`distributions`.
     """
-    if not dists:
-        raise ValueError("dists is empty; give at least one distribution")
+    ranked = sorted_probabilities(dists)
     size = np.asarray(next(iter(dists.values()))).shape[0]
-    probs = {name: _probs(v, name, size) for name, v in dists.items()}
-    colors = label_colors(list(probs))
+    colors = label_colors(list(ranked))
     with style():
         fig = Figure(figsize=(10, 5.2), layout="constrained")
         ax = fig.add_subplot()
-        for (name, p), color, ls in zip(probs.items(), colors, _LINESTYLES * len(probs)):
-            q = np.sort(p[p > 0])[::-1]
+        for (name, q), color, ls in zip(ranked.items(), colors, _LINESTYLES * len(ranked)):
             ax.plot(np.arange(1, q.size + 1), q, color=color, ls=ls, label=divergence_label(name))
         ax.set(xscale="log", yscale="log", xlabel="rank of the sequence (1 = most likely), log scale",
                ylabel="probability (log scale)")
@@ -203,7 +224,9 @@ _CURVE_LABELS = {  # metric: (axis label with unit, panel title)
     "grad_norm": ("‖∇θ D_f‖", "Exact gradient norm"), "lr": ("learning rate", "Learning rate")}
 
 
-def _curve(hist, key: str) -> tuple[np.ndarray, str, str]:
+def metric_curve(hist, key: str) -> tuple[np.ndarray, str, str]:
+    """(y, axis label, panel title) of one metric of a History, as :func:`training_curves` draws it
+    (``key``: "divergence", "alignment" or a metric name; see there)."""
     m = hist.metrics
     if key == "divergence":
         ylabel, title = _CURVE_LABELS[key]
@@ -256,7 +279,7 @@ def training_curves(histories: Mapping, keys: Sequence[str] = ("divergence", "al
             ylabel = title = ""
             positive = False  # a log axis needs a positive value to show (a run started at p has D = 0)
             for name, hist in histories.items():
-                y, ylabel, title = _curve(hist, key)
+                y, ylabel, title = metric_curve(hist, key)
                 positive = positive or bool(np.any(y[np.isfinite(y)] > 0))
                 sparse = np.isfinite(y).sum() < 2  # a value recorded at the end only: a dot
                 ax.plot(hist.step, y, marker="o" if sparse else None, **line_style[name])

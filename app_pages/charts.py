@@ -1,0 +1,173 @@
+"""Charts the browser draws: the Playground's live views as Vega-Lite specs.
+
+The Playground redraws its bars on every move of a slider (β, the movie's step) and draws three
+views after each Train.  As matplotlib PNGs these cost 0.5–1 s of server time each on a lecture
+laptop; as Vega-Lite specs they cost milliseconds, and the browser draws them (with tooltips,
+in the page's light or dark theme).  The data are the library's own figure data
+(:func:`toyfdiv.plots.top_sequences`, :func:`~toyfdiv.plots.sorted_probabilities`,
+:func:`~toyfdiv.plots.metric_curve`), with its colours and labels, so a chart here and the
+lessons' matplotlib figure show the same numbers.  No mathematics here.
+
+Each builder returns plain dicts (Vega-Lite specs with their data inline); :func:`show` draws one.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping
+
+import numpy as np
+import streamlit as st
+
+from toyfdiv import plots
+
+#: Text sizes in CSS pixels (≥ 14 px: readable from the back of a lecture hall at 1280 px).
+CONFIG = {
+    "axis": {"labelFontSize": 14, "titleFontSize": 15, "labelLimit": 360, "titleFontWeight": "normal"},
+    "legend": {"labelFontSize": 14, "titleFontSize": 14, "symbolSize": 220, "labelLimit": 420, "orient": "bottom",
+               "columns": 4},
+    "title": {"fontSize": 17, "anchor": "start", "subtitleFontSize": 14},
+    "header": {"labelFontSize": 15},
+    "view": {"stroke": None},
+}
+#: The dark theme's replacements for colours that vanish on a dark background (the target's black).
+_DARK = {"#222222": "#e8e8e8", "#000000": "#e8e8e8"}
+#: Points per line at most: a sorted curve over N = 10⁵ sequences or a 5 000-step run is thinned to
+#: this many (log-spaced ranks, evenly spaced steps), always keeping the first and the last.
+MAX_POINTS = 400
+#: Line styles by position, like the matplotlib figures (solid, dashed, dotted, dash-dot).
+_DASHES = [[1, 0], [8, 4], [2, 3], [8, 3, 2, 3]]
+
+
+def colours(labels, theme: str = "light") -> list[str]:
+    """The library's colour for each label (:func:`toyfdiv.plots.label_colors`), lightened on dark."""
+    out = plots.label_colors(list(labels))
+    return [_DARK.get(c.lower(), c) for c in out] if theme == "dark" else out
+
+
+def _legend(names: list[str], theme: str) -> dict:
+    labels = [plots.divergence_label(n) for n in names]
+    return {"field": "model", "type": "nominal", "sort": labels, "title": None,
+            "scale": {"domain": labels, "range": colours(names, theme)}}
+
+
+def bars(space, dists: Mapping[str, np.ndarray], k: int = 10, title: str | None = None,
+         theme: str = "light") -> dict:
+    """Grouped horizontal bars of the k most probable sequences of the first distribution, each
+    distribution's probability on a log axis (the data of :func:`toyfdiv.plots.distributions`)."""
+    top, probs = plots.top_sequences(space, dists, k)
+    texts = [space.decode(int(i)) for i in top]
+    names = list(probs)
+    rows = [{"sequence": texts[r], "rank": r + 1, "model": plots.divergence_label(name), "probability": float(p[r])}
+            for name, p in probs.items() for r in range(top.size) if p[r] > 0]
+    return {
+        "title": title or f"Top {top.size} sequences: probability under each model",
+        "data": {"values": rows},
+        "mark": {"type": "bar", "tooltip": True},
+        "encoding": {
+            "y": {"field": "sequence", "type": "nominal", "sort": texts, "title": None},
+            "yOffset": {"field": "model", "type": "nominal", "sort": [plots.divergence_label(n) for n in names]},
+            "x": {"field": "probability", "type": "quantitative", "title": "probability (log scale)",
+                  "scale": {"type": "log"}, "axis": {"format": ".0e"}},
+            "color": _legend(names, theme),
+            "tooltip": [{"field": "sequence"}, {"field": "model"}, {"field": "rank"},
+                        {"field": "probability", "format": ".4g"}],
+        },
+        "height": {"step": max(16, 8 * len(names))},
+        "config": CONFIG,
+    }
+
+
+def _thin(n: int, log: bool = False) -> np.ndarray:
+    """At most MAX_POINTS indices of 0 … n − 1, first and last kept (log-spaced when ``log``)."""
+    if n <= MAX_POINTS:
+        return np.arange(n)
+    pts = np.geomspace(1, n, MAX_POINTS) if log else np.linspace(1, n, MAX_POINTS)
+    return np.unique(np.rint(pts).astype(int) - 1)
+
+
+def whole_space(dists: Mapping[str, np.ndarray], title: str | None = None, theme: str = "light") -> dict:
+    """Every distribution's probabilities sorted from largest to smallest against their rank (log–log;
+    the data of :func:`toyfdiv.plots.whole_space`), each line thinned to MAX_POINTS log-spaced ranks."""
+    ranked = plots.sorted_probabilities(dists)
+    size = np.asarray(next(iter(dists.values()))).shape[0]
+    names = list(ranked)
+    rows = []
+    for name, q in ranked.items():
+        for i in _thin(q.size, log=True):
+            rows.append({"model": plots.divergence_label(name), "rank": int(i) + 1, "probability": float(q[i])})
+    labels = [plots.divergence_label(n) for n in names]
+    return {
+        "title": title or f"The whole space: all N = {size:,} sequences, sorted by probability",
+        "data": {"values": rows},
+        "mark": {"type": "line", "strokeWidth": 2.5, "tooltip": True},
+        "encoding": {
+            "x": {"field": "rank", "type": "quantitative", "scale": {"type": "log"},
+                  "title": "rank of the sequence (1 = most likely), log scale"},
+            "y": {"field": "probability", "type": "quantitative", "scale": {"type": "log"},
+                  "title": "probability (log scale)", "axis": {"format": ".0e"}},
+            "color": _legend(names, theme),
+            "strokeDash": {"field": "model", "type": "nominal", "sort": labels, "legend": None,
+                           "scale": {"domain": labels, "range": [_DASHES[i % 4] for i in range(len(labels))]}},
+            "tooltip": [{"field": "model"}, {"field": "rank"}, {"field": "probability", "format": ".4g"}],
+        },
+        "height": 380,
+        "config": CONFIG,
+    }
+
+
+def training_panels(histories: Mapping, keys=("divergence", "alignment", "kl_from_base", "entropy"), *,
+                    target_values: Mapping[str, float] | None = None, cursor: int | None = None,
+                    theme: str = "light") -> list[dict]:
+    """One chart per metric over the updates, one line per run in its divergence's colour (the data of
+    :func:`toyfdiv.plots.training_curves`); the target's value as a dashed rule; ``cursor``: a grey
+    vertical rule at that step (the movie).  A divergence panel is on a log axis when it has a
+    positive value; each line is thinned to MAX_POINTS evenly spaced records."""
+    names = [h.divergence for h in histories.values()]
+    labels = [plots.divergence_label(n) for n in names]
+    target_colour = colours(["target"], theme)[0]
+    panels = []
+    for key in keys:
+        rows, ylabel, title = [], "", ""
+        for hist, label in zip(histories.values(), labels):
+            y, ylabel, title = plots.metric_curve(hist, key)
+            steps = np.asarray(hist.step)
+            rows += [{"model": label, "step": int(steps[i]), "value": float(y[i])}
+                     for i in _thin(len(steps)) if math.isfinite(float(y[i]))]
+        log = key.startswith("divergence") and any(r["value"] > 0 for r in rows)
+        if log:
+            rows = [r for r in rows if r["value"] > 0]
+        layers = [{
+            "mark": {"type": "line", "strokeWidth": 2.5, "point": len(rows) <= 2 * len(labels), "tooltip": True},
+            "encoding": {
+                "x": {"field": "step", "type": "quantitative", "title": "update step"},
+                "y": {"field": "value", "type": "quantitative", "title": ylabel,
+                      "scale": {"type": "log"} if log else {"zero": False}},
+                "color": _legend(names, theme),
+                "tooltip": [{"field": "model"}, {"field": "step"}, {"field": "value", "format": ".4g"}],
+            }}]
+        ref = (target_values or {}).get(key)
+        if ref is not None and math.isfinite(ref) and (ref > 0 or not log):
+            layers.append({"data": {"values": [{"value": float(ref), "what": "target p"}]},
+                           "mark": {"type": "rule", "strokeDash": [6, 4], "strokeWidth": 2, "color": target_colour},
+                           "encoding": {"y": {"field": "value", "type": "quantitative"},
+                                        "tooltip": [{"field": "what"}, {"field": "value", "format": ".4g"}]}})
+        if cursor is not None:
+            layers.append({"data": {"values": [{"step": int(cursor)}]},
+                           "mark": {"type": "rule", "strokeWidth": 2, "color": "#888888"},
+                           "encoding": {"x": {"field": "step", "type": "quantitative"}}})
+        panels.append({"title": title, "data": {"values": rows}, "layer": layers, "height": 260, "config": CONFIG})
+    return panels
+
+
+def show(spec: dict, key: str | None = None) -> None:
+    """Draw a spec in the page, as wide as its column, in the page's light or dark theme."""
+    st.vega_lite_chart(spec=spec, width="stretch", theme="streamlit", key=key)
+
+
+def show_panels(specs: list[dict], columns: int = 2) -> None:
+    """Charts side by side, ``columns`` to a row (Streamlit stacks them on a narrow screen)."""
+    for start in range(0, len(specs), columns):
+        for col, spec in zip(st.columns(columns), specs[start:start + columns]):
+            with col:
+                show(spec)
