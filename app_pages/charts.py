@@ -92,11 +92,9 @@ def whole_space(dists: Mapping[str, np.ndarray], title: str | None = None, theme
     ranked = plots.sorted_probabilities(dists)
     size = np.asarray(next(iter(dists.values()))).shape[0]
     names = list(ranked)
-    rows = []
-    for name, q in ranked.items():
-        for i in _thin(q.size, log=True):
-            rows.append({"model": plots.divergence_label(name), "rank": int(i) + 1, "probability": float(q[i])})
     labels = [plots.divergence_label(n) for n in names]
+    rows = [{"model": label, "rank": int(i) + 1, "probability": float(q[i])}
+            for label, q in zip(labels, ranked.values()) for i in _thin(q.size, log=True)]
     return {
         "title": title or f"The whole space: all N = {size:,} sequences, sorted by probability",
         "data": {"values": rows},

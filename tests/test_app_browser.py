@@ -52,14 +52,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(log_path: Path):
-    """`streamlit run app.py` on a free loopback port: (process, url, log file)."""
-    port = free_port()
+def start_server(log_path: Path, port: int | None = None, script: Path | None = None):
+    """`streamlit run app.py` (or ``script``) on a loopback port (default: a free one): (process, url, log file).
+    Healthy means the server has finished its warm-up (app.py's st.App lifespan) and serves requests."""
+    port = port or free_port()
+    script = script or ROOT / "app.py"
     log = open(log_path, "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        cwd=script.parent, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while True:
