@@ -24,7 +24,7 @@ from toyfdiv import plots
 #: Text sizes in CSS pixels (≥ 14 px: readable from the back of a lecture hall at 1280 px).
 CONFIG = {
     "axis": {"labelFontSize": 14, "titleFontSize": 15, "labelLimit": 360, "titleFontWeight": "normal"},
-    "legend": {"labelFontSize": 14, "titleFontSize": 14, "symbolSize": 220, "labelLimit": 420, "orient": "bottom",
+    "legend": {"labelFontSize": 14, "titleFontSize": 14, "symbolSize": 220, "labelLimit": 420, "orient": "top",
                "columns": 4},
     "title": {"fontSize": 17, "anchor": "start", "subtitleFontSize": 14},
     "header": {"labelFontSize": 15},
@@ -60,6 +60,7 @@ def bars(space, dists: Mapping[str, np.ndarray], k: int = 10, title: str | None 
     names = list(probs)
     rows = [{"sequence": texts[r], "rank": r + 1, "model": plots.divergence_label(name), "probability": float(p[r])}
             for name, p in probs.items() for r in range(top.size) if p[r] > 0]
+    ticks = _decades(r["probability"] for r in rows)
     return {
         "title": title or f"Top {top.size} sequences: probability under each model",
         "data": {"values": rows},
@@ -67,15 +68,22 @@ def bars(space, dists: Mapping[str, np.ndarray], k: int = 10, title: str | None 
         "encoding": {
             "y": {"field": "sequence", "type": "nominal", "sort": texts, "title": None},
             "yOffset": {"field": "model", "type": "nominal", "sort": [plots.divergence_label(n) for n in names]},
-            "x": {"field": "probability", "type": "quantitative", "title": "probability (log scale)",
-                  "scale": {"type": "log"}, "axis": {"format": ".0e"}},
+            "x": {"field": "probability", "type": "quantitative", "title": "probability (log scale)", "stack": None,
+                  "scale": {"type": "log", "domain": [ticks[0], ticks[-1]]}, "axis": {"values": ticks, "format": ".0e"}},
             "color": _legend(names, theme),
             "tooltip": [{"field": "sequence"}, {"field": "model"}, {"field": "rank"},
                         {"field": "probability", "format": ".4g"}],
         },
-        "height": {"step": max(16, 8 * len(names))},
+        "height": {"step": 16 if len(names) <= 2 else 11},  # per bar: a sequence's group is len(names) bars
         "config": CONFIG,
     }
+
+
+def _decades(values) -> list[float]:
+    """The ticks of a log probability axis: every power of ten from the one at or below the smallest
+    positive value up to 1 (bars grow from the axis' left end, so it must start below every bar)."""
+    low = min((v for v in values if v > 0), default=0.1)
+    return [10.0 ** e for e in range(math.floor(math.log10(low)), 1)]
 
 
 def _thin(n: int, log: bool = False) -> np.ndarray:
@@ -154,7 +162,7 @@ def training_panels(histories: Mapping, keys=("divergence", "alignment", "kl_fro
             layers.append({"data": {"values": [{"step": int(cursor)}]},
                            "mark": {"type": "rule", "strokeWidth": 2, "color": "#888888"},
                            "encoding": {"x": {"field": "step", "type": "quantitative"}}})
-        panels.append({"title": title, "data": {"values": rows}, "layer": layers, "height": 260, "config": CONFIG})
+        panels.append({"title": title, "data": {"values": rows}, "layer": layers, "height": 330, "config": CONFIG})
     return panels
 
 
