@@ -5,7 +5,7 @@ Every number and figure comes from the toyfdiv library; the pages only choose wi
 This file has two roles.  Streamlit runs it as ``__main__`` for every visit and rerun: that is
 :func:`main`, the pages and their navigation.  ``streamlit run app.py`` also imports it once as
 a module, finds ``app`` (an ``st.App`` serving this same file) and starts the server with its
-lifespan, which warms the process up before the first visitor arrives (:mod:`app_pages.warmup`).
+lifespan, which warms the process up in the background for the first visitor (:mod:`app_pages.warmup`).
 
 Adding a page: write ``app_pages/<name>.py`` (widgets from ``app_pages.common``; its settings
 as rows of ``app_pages.state.FIELDS`` with the page's own key prefix, so they survive page
@@ -62,7 +62,7 @@ def main() -> None:
 
 if __name__ == "__main__":  # a visit or a rerun
     main()
-else:  # imported by `streamlit run app.py`: the server, warmed up before it serves anyone
+else:  # imported by `streamlit run app.py`: the server, warmed up in the background
     from app_pages import warmup
 
-    app = st.App(__file__, lifespan=warmup.lifespan)
+    app = st.App(__file__, lifespan=warmup.lifespan, routes=warmup.routes())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import threading
 import warnings
 from typing import Iterator
 
@@ -148,12 +149,17 @@ def _recolour(fig, swap: dict) -> None:
                 pass
 
 
+#: Streamlit runs each browser session (and the server's warm-up) in its own thread; figures are drawn
+#: one at a time, each under its own theme's rcParams.
+_DRAWING = threading.RLock()
+
+
 def png(build, theme_name: str | None = None, tight: bool = False) -> bytes:
     """The PNG bytes of a library figure: ``build()`` returns the figure; it is built under the theme's
     colours (a callable, so the rc settings apply while drawing).  A Figure is also accepted (light).
     ``tight``: grow the canvas to whatever was added outside constrained layout's reach (a colour bar's label)."""
     theme_name = theme_name or "light"
-    with rc(theme_name):
+    with _DRAWING, rc(theme_name):  # one figure at a time: rcParams are global, matplotlib is not thread-safe
         fig = build() if callable(build) else build
         if theme_name == "dark":
             _recolour(fig, _DARK_SWAP)

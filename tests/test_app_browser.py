@@ -52,9 +52,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(log_path: Path, port: int | None = None, script: Path | None = None):
-    """`streamlit run app.py` (or ``script``) on a loopback port (default: a free one): (process, url, log file).
-    Healthy means the server has finished its warm-up (app.py's st.App lifespan) and serves requests."""
+def start_server(log_path: Path, port: int | None = None, script: Path | None = None, warm: bool = True):
+    """`streamlit run app.py` (or ``script``) on a loopback port (default: a free one): (process, url, log file),
+    returned once the server is healthy and, for app.py and ``warm``, has finished its warm-up."""
     port = port or free_port()
     script = script or ROOT / "app.py"
     log = open(log_path, "w")
@@ -63,13 +63,15 @@ def start_server(log_path: Path, port: int | None = None, script: Path | None = 
          "--server.port", str(port), "--server.address", "127.0.0.1"],
         cwd=script.parent, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
+    # app.py's server answers at once and warms up in the background; /api/ready says when that is done
+    check = "/api/ready" if warm and script == ROOT / "app.py" else "/_stcore/health"
     deadline = time.time() + 60
     while True:
         try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+            with urllib.request.urlopen(f"{url}{check}", timeout=2) as r:
                 if r.status == 200:
                     return proc, url, log
-        except OSError:
+        except OSError:  # refused while starting; 503 while warming up
             pass
         if proc.poll() is not None or time.time() > deadline:
             stop_server(proc, log)

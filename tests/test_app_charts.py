@@ -159,10 +159,26 @@ def test_streamlit_run_finds_the_warmed_up_server_in_app_py():
     found = discover_asgi_app(ROOT / "app.py")
     assert found.is_asgi_app and found.app_name == "app"
     source = (ROOT / "app.py").read_text()
-    assert 'if __name__ == "__main__":' in source and "lifespan=warmup.lifespan" in source
+    assert 'if __name__ == "__main__":' in source
+    assert "lifespan=warmup.lifespan, routes=warmup.routes()" in source
 
 
-def test_warm_up_imports_trains_and_draws_without_error():
+def test_the_warm_up_runs_in_the_background_and_says_when_it_is_ready():
+    import asyncio
+
     from app_pages import warmup
 
-    assert warmup.warm_up() > 0
+    warmup.READY.clear()
+    status = lambda: asyncio.run(warmup.ready(None)).status_code  # noqa: E731
+    assert status() == 503
+
+    async def serve():
+        async with warmup.lifespan(None):  # returns at once: the server serves while warming up
+            return warmup.READY.is_set()
+
+    assert asyncio.run(serve()) is False
+    assert warmup.READY.wait(timeout=120), "the warm-up finished"
+    assert status() == 200
+    assert [r.path for r in warmup.routes()] == [warmup.READY_PATH]
+    assert warmup.warm_up() > 0, "and the warm-up itself raises nothing (a failure would only be swallowed above)"
+    assert not warmup.READY_PATH.startswith(("/_stcore/", "/media/", "/component/", "/static/"))
