@@ -1,7 +1,7 @@
 """What the server does once at start, so that a lecture's first view is fast.
 
 A fresh Python process pays for its imports (numpy, scipy, matplotlib, pandas, the library: about
-2.5 s here) and for matplotlib's first drawing (fonts, glyph caches).  ``streamlit run app.py``
+2.5 s here).  ``streamlit run app.py``
 finds ``app`` in app.py, an ``st.App`` whose lifespan starts :func:`warm_up` in a background thread:
 the server answers at once (Streamlit prints the URL and may open the browser), and a visitor who
 arrives while the warm-up runs simply shares its imports.  ``GET /api/ready`` answers 200 once the
@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-import warnings
 
 #: Set when :func:`warm_up` has finished (successfully or not: a failed warm-up only costs speed).
 READY = threading.Event()
@@ -25,7 +24,11 @@ READY_PATH = "/api/ready"
 
 
 def warm_up() -> float:
-    """Import everything the pages use, train once and draw once per theme, off the record; the seconds."""
+    """Import what the pages use and train once, off the record; the seconds it took.
+
+    Only what a first visitor would otherwise wait for: a visitor who arrives while this runs
+    competes with it for the one Python interpreter, so nothing here is optional (matplotlib's
+    first drawing is left to the first page that draws: the Playground draws in the browser)."""
     t0 = time.perf_counter()
     import matplotlib
 
@@ -33,17 +36,11 @@ def warm_up() -> float:
     import pandas as pd
     import pyarrow  # noqa: F401  (Streamlit sends tables and charts' data as Arrow)
 
-    from app_pages import charts, common, config_io, controls, links, pg_results, scenario_book, state, ui  # noqa: F401
-    from toyfdiv import config, plots, plots_po, plots_rl, tasks  # noqa: F401
+    from app_pages import charts, common, pg_results, state, ui  # noqa: F401  (app.py and the Playground)
+    from toyfdiv import config
 
     pd.DataFrame({"x": [1.0, 2.0]}).style.highlight_min().to_html()  # the table highlighter (jinja2)
-    task = tasks.get("reviews")
     config.run(config.Config(steps=3))  # the one loop, the exact gradient, the metrics
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for theme in ("light", "dark"):  # fonts and glyphs of both themes, a log axis, a legend
-            ui.png(lambda: plots.distributions(task.space, {"target": task.log_a, "base": task.log_a}, k=8,
-                                               log=True, title="warm-up"), theme)
     return time.perf_counter() - t0
 
 
