@@ -35,6 +35,9 @@ _DARK = {"#222222": "#e8e8e8", "#000000": "#e8e8e8"}
 #: Points per line at most: a sorted curve over N = 10⁵ sequences or a 5 000-step run is thinned to
 #: this many (log-spaced ranks, evenly spaced steps), always keeping the first and the last.
 MAX_POINTS = 400
+#: A log axis labelled at powers of ten only (its other ticks stay, unlabelled).
+DECADES = {"format": ".0e", "labelExpr": "abs(log(datum.value) / LN10 - round(log(datum.value) / LN10)) < 1e-6 "
+                                          "? datum.label : ''"}
 #: Line styles by position, like the matplotlib figures (solid, dashed, dotted, dash-dot).
 _DASHES = [[1, 0], [8, 4], [2, 3], [8, 3, 2, 3]]
 
@@ -60,16 +63,16 @@ def bars(space, dists: Mapping[str, np.ndarray], k: int = 10, title: str | None 
     names = list(probs)
     rows = [{"sequence": texts[r], "rank": r + 1, "model": plots.divergence_label(name), "probability": float(p[r])}
             for name, p in probs.items() for r in range(top.size) if p[r] > 0]
-    ticks = _decades(r["probability"] for r in rows)
     return {
         "title": title or f"Top {top.size} sequences: probability under each model",
         "data": {"values": rows},
         "mark": {"type": "bar", "tooltip": True},
         "encoding": {
-            "y": {"field": "sequence", "type": "nominal", "sort": texts, "title": None},
+            "y": {"field": "sequence", "type": "nominal", "sort": {"field": "rank"}, "title": None},
             "yOffset": {"field": "model", "type": "nominal", "sort": [plots.divergence_label(n) for n in names]},
             "x": {"field": "probability", "type": "quantitative", "title": "probability (log scale)", "stack": None,
-                  "scale": {"type": "log", "domain": [ticks[0], ticks[-1]]}, "axis": {"values": ticks, "format": ".0e"}},
+                  "scale": {"type": "log", "domainMin": _decade_below(r["probability"] for r in rows), "domainMax": 1},
+                  "axis": DECADES},
             "color": _legend(names, theme),
             "tooltip": [{"field": "sequence"}, {"field": "model"}, {"field": "rank"},
                         {"field": "probability", "format": ".4g"}],
@@ -79,11 +82,12 @@ def bars(space, dists: Mapping[str, np.ndarray], k: int = 10, title: str | None 
     }
 
 
-def _decades(values) -> list[float]:
-    """The ticks of a log probability axis: every power of ten from the one at or below the smallest
-    positive value up to 1 (bars grow from the axis' left end, so it must start below every bar)."""
+def _decade_below(values) -> float:
+    """The power of ten strictly below the smallest positive value: a log axis' left end, from which
+    every bar grows (so the smallest bar has a length).  The spec changes only when this does, so
+    the browser mostly updates a chart's data in place instead of drawing it anew."""
     low = min((v for v in values if v > 0), default=0.1)
-    return [10.0 ** e for e in range(math.floor(math.log10(low)), 1)]
+    return 10.0 ** (math.ceil(math.log10(low)) - 1)
 
 
 def _thin(n: int, log: bool = False) -> np.ndarray:

@@ -60,11 +60,23 @@ def test_bars_show_the_library_numbers_in_the_library_colours(reviews):
     for name, p in probs.items():
         got = [r["probability"] for r in rows if r["model"] == plots.divergence_label(name)]
         np.testing.assert_array_equal(got, p)
-    assert spec["encoding"]["y"]["sort"] == [task.space.decode(int(i)) for i in top], "most probable on top"
-    assert spec["encoding"]["x"]["scale"]["type"] == "log"
+    assert spec["encoding"]["y"]["sort"] == {"field": "rank"}, "most probable on top"
+    ranked = sorted({(r["rank"], r["sequence"]) for r in rows})
+    assert [text for _, text in ranked] == [task.space.decode(int(i)) for i in top]
+    scale = spec["encoding"]["x"]["scale"]
+    low = min(r["probability"] for r in rows)
+    assert scale["type"] == "log" and scale["domainMax"] == 1
+    assert low / 10 <= scale["domainMin"] < low, "every bar, the smallest too, has a length"
+    assert np.log10(scale["domainMin"]) == round(np.log10(scale["domainMin"])), "a power of ten"
     colour = spec["encoding"]["color"]["scale"]
     assert colour["domain"] == [plots.divergence_label(n) for n in dists]
     assert colour["range"] == plots.label_colors(list(dists))
+
+
+def test_the_bars_axis_starts_a_decade_below_a_smallest_value_that_is_a_power_of_ten():
+    space = SequenceSpace(["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"], 3)
+    spec = charts.bars(space, {"target": np.log(np.full(1000, 1e-3))}, k=4)
+    assert spec["encoding"]["x"]["scale"]["domainMin"] == pytest.approx(1e-4, rel=1e-12)
 
 
 def test_bars_drop_zero_probabilities_which_a_log_axis_cannot_show():
