@@ -30,6 +30,8 @@ CONFIG = {
     "header": {"labelFontSize": 15},
     "view": {"stroke": None},
 }
+#: Projector mode: chart text this many times larger (the page's text grows from 16 to 20 px and more).
+PROJECTOR_SCALE = 1.3
 #: The dark theme's replacements for colours that vanish on a dark background (the target's black).
 _DARK = {"#222222": "#e8e8e8", "#000000": "#e8e8e8"}
 #: Points per line at most: a sorted curve over N = 10⁵ sequences or a 5 000-step run is thinned to
@@ -170,8 +172,21 @@ def training_panels(histories: Mapping, keys=("divergence", "alignment", "kl_fro
     return panels
 
 
+def projected(spec: dict, scale: float = PROJECTOR_SCALE) -> dict:
+    """A copy of ``spec`` whose text (every ``*FontSize``/``fontSize`` of its config) is ``scale`` times larger."""
+    def grow(node):
+        if isinstance(node, dict):
+            return {k: (v * scale if k.lower().endswith("fontsize") and isinstance(v, (int, float)) else grow(v))
+                    for k, v in node.items()}
+        return node
+    return {**spec, "config": grow(spec.get("config", {}))}
+
+
 def show(spec: dict, key: str | None = None) -> None:
-    """Draw a spec in the page, as wide as its column, in the page's light or dark theme."""
+    """Draw a spec in the page, as wide as its column, in the page's light or dark theme (larger text in
+    projector mode)."""
+    if st.session_state.get("app_projector"):
+        spec = projected(spec)
     st.vega_lite_chart(spec=spec, width="stretch", theme="streamlit", key=key)
 
 

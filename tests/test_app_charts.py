@@ -194,3 +194,26 @@ def test_the_warm_up_runs_in_the_background_and_says_when_it_is_ready():
     assert [r.path for r in warmup.routes()] == [warmup.READY_PATH]
     assert warmup.warm_up() > 0, "and the warm-up itself raises nothing (a failure would only be swallowed above)"
     assert not warmup.READY_PATH.startswith(("/_stcore/", "/media/", "/component/", "/static/"))
+
+
+def test_projector_mode_enlarges_every_chart_text_and_nothing_else(reviews):
+    task, target = reviews
+    spec = charts.bars(task.space, {"target": target.log_probs}, k=3)
+    big = charts.projected(spec)
+    assert big["config"]["axis"]["labelFontSize"] == 14 * charts.PROJECTOR_SCALE
+    assert big["config"]["title"]["fontSize"] == 17 * charts.PROJECTOR_SCALE
+    assert big["config"]["legend"]["symbolSize"] == spec["config"]["legend"]["symbolSize"]
+    assert big["encoding"] == spec["encoding"] and spec["config"]["axis"]["labelFontSize"] == 14, "a copy"
+
+
+def test_the_playground_draws_larger_chart_text_in_projector_mode():
+    import json
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.toggle(key="app_projector").set_value(True).run()
+    assert not at.exception
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    assert spec["config"]["axis"]["labelFontSize"] == 14 * charts.PROJECTOR_SCALE
