@@ -199,6 +199,18 @@ def check_view(page, where: str, fonts: bool = True) -> None:
     assert not lay["cut"], f"{where}: truncated metric: {lay['cut'][:5]}"
     assert not lay["formulas"], f"{where}: formula wider than its column: {lay['formulas'][:5]}"
     assert not fonts or not lay["small"], f"{where}: figure text below 14 px: {lay['small']}"
+    charts = page.evaluate(CHARTS_JS)
+    assert all(c["drawn"] for c in charts), f"{where}: a chart was not drawn: {charts}"
+    assert all(c["width"] <= c["room"] + 1 for c in charts), f"{where}: a chart is wider than its column: {charts}"
+
+
+#: Every browser-drawn chart (Vega-Lite): drawn (a canvas or svg of some size) and as wide as its column at most.
+CHARTS_JS = """() => [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')].map(box => {
+  const g = box.querySelector('canvas, svg');
+  const r = g ? g.getBoundingClientRect() : {width: 0, height: 0};
+  return {drawn: !!g && r.width > 0 && r.height > 0, width: Math.round(r.width),
+          room: Math.round(box.getBoundingClientRect().width)};
+})"""
 
 
 SHOTS = os.environ.get("APP_SCREENSHOTS")
@@ -242,18 +254,25 @@ def train(page, server: str) -> None:
     assert "Stale" not in page.locator('[data-testid="stMain"]').inner_text()
 
 
+def visit_every_page(page, server: str):
+    """Open each page in turn, then the trained Playground (tables, movie, inspector); yields each one's name."""
+    for path in [*PAGES, "trained"]:
+        if path == "trained":
+            train(page, server)
+        else:
+            open_app_page(page, server, path)
+        yield path or "playground"
+
+
 def test_every_page_at_1280_1920_and_150_percent_zoom(server, browser):
     """Each page opened once at 1280×800, then resized to 1920×1080 and to 150 % zoom; then the trained
     Playground (tables, movie, inspector) in the same three views."""
     outside = []
     ctx, page = new_page(browser, server, "1280", outside)
     try:
-        for path in [*PAGES, "trained"]:
-            if path == "trained":
-                train(page, server)
-            else:
-                open_app_page(page, server, path)
-            name = path or "playground"
+        for name in visit_every_page(page, server):
+            charts = page.locator('[data-testid="stVegaLiteChart"]').count()
+            assert charts == {"playground": 1, "trained": 6}.get(name, charts), f"{name}: {charts} charts"
             for view in LIGHT:
                 if view != "1280":
                     resize(page, view)
@@ -269,13 +288,9 @@ def test_every_page_in_dark_mode(server, browser):
     outside = []
     ctx, page = new_page(browser, server, "dark", outside)
     try:
-        for path in [*PAGES, "trained"]:
-            if path == "trained":
-                train(page, server)
-            else:
-                open_app_page(page, server, path)
-            shoot(page, f"dark_{path or 'playground'}")
-            check_view(page, f"dark /{path or 'playground'}")
+        for name in visit_every_page(page, server):
+            shoot(page, f"dark_{name}")
+            check_view(page, f"dark /{name}")
     finally:
         ctx.close()
     assert not outside, f"requests that left the machine: {outside[:5]}"
