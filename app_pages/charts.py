@@ -119,11 +119,11 @@ def whole_space(dists: Mapping[str, np.ndarray], title: str | None = None, theme
             "y": {"field": "probability", "type": "quantitative", "scale": {"type": "log"},
                   "title": "probability (log scale)", "axis": {"format": ".0e"}},
             "color": _legend(names, theme),
-            "strokeDash": {"field": "model", "type": "nominal", "sort": labels, "legend": None,
+            "strokeDash": {"field": "model", "type": "nominal", "sort": labels, "title": None,  # one legend with colour
                            "scale": {"domain": labels, "range": [_DASHES[i % 4] for i in range(len(labels))]}},
             "tooltip": [{"field": "model"}, {"field": "rank"}, {"field": "probability", "format": ".4g"}],
         },
-        "height": 380,
+        "height": 430,
         "config": CONFIG,
     }
 
@@ -168,7 +168,10 @@ def training_panels(histories: Mapping, keys=("divergence", "alignment", "kl_fro
             layers.append({"data": {"values": [{"step": int(cursor)}]},
                            "mark": {"type": "rule", "strokeWidth": 2, "color": "#888888"},
                            "encoding": {"x": {"field": "step", "type": "quantitative"}}})
-        panels.append({"title": title, "data": {"values": rows}, "layer": layers, "height": 330, "config": CONFIG})
+        # a panel is half a column (about 215 px at 150 % zoom on 1280): its legend one name per row
+        legend = {**CONFIG["legend"], "columns": 1 if len(labels) <= 4 else 2}
+        panels.append({"title": title, "data": {"values": rows}, "layer": layers, "height": 330,
+                       "config": {**CONFIG, "legend": legend}})
     return panels
 
 
