@@ -50,8 +50,9 @@ def colours(labels, theme: str = "light") -> list[str]:
     return [_DARK.get(c.lower(), c) for c in out] if theme == "dark" else out
 
 
-def _legend(names: list[str], theme: str) -> dict:
-    labels = [plots.divergence_label(n) for n in names]
+def _legend(names: list[str], theme: str, labels: list[str] | None = None) -> dict:
+    """The colour channel: each name's label (default its divergence label) in the library's colour."""
+    labels = labels or [plots.divergence_label(n) for n in names]
     return {"field": "model", "type": "nominal", "sort": labels, "title": None,
             "scale": {"domain": labels, "range": colours(names, theme)}}
 
@@ -136,7 +137,7 @@ def training_panels(histories: Mapping, keys=("divergence", "alignment", "kl_fro
     vertical rule at that step (the movie).  A divergence panel is on a log axis when it has a
     positive value; each line is thinned to MAX_POINTS evenly spaced records."""
     names = [h.divergence for h in histories.values()]
-    labels = [plots.divergence_label(n) for n in names]
+    labels = list(plots.run_labels(histories).values())
     target_colour = colours(["target"], theme)[0]
     panels = []
     for key in keys:
@@ -155,7 +156,7 @@ def training_panels(histories: Mapping, keys=("divergence", "alignment", "kl_fro
                 "x": {"field": "step", "type": "quantitative", "title": "update step"},
                 "y": {"field": "value", "type": "quantitative", "title": ylabel,
                       "scale": {"type": "log"} if log else {"zero": False}},
-                "color": _legend(names, theme),
+                "color": _legend(names, theme, labels),
                 "tooltip": [{"field": "model"}, {"field": "step"}, {"field": "value", "format": ".4g"}],
             }}]
         ref = (target_values or {}).get(key)

@@ -14,6 +14,7 @@ number and figure is still computed by the page that shows it.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 
@@ -47,8 +48,8 @@ def warm_up() -> float:
 def _warm_up_in_background() -> None:
     try:
         warm_up()
-    except Exception:  # noqa: BLE001  (a page that fails will say so itself; the warm-up only saves time)
-        pass
+    except Exception:  # noqa: BLE001  (the warm-up only saves time; a page that fails will say so itself)
+        logging.getLogger(__name__).exception("toyfdiv: the warm-up failed; pages import on first use")
     finally:
         READY.set()
 

@@ -84,19 +84,13 @@ def _beta_change(page) -> float:
     return seconds
 
 
-def _first_view(context, url: str, page=None) -> float:
-    """Seconds from opening ``url`` to the first chart drawn and the run finished (a new page is
-    closed afterwards; a given one stays open)."""
-    own = page is None
-    page = page or context.new_page()
+def _first_view(page, url: str) -> float:
+    """Seconds from opening ``url`` in ``page`` to the first chart drawn and the run finished."""
     t0 = time.perf_counter()
     page.goto(url, wait_until="domcontentloaded")
     page.locator(FIRST_CHART).first.wait_for(timeout=120_000)
     _idle(page)
-    seconds = time.perf_counter() - t0
-    if own:
-        page.close()
-    return seconds
+    return time.perf_counter() - t0
 
 
 def _train(page) -> float:
@@ -124,11 +118,8 @@ def measure(repeats: int) -> dict[str, list[float]]:
                 proc, url, log = start_server(Path(tmp) / f"floor{r}.log", script=floor / "floor.py")
                 try:
                     def floor_run(context):
-                        out["Streamlit's floor"].append(_first_view(context, url))
                         page = context.new_page()
-                        page.goto(url, wait_until="domcontentloaded")
-                        page.locator(FIRST_CHART).first.wait_for(timeout=120_000)
-                        _idle(page)
+                        out["Streamlit's floor"].append(_first_view(page, url))
                         out["Streamlit's floor, β change"].append(_beta_change(page))
                     with_context(browser, viewport, floor_run)
                 finally:
@@ -139,11 +130,8 @@ def measure(repeats: int) -> dict[str, list[float]]:
                     port = free_port()
                     proc, url, log = start_server(Path(tmp) / f"server{r}.log", port=port)
                     try:
-                        out["first view, new browser"].append(_first_view(context, url))
                         page = context.new_page()
-                        page.goto(url, wait_until="domcontentloaded")
-                        page.locator(FIRST_CHART).first.wait_for(timeout=120_000)
-                        _idle(page)
+                        out["first view, new browser"].append(_first_view(page, url))
                         out["β change (warm)"].append(_beta_change(page))
 
                         out["default Train"].append(_train(page))
@@ -154,14 +142,14 @@ def measure(repeats: int) -> dict[str, list[float]]:
                     proc, url, log = start_server(Path(tmp) / f"cold{r}.log", warm=False)
                     try:
                         with_context(browser, viewport,
-                                     lambda c: out["first view, right at start"].append(_first_view(c, url)))
+                                     lambda c: out["first view, right at start"].append(_first_view(c.new_page(), url)))
                     finally:
                         stop_server(proc, log)
                     # the lecture case: the server restarted, the browser has seen the app before
                     proc, url, log = start_server(Path(tmp) / f"restart{r}.log", port=port)
                     try:
                         page = context.new_page()
-                        out["first view, after a restart"].append(_first_view(context, url, page))
+                        out["first view, after a restart"].append(_first_view(page, url))
                         out["default Train, after a restart"].append(_train(page))
                     finally:
                         stop_server(proc, log)

@@ -217,3 +217,14 @@ def test_the_playground_draws_larger_chart_text_in_projector_mode():
     assert not at.exception
     spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
     assert spec["config"]["axis"]["labelFontSize"] == 14 * charts.PROJECTOR_SCALE
+
+
+def test_runs_sharing_a_divergence_are_told_apart_as_in_the_figure(runs):
+    two = {"lr 0.1": runs["js"], "lr 0.3": runs["js"]}
+    spec = charts.training_panels(two, keys=("entropy",))[0]
+    labels = plots.run_labels(two)
+    assert list(labels.values()) == ["lr 0.1 — " + plots.divergence_label("js"), "lr 0.3 — " + plots.divergence_label("js")]
+    assert spec["layer"][0]["encoding"]["color"]["scale"]["domain"] == list(labels.values())
+    assert {r["model"] for r in spec["data"]["values"]} == set(labels.values())
+    fig = plots.training_curves(two, keys=("entropy",))
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == list(labels.values())

@@ -24,7 +24,7 @@ from . import simplex as _simplex
 from ._util import check_int
 
 __all__ = ["STYLE", "divergence_color", "divergence_label", "label_colors", "top_sequences", "sorted_probabilities",
-           "metric_curve", "distributions", "training_curves",
+           "metric_curve", "run_labels", "distributions", "training_curves",
            "divergence_zoo", "simplex", "whole_space", "mode_seeking", "frontier", "estimator_stats", "overoptimisation"]
 
 #: Font sizes readable on a lecture projector (all ≥ 12 pt).
@@ -248,6 +248,16 @@ def metric_curve(hist, key: str) -> tuple[np.ndarray, str, str]:
     return np.asarray(m[key]), ylabel, title
 
 
+def run_labels(histories: Mapping) -> dict[str, str]:
+    """{key: legend label} of runs: the divergence's label, prefixed by the run's key when two runs
+    share a divergence (as :func:`training_curves` labels them)."""
+    counts: dict[str, int] = {}
+    for hist in histories.values():
+        counts[hist.divergence] = counts.get(hist.divergence, 0) + 1
+    return {name: (f"{name} — " if counts[h.divergence] > 1 else "") + divergence_label(h.divergence)
+            for name, h in histories.items()}
+
+
 def training_curves(histories: Mapping, keys: Sequence[str] = ("divergence", "alignment", "kl_from_base", "entropy"),
                     *, target_values: Mapping[str, float] | None = None) -> Figure:
     """One panel per metric over training updates, one line per run in its divergence's colour
@@ -269,12 +279,11 @@ def training_curves(histories: Mapping, keys: Sequence[str] = ("divergence", "al
         # runs that share a divergence keep its colour and differ by line style and label
         seen: dict[str, int] = {}
         line_style = {}
+        labels = run_labels(histories)
         for name, hist in histories.items():
             j = seen[hist.divergence] = seen.get(hist.divergence, -1) + 1
-            shared = sum(h.divergence == hist.divergence for h in histories.values()) > 1
-            label = f"{name} — {divergence_label(hist.divergence)}" if shared else divergence_label(hist.divergence)
-            line_style[name] = dict(color=divergence_color(hist.divergence), label=label,
-                               ls=("-", "--", ":", "-.")[j % 4])
+            line_style[name] = dict(color=divergence_color(hist.divergence), label=labels[name],
+                                    ls=("-", "--", ":", "-.")[j % 4])
         for ax, key in zip(axes, keys):
             ylabel = title = ""
             positive = False  # a log axis needs a positive value to show (a run started at p has D = 0)

@@ -47,7 +47,23 @@ def h0_slice(space, config: TinyLMConfig) -> tuple[slice, int]:
     return slice(start, start + H), P
 
 
-class PromptedTinyLM:
+class _SharedParameters:
+    """The parameters θ that every prompt's policy is built from: a flat copy, and their number
+    (the part of the policy contract that :func:`toyfdiv.rl.fixed_point` and the one loop read)."""
+
+    _theta: np.ndarray
+
+    @property
+    def params(self) -> np.ndarray:
+        """θ, a flat float64 copy."""
+        return self._theta.copy()
+
+    @property
+    def n_params(self) -> int:
+        return self._theta.size
+
+
+class PromptedTinyLM(_SharedParameters):
     """π_θ(·|c) for C prompts: a TinyLM with a learned initial state h_0(c) per prompt (module docstring).
 
     Args:
@@ -89,15 +105,6 @@ class PromptedTinyLM:
         full[:, self._h0] = h0
         self.policies = tuple(TinyLM(space, config, params=row) for row in full)
 
-    @property
-    def params(self) -> np.ndarray:
-        """θ = (φ, h_0(1) … h_0(C)), a flat copy."""
-        return self._theta.copy()
-
-    @property
-    def n_params(self) -> int:
-        return self._theta.size
-
     def with_params(self, theta) -> "PromptedTinyLM":
         return PromptedTinyLM(self.space, self.n_prompts, self.config, params=theta)
 
@@ -133,7 +140,7 @@ class PromptedTinyLM:
                         label="PromptedTinyLM pretraining (cross-entropy to a(·|c))").policy
 
 
-class SharedAdapter:
+class SharedAdapter(_SharedParameters):
     """π_θ(·|c): an autoregressive policy per prompt with logits(c) = logits_a(c) + θ, one θ (P,) for all prompts.
 
     ``base`` (C, P) are the prompts' own logits (a's conditionals); θ = 0 is the base model.
@@ -161,14 +168,6 @@ class SharedAdapter:
         check_instance(task, PromptedTask, "task")
         base = np.stack([p.params for p in task.base_policies()])
         return cls(task.space, base)
-
-    @property
-    def params(self) -> np.ndarray:
-        return self._theta.copy()
-
-    @property
-    def n_params(self) -> int:
-        return self._theta.size
 
     def with_params(self, theta) -> "SharedAdapter":
         return SharedAdapter(self.space, self._base, theta)
