@@ -65,6 +65,18 @@ def _failure(name: str, why: str, result: dict, on_smooth, epsilon: float) -> No
                   help="b(x) = ε instead of 0 where the constraint fails: every divergence becomes finite")
 
 
+@st.cache_resource(max_entries=32, show_spinner=False)
+def trained(config_json: str, _progress=None):
+    """``config.run`` of one Config, kept for the server's lifetime and shared by every session.
+
+    Every run is a function of its Config alone (exact runs are deterministic; a sampled run or a
+    TinyLM fit is seeded by ``seed``), so Train on settings already trained answers at once: a
+    lecturer going back and forth between scenarios, or the default settings, which the server
+    trains while it warms up (:mod:`app_pages.warmup`).  ``_progress(k, steps)`` is called while a
+    run is computed, not when it is found here.  Treat the History as read-only (it is shared)."""
+    return _config.run(_config.Config.from_json(config_json), callback=_progress)
+
+
 @st.cache_resource(max_entries=64, show_spinner=False)
 def _policy_at(config_json: str, step: int) -> np.ndarray:
     """log π after ``step`` updates of the run (the same run cut short: exact with a constant schedule)."""
@@ -72,13 +84,26 @@ def _policy_at(config_json: str, step: int) -> np.ndarray:
     return _config.run(c.replace(steps=step, record_every=max(1, step))).policy.log_probs()
 
 
+#: The results, one view at a time (like the explorer's sections): only the chosen view is computed and
+#: drawn, so Train shows its summary at once and each view fits a projector's screen.
+VIEWS = {"summary": "Summary tables", "movie": "Training curves and movie", "space": "The whole space, one sequence"}
+
+
 def show(result: dict, *, stale: bool, on_smooth, epsilon: float) -> None:
-    histories, failures, target, task = result["histories"], result["failures"], result["target"], result["task"]
-    theme = common.theme()
+    """Every failure (and its fix), then the chosen view of the stored run."""
+    histories, failures = result["histories"], result["failures"]
     for name, why in failures.items():
         _failure(name, why, result, on_smooth, epsilon)
     if not histories:
         return
+    view = common.choice("Show", f"{P}_view", "One view of the results at a time; only the chosen one is drawn",
+                         widget=st.segmented_control, format_func=VIEWS.get, required=True)
+    {"summary": _summary, "movie": _movie, "space": _whole_space}[view](result, common.theme())
+
+
+def _summary(result: dict, theme: str) -> None:
+    """Where each run lands: sentences from the numbers, the summary table and the cross table."""
+    histories, target, task = result["histories"], result["target"], result["task"]
     st.subheader("Summary: where each run lands")
     rows = experiments.summary_table(histories)
     ref = experiments.target_row(target)
@@ -113,7 +138,11 @@ def show(result: dict, *, stale: bool, on_smooth, epsilon: float) -> None:
     common.table(cross_df, key=f"{P}_cross", sci=tuple(c for c in cross_df.columns if c != "run"),
                  highlight_min=tuple(c for c in cross_df.columns if c != "run"))
 
-    # ---------------------------------------------------------------- the movie
+
+def _movie(result: dict, theme: str) -> None:
+    """The four training curves with a cursor, and the top-k bars at the cursor's step (▶ plays them)."""
+    histories, target, task = result["histories"], result["target"], result["task"]
+    ref = experiments.target_row(target)
     steps = int(result["configs"][0].steps)
     st.subheader("Training as a movie")
     constant = result["configs"][0].schedule == "constant"
@@ -146,7 +175,10 @@ def show(result: dict, *, stale: bool, on_smooth, epsilon: float) -> None:
         if playing:
             time.sleep(PLAY_FRAME_SECONDS)
 
-    # ---------------------------------------------------------------- the whole space and one sequence
+
+def _whole_space(result: dict, theme: str) -> None:
+    """Sorted probabilities of a, p and each π over all N sequences, and the sequence inspector."""
+    histories, target, task = result["histories"], result["target"], result["task"]
     st.subheader("The whole space, and one sequence")
     finals = experiments.final_policies(task, target, histories)
     ordered = {"target": finals["target"], "base": finals["base"],

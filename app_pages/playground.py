@@ -1,11 +1,12 @@
 """Playground: one target, several f-divergences, trained side by side from the base model."""
 
+import time
+
 import streamlit as st
 
 from app_pages import charts, common, pg_results
 from app_pages import state as S
 from app_pages.links import lesson_line
-from toyfdiv import config as _config
 from toyfdiv import divergences, optim, plots
 from toyfdiv.estimators import BASELINES, Z_OPTIONS
 from toyfdiv.training import SCHEDULES
@@ -18,6 +19,7 @@ POLICY_HELP = {
     "tinylm": "a tiny numpy GRU fitted to a first: limited capacity, like a real language model",
 }
 SMOOTH_EPSILON = 0.01  # the one-click fix for a target with zeros
+PROGRESS_SECONDS = 0.1  # the progress bar moves at most this often
 
 st.title("Playground: RLHF and GDC are one method")
 st.markdown(
@@ -145,7 +147,7 @@ clicked = clicked or st.session_state.pop(f"{P}_autotrain", False)
 
 
 if clicked and configs:
-    bar = st.progress(0.0, text="Training…")
+    bar = st.empty()  # a progress bar while a run is computed (a run trained before is found at once)
     histories, failures = {}, {}
     trainable = []
     for c in configs:
@@ -154,14 +156,16 @@ if clicked and configs:
             failures[c.divergence] = "infinite"
         else:
             trainable.append(c)
+    shown = [0.0]  # when the bar last moved: a few updates a second, not one message per step
     for j, c in enumerate(trainable):
         def progress(done: int, total: int, j: int = j) -> None:
-            if done % max(1, total // 40) == 0 or done == total:
+            if done == total or time.perf_counter() - shown[0] >= PROGRESS_SECONDS:
+                shown[0] = time.perf_counter()
                 k = len(trainable)
                 bar.progress(min(1.0, (j + done / max(total, 1)) / k),
                              text=f"Training {c.divergence}… {done}/{total} updates ({j + 1} of {k} runs)")
         try:
-            histories[c.divergence] = _config.run(c, callback=progress)
+            histories[c.divergence] = pg_results.trained(c.to_json(), progress)
         except ValueError as err:
             failures[c.divergence] = str(err)
     bar.empty()

@@ -7,8 +7,10 @@ the server answers at once (Streamlit prints the URL and may open the browser), 
 arrives while the warm-up runs simply shares its imports.  ``GET /api/ready`` answers 200 once the
 warm-up is done (503 before), for a lecturer's script or a benchmark that wants a warm server.
 
-Nothing is cached for the visitor except what Python itself keeps (modules, font caches): every
-number and figure is still computed by the page that shows it.
+Beyond what Python itself keeps (modules, font caches), one thing is computed ahead for the
+visitor: the Playground's default runs, trained into the run cache (:func:`app_pages.pg_results.trained`,
+keyed by the Config, which alone determines a run), so a lecture's first Train answers at once.
+Every other number and figure is computed by the page that shows it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ READY_PATH = "/api/ready"
 
 
 def warm_up() -> float:
-    """Import what the pages use and train once, off the record; the seconds it took.
+    """Import what the pages use, then train the Playground's default settings; the seconds it took.
 
     Only what a first visitor would otherwise wait for: a visitor who arrives while this runs
     competes with it for the one Python interpreter, so nothing here is optional (matplotlib's
@@ -37,11 +39,11 @@ def warm_up() -> float:
     import pandas as pd
     import pyarrow  # noqa: F401  (Streamlit sends tables and charts' data as Arrow)
 
-    from app_pages import charts, common, pg_results, state, ui  # noqa: F401  (app.py and the Playground)
-    from toyfdiv import config
+    from app_pages import charts, common, config_io, pg_results, state, ui  # noqa: F401  (app.py, the Playground)
 
     pd.DataFrame({"x": [1.0, 2.0]}).style.highlight_min().to_html()  # the table highlighter (jinja2)
-    config.run(config.Config(steps=3))  # the one loop, the exact gradient, the metrics
+    for c in config_io.configs({}):  # the Playground's defaults: its first Train is found in the run cache
+        pg_results.trained(c.to_json())
     return time.perf_counter() - t0
 
 

@@ -254,25 +254,40 @@ def train(page, server: str) -> None:
     assert "Stale" not in page.locator('[data-testid="stMain"]').inner_text()
 
 
+def show_view(page, label: str) -> None:
+    """Choose one view of the trained Playground's results (its "Show" buttons) and let it draw."""
+    page.locator('[data-testid="stButtonGroup"]').get_by_text(label, exact=True).first.click()
+    wait_idle(page, 120_000)
+
+
+#: The trained Playground's views and how many charts each draws (only the chosen view is drawn).
+TRAINED_VIEWS = {"trained": (None, 0), "trained_movie": ("Training curves and movie", 5),
+                 "trained_space": ("The whole space, one sequence", 1)}
+
+
 def visit_every_page(page, server: str):
-    """Open each page in turn, then the trained Playground (tables, movie, inspector); yields each one's name."""
-    for path in [*PAGES, "trained"]:
-        if path == "trained":
-            train(page, server)
-        else:
-            open_app_page(page, server, path)
+    """Open each page in turn, then the trained Playground in each of its views (summary tables, curves and
+    movie, whole space and inspector); yields each one's name."""
+    for path in PAGES:
+        open_app_page(page, server, path)
         yield path or "playground"
+    train(page, server)
+    for name, (label, _) in TRAINED_VIEWS.items():
+        if label:
+            show_view(page, label)
+        yield name
 
 
 def test_every_page_at_1280_1920_and_150_percent_zoom(server, browser):
     """Each page opened once at 1280×800, then resized to 1920×1080 and to 150 % zoom; then the trained
-    Playground (tables, movie, inspector) in the same three views."""
+    Playground's three views (tables, movie, inspector) in the same three window sizes."""
     outside = []
     ctx, page = new_page(browser, server, "1280", outside)
     try:
         for name in visit_every_page(page, server):
             charts = page.locator('[data-testid="stVegaLiteChart"]').count()
-            assert charts == {"playground": 1, "trained": 6}.get(name, charts), f"{name}: {charts} charts"
+            expected = {"playground": 1, **{k: n for k, (_, n) in TRAINED_VIEWS.items()}}.get(name, charts)
+            assert charts == expected, f"{name}: {charts} charts"
             for view in LIGHT:
                 if view != "1280":
                     resize(page, view)

@@ -228,3 +228,22 @@ def test_runs_sharing_a_divergence_are_told_apart_as_in_the_figure(runs):
     assert {r["model"] for r in spec["data"]["values"]} == set(labels.values())
     fig = plots.training_curves(two, keys=("entropy",))
     assert [t.get_text() for t in fig.legends[0].get_texts()] == list(labels.values())
+
+
+# ---------------------------------------------------------------------------- the run cache
+def test_the_warm_up_trains_the_default_settings_into_the_run_cache():
+    from app_pages import config_io, pg_results, warmup
+    from toyfdiv import config
+
+    pg_results.trained.clear()
+    warmup.warm_up()
+    calls = []
+    for c in config_io.configs({}):
+        found = pg_results.trained(c.to_json(), lambda k, n: calls.append(k))
+        fresh = config.run(c)
+        assert found.final() == fresh.final(), f"{c.divergence}: the cached run is the run"
+        np.testing.assert_array_equal(found.policy.log_probs(), fresh.policy.log_probs())
+    assert calls == [], "every default run was found in the cache: no update computed"
+    other = config_io.configs({})[0].replace(steps=3)
+    pg_results.trained(other.to_json(), lambda k, n: calls.append(k))
+    assert calls == [1, 2, 3], "settings not trained before are computed, with progress"

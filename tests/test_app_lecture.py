@@ -48,12 +48,14 @@ def test_settings_survive_page_switches_and_results_stay_current():
     at.slider(key="pg_topk").set_value(17).run()
     at.button(key="pg_train").click().run()
     clean(at)
+    at.segmented_control(key="pg_view").set_value("movie").run()
     for page in ("app_pages/explorer.py", "app_pages/feedback.py"):
         at.switch_page(page).run()
         clean(at, page)
     at.switch_page("app_pages/playground.py").run()
     assert at.slider(key="pg_beta").value == 1.0
     assert at.slider(key="pg_steps").value == 5
+    assert at.segmented_control(key="pg_view").value == "movie", "the results' view survives too"
     assert at.slider(key="pg_topk").value == 17
     assert "Stale" not in texts(at), "the results belong to the settings shown"
     # the other pages keep theirs too
@@ -488,26 +490,36 @@ def test_training_movie_and_sequence_inspector():
     at.slider(key="pg_steps").set_value(10).run()
     at.button(key="pg_train").click().run()
     clean(at)
+    assert at.segmented_control(key="pg_view").value == "summary"
+    assert shown_charts(at) == [], "only the chosen view is drawn: the summary has tables, no chart"
+    at.segmented_control(key="pg_view").set_value("movie").run()
+    clean(at)
     before = shown_charts(at)
     at.slider(key="pg_frame").set_value(5).run()
     clean(at)
     after = shown_charts(at)
-    assert len(after) == len(before) == 6, "four curve panels, the bars, the whole space"
+    assert len(after) == len(before) == 5, "four curve panels and the bars"
     cursors = [[layer["data"]["values"][0]["step"] for layer in spec["layer"] if layer["mark"]["type"] == "rule"
                 and "x" in layer["encoding"]] for spec, _ in after[:4]]
     assert cursors == [[5]] * 4, "a cursor on every curve panel, at the chosen step"
     assert not before[4][1].equals(after[4][1]), "the bars move with the step"
     assert "after step 5 of 10" in after[4][0]["title"]
-    assert before[5][1].equals(after[5][1]), "the whole-space plot shows the final policies"
     at.button(key="pg_play").click().run()
     clean(at)
+    at.segmented_control(key="pg_view").set_value("space").run()
+    clean(at)
+    (_, space_data), = shown_charts(at)
+    from test_app import same
+
+    for name, h in at.session_state["pg_result"]["histories"].items():
+        shown = space_data[space_data["model"] == plots.divergence_label(name)]["probability"]
+        assert same(shown.max(), np.exp(h.policy.log_probs().max())), "the whole space shows the final policies"
     task = tasks.get("reviews")
     target = task.target("rlhf", beta=0.3)
     pick = "not good </s>"
     at.selectbox(key="pg_inspect").set_value(pick).run()
     clean(at)
     i = task.space.index(pick)
-    from test_app import same
     from toyfdiv import sequences
 
     rows = at.dataframe[-1].value
