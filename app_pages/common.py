@@ -17,5 +17,5 @@ from app_pages.controls import (APP_MAX_N, KIND_HELP, KIND_LABEL, check_size,  #
                                 short_name, slider, space_controls, space_size, target_controls, task_defaults,
                                 task_story)
 from app_pages.state import FIELDS, Field, forget, init, register  # noqa: F401
-from app_pages.ui import (DPI, PAPERS, explained, formula, frame, number, png, show_png, show_warnings,  # noqa: F401
-                          style, table, theme)
+from app_pages.ui import (DPI, PAPERS, explained, formula, frame, lazy_section, number, png,  # noqa: F401
+                          show_png, show_warnings, style, table, theme)

@@ -55,7 +55,7 @@ with st.sidebar:
         common.slider("TinyLM pre-fit steps", f"{P}_fit_steps", "Adam steps fitting the GRU to a first")
     st.header("Divergences")
     divs = common.divergence_options(P, "divs")
-    st.header("Estimator and optimiser")
+    st.header("Training")
     estimator = common.choice("Gradient", f"{P}_estimator", "exact: the f-DPG gradient summed over all N "
                               "sequences; sampled: Monte-Carlo, as disco/TRL do at scale", widget=st.radio,
                               horizontal=True)
@@ -65,16 +65,18 @@ with st.sidebar:
                       f"−f′(1), Korbak et al.); one of {', '.join(BASELINES)}")
         common.choice("Partition function Z", f"{P}_z", "exact Z, or estimated by importance sampling from this "
                       f"batch / a running average ({', '.join(Z_OPTIONS)})")
-    common.choice("Optimiser", f"{P}_optimizer", f"One of {', '.join(optim.names())} on θ")
-    common.choice("Learning-rate schedule", f"{P}_schedule", f"{', '.join(SCHEDULES)}: constant, cosine decay to "
-                  "0, or exponential decay to lr/1000")
     common.slider("Steps", f"{P}_steps", "Number of gradient updates per divergence")
     common.number_input("Learning rate", f"{P}_lr", "Step size η of the optimiser", step=0.01, format="%.4g")
-    common.choice("Record metrics every k steps", f"{P}_record_every", "Every divergence, the entropy and the "
-                  "reward are measured every k updates (and at the end): k = 1 costs about three times k = 5",
-                  widget=st.select_slider)
-    common.number_input("Seed", f"{P}_seed", "Seeds the sampler and random initialisations (exact runs are "
-                        "deterministic)", step=1)
+    with common.lazy_section("Optimiser, schedule, recording, seed", f"{P}_more") as shown:
+        if shown:
+            common.choice("Optimiser", f"{P}_optimizer", f"One of {', '.join(optim.names())} on θ")
+            common.choice("Learning-rate schedule", f"{P}_schedule", f"{', '.join(SCHEDULES)}: constant, cosine "
+                          "decay to 0, or exponential decay to lr/1000")
+            common.choice("Record metrics every k steps", f"{P}_record_every", "Every divergence, the entropy and "
+                          "the reward are measured every k updates (and at the end): k = 1 costs about three times "
+                          "k = 5", widget=st.select_slider)
+            common.number_input("Seed", f"{P}_seed", "Seeds the sampler and random initialisations (exact runs are "
+                                "deterministic)", step=1)
 
 with common.explained(what="These settings cannot be run"):
     configs = common.configs(st.session_state) if divs else []
@@ -84,11 +86,6 @@ key = common.configs_json(configs) if configs else ""
 with st.sidebar:
     st.header("Share settings")
     st.caption("The address bar holds every setting: bookmark it or send it.")
-    if configs:
-        st.download_button("Download settings (Config JSON)", key, file_name="toyfdiv_config.json",
-                           mime="application/json", key=f"{P}_download",
-                           help="The CLI's Config JSON (an array, one Config per divergence, if several); "
-                                "run it with `python -m toyfdiv run toyfdiv_config.json`")
 
     def _load(source_key: str) -> None:
         value = st.session_state.get(source_key)
@@ -104,15 +101,22 @@ with st.sidebar:
         st.session_state.update(new)
         st.session_state[f"{P}_upload_notes"] = notes + ["Settings loaded: press Train to run them."]
 
-    st.file_uploader("Upload settings (a Config JSON under 64 KB)", type=["json"], key=f"{P}_upload",
-                     on_change=_load, args=(f"{P}_upload",),
-                     help="A Config JSON written by this page or the CLI, at most 64 KB; it is validated against "
-                          "the widgets' ranges, nothing in it is run")
-    with st.expander("…or paste Config JSON"):
-        st.text_area("Config JSON", key=f"{P}_paste", height=120, max_chars=S.MAX_UPLOAD_BYTES,
-                     help="Paste the text of a Config JSON and press Load")
-        st.button("Load", key=f"{P}_load", on_click=_load, args=(f"{P}_paste",),
-                  help="Validate the pasted settings and fill in the controls")
+    with common.lazy_section("Download or upload a Config JSON", f"{P}_share") as shown:
+        if shown:
+            if configs:
+                st.download_button("Download settings (Config JSON)", key, file_name="toyfdiv_config.json",
+                                   mime="application/json", key=f"{P}_download",
+                                   help="The CLI's Config JSON (an array, one Config per divergence, if several); "
+                                        "run it with `python -m toyfdiv run toyfdiv_config.json`")
+            st.file_uploader("Upload settings (a Config JSON under 64 KB)", type=["json"], key=f"{P}_upload",
+                             on_change=_load, args=(f"{P}_upload",),
+                             help="A Config JSON written by this page or the CLI, at most 64 KB; it is validated "
+                                  "against the widgets' ranges, nothing in it is run")
+            with st.expander("…or paste Config JSON"):
+                st.text_area("Config JSON", key=f"{P}_paste", height=120, max_chars=S.MAX_UPLOAD_BYTES,
+                             help="Paste the text of a Config JSON and press Load")
+                st.button("Load", key=f"{P}_load", on_click=_load, args=(f"{P}_paste",),
+                          help="Validate the pasted settings and fill in the controls")
     if f"{P}_upload_error" in st.session_state:
         st.error(f"**Settings rejected, nothing changed.** {st.session_state.pop(f'{P}_upload_error')}")
     for note in st.session_state.pop(f"{P}_upload_notes", []):

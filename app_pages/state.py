@@ -129,6 +129,8 @@ FIELDS: dict[str, Field] = {f.key: f for f in [
     Field("pg_record_every", "choice", 5, options=(1, 2, 5, 10, 20, 50), config="record_every"),
     Field("pg_topk", "int", 10, 3, 30),
     Field("pg_frame", "int", -1, -1, 1000),
+    Field("pg_more", "bool", False),  # the sidebar's lazy sections: open or not
+    Field("pg_share", "bool", False),
     Field("pg_view", "choice", "summary", options=("summary", "movie", "space")),
     # Divergence explorer
     Field("ex_section", "choice", "zoo", options=("zoo", "alpha", "simplex", "restricted")),

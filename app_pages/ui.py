@@ -79,6 +79,19 @@ def formula(latex: str, *papers: str, note: str | None = None) -> None:
 
 
 @contextlib.contextmanager
+def lazy_section(label: str, key: str) -> Iterator[bool]:
+    """A collapsed section whose widgets are drawn only while it is open: ``with lazy_section(...) as open_:``.
+
+    Every widget costs the browser time on every rerun (a β change redraws the whole page), so settings
+    that are seldom changed wait behind a click.  Their values live in the session state whether drawn
+    or not (:func:`app_pages.state.keep`); ``key`` is the section's own setting (open or not), a bool row
+    of :data:`app_pages.state.FIELDS`, so it survives page switches too."""
+    box = st.expander(label, key=key, on_change="rerun")
+    with box:
+        yield bool(box.open)
+
+
+@contextlib.contextmanager
 def explained(stop: bool = True, what: str = "This setting cannot be computed") -> Iterator[None]:
     """Show the library's ValueError (it says what to change) as ``st.error``, never a traceback.
 

@@ -160,8 +160,15 @@ def test_default_run_of_every_page_has_no_exception():
 
 
 # ---------------------------------------------------------------------------- extremes
+def open_sections(at: AppTest) -> AppTest:
+    """Open the Playground's lazy sidebar sections (optimiser…seed, download/upload): their widgets are drawn."""
+    at.session_state["pg_more"] = True
+    at.session_state["pg_share"] = True
+    return at.run()
+
+
 def test_playground_widget_extremes():
-    at = open_page("playground")
+    at = open_sections(open_page("playground"))
     sweep(at, "playground")
     for kind in ("pointwise", "distributional", "hybrid"):  # widgets that only exist for some targets
         at.selectbox(key="pg_kind").set_value(kind).run()
@@ -178,7 +185,7 @@ def test_playground_widget_extremes():
 
 def test_playground_training_at_extremes():
     """Train (a few steps) at the ends of the training controls: errors are explained, never raised."""
-    at = open_page("playground")
+    at = open_sections(open_page("playground"))
     at.slider(key="pg_steps").set_value(3).run()
     for lr, optimizer in ((1e-4, "adam"), (10.0, "sgd"), (10.0, "adam")):
         at.number_input(key="pg_lr").set_value(lr).run()
@@ -382,7 +389,7 @@ def test_explorer_shows_every_selected_generator():
 
 # ---------------------------------------------------------------------------- shareable settings
 def test_settings_round_trip_and_hostile_files_are_rejected():
-    at = open_page("playground")
+    at = open_sections(open_page("playground"))
     at.slider(key="pg_beta").set_value(1.5).run()
     at.selectbox(key="pg_policy").set_value("tabular").run()
     from app_pages import common

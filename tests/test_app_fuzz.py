@@ -125,6 +125,7 @@ def _corpus() -> list[bytes]:
 
 def test_malformed_settings_files_leave_the_page_working():
     at = AppTest.from_file(APP, default_timeout=240)
+    at.session_state["pg_share"] = True  # the download/upload section, open
     at.run()
     at.slider(key="pg_steps").set_value(42).run()
     corpus = _corpus()

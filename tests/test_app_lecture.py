@@ -66,6 +66,31 @@ def test_settings_survive_page_switches_and_results_stay_current():
     assert at.slider(key="hf_tau").value == 3.0
 
 
+def test_lazy_sidebar_sections_draw_only_when_open_and_keep_their_settings():
+    at = app()
+    lazy = ("pg_optimizer", "pg_schedule", "pg_record_every", "pg_seed", "pg_upload", "pg_paste")
+    widgets = lambda: [getattr(w, "key", None) for kind in ("selectbox", "select_slider", "number_input",  # noqa: E731
+                                                             "file_uploader", "text_area") for w in at.get(kind)]
+    drawn = set(lazy) & set(widgets())
+    assert drawn == set(), f"collapsed sections draw nothing: {drawn}"
+    assert "pg_steps" in {w.key for w in at.slider}, "steps and learning rate stay in sight"
+    at.session_state["pg_more"] = True
+    at.run()
+    assert set(lazy) - set(widgets()) == {"pg_upload", "pg_paste"}, "the open section draws its four widgets"
+    at.selectbox(key="pg_optimizer").set_value("sgd").run()
+    at.session_state["pg_more"] = False  # closed again: the widget goes, its value stays
+    at.run()
+    clean(at)
+    assert "pg_optimizer" not in widgets()
+    assert at.query_params["pg_optimizer"] == "sgd", "in the URL"
+    from app_pages import config_io
+
+    assert {c.optimizer for c in config_io.configs(at.session_state)} == {"sgd"}, "and in the runs Train starts"
+    at.switch_page("app_pages/explorer.py").run()
+    at.switch_page("app_pages/playground.py").run()
+    assert {c.optimizer for c in config_io.configs(at.session_state)} == {"sgd"}, "across page switches"
+
+
 def test_length_change_keeps_sequences_shown():
     at = app()
     at.slider(key="pg_topk").set_value(17).run()
@@ -372,7 +397,7 @@ def test_minor_defects():
     assert cfg["client"]["toolbarMode"] == "viewer"
     source = (ROOT / "app.py").read_text()
     assert "page_icon=ICON" in source and (ROOT / "app_pages" / "icon.png").exists()
-    at = app()
+    at = app(pg_share="1")  # the download/upload section open (a link can open it)
     assert "64 KB" in at.get("file_uploader")[0].proto.label
     at.multiselect(key="pg_divs").set_value(["gjsd"]).run()
     assert at.slider(key="pg_gjsd").label.startswith("p's weight w")
