@@ -6,7 +6,7 @@ from scipy.special import expit, logit, softmax
 
 from app_pages import common
 from app_pages.links import lesson_line
-from toyfdiv import diversity, plots_po, tasks
+from toyfdiv import diversity, metrics, plots_po, tasks
 from toyfdiv import feedback as fb
 from toyfdiv.exercises import lesson7
 
@@ -163,12 +163,12 @@ with common.explained(what="The KTO fixed point cannot be computed"):
     fp = kto(kbeta, lam_d, lam_u, rho)
 p_rlhf = fb.dpo_optimum(task.log_a, logit(s), kbeta)
 u = task.reward.values
-kto_pi = np.exp(fp.log_probs)
 ks = fb.kto_support(fp, s, p_rlhf)  # what KTO keeps, and RLHF/DPO's mass outside it
 c = st.columns(4)
 c[0].metric("KTO support", f"{ks.kept} / {task.space.size}")
 c[1].metric("log-odds threshold", f"{fp.threshold:.3f}")
-c[2].metric("E[u]: KTO vs RLHF/DPO", f"{kto_pi @ u:.3f} vs {np.exp(p_rlhf) @ u:.3f}")
+c[2].metric("E[u]: KTO vs RLHF/DPO", f"{metrics.expectation(fp.log_probs, u):.3f} vs "
+             f"{metrics.expectation(p_rlhf, u):.3f}")
 c[3].metric("RLHF/DPO mass outside KTO's support", f"{ks.other_mass_outside:.3f}")
 kept = ("KTO keeps exactly the outputs whose thumbs-up log-odds exceed " + f"{fp.threshold:.3f}"
         if ks.odds_filter_only else

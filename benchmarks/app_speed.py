@@ -99,11 +99,17 @@ def _first_view(page, url: str) -> float:
     return time.perf_counter() - t0
 
 
+#: The summary of a run for the settings shown: its heading, and no "Stale" warning (a page that was
+#: trained before and then changed shows the old summary, marked stale, until the new one arrives).
+CURRENT_SUMMARY_JS = """() => { const t = document.querySelector('[data-testid="stMain"]').innerText;
+    return t.includes('Summary: where each run lands') && !t.includes('Stale: the settings changed'); }"""
+
+
 def _train(page) -> float:
-    """Seconds from pressing Train (default settings) to the summary shown and the run finished."""
+    """Seconds from pressing Train to the summary of the settings shown and the run finished."""
     t0 = time.perf_counter()
     page.get_by_role("button", name="Train").first.click()
-    page.get_by_text("Summary: where each run lands").wait_for(timeout=120_000)
+    page.wait_for_function(CURRENT_SUMMARY_JS, timeout=120_000, polling=20)
     _idle(page)
     return time.perf_counter() - t0
 
@@ -116,6 +122,7 @@ def _train_new_settings(page) -> float:
     thumb.press("ArrowRight")
     page.wait_for_function(LOG_Z_JS, arg=before, timeout=60_000, polling=20)
     _idle(page)
+    assert "Stale" in page.locator('[data-testid="stMain"]').inner_text(), "the old results are marked stale"
     return _train(page)
 
 

@@ -44,3 +44,14 @@ def clear_streamlit_caches():
     yield
     st.cache_data.clear()
     st.cache_resource.clear()
+
+
+#: The longest test files (minutes, not seconds), started first.  The suite runs on every core
+#: (pytest-xdist, ``--dist=loadfile``: a file's tests stay together, in order, on one worker); a long
+#: file handed out last would run alone at the end while the other cores idle.
+LONGEST_FIRST = ("test_app_browser.py", "test_app_fuzz.py", "test_lessons.py", "test_app.py", "test_app_lecture.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: every file keeps its own order
