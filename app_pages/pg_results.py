@@ -89,7 +89,7 @@ def _policy_at(config_json: str, step: int) -> np.ndarray:
 VIEWS = {"summary": "Summary tables", "movie": "Training curves and movie", "space": "The whole space, one sequence"}
 
 
-def show(result: dict, *, stale: bool, on_smooth, epsilon: float) -> None:
+def show(result: dict, *, on_smooth, epsilon: float) -> None:
     """Every failure (and its fix), then the chosen view of the stored run."""
     histories, failures = result["histories"], result["failures"]
     for name, why in failures.items():

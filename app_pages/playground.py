@@ -178,8 +178,8 @@ if clicked and configs:
 
 result = st.session_state.get(f"{P}_result")
 if result is None:
-    st.info("Press **Train** to fit one policy per divergence (about a second each at the defaults). "
-            "Below: the base model a and the target p on their most likely sequences (log scale).")
+    st.info("Press **Train** to fit one policy per divergence (settings trained before, the defaults included, "
+            "appear at once). Below: the base model a and the target p on their most likely sequences (log scale).")
     topk = common.slider("Sequences shown", f"{P}_topk", "How many of the most likely sequences to show")
     charts.show(charts.bars(task.space, {"target": target.log_probs, "base": task.log_a}, k=topk,
                             title=f"Top {topk} sequences of the target p, and their probability under a",
@@ -190,4 +190,4 @@ else:
         st.warning("**Stale: the settings changed since this run.** Everything below — table, sentences and "
                    "figures — belongs to the previous settings (its target p included). Press **Train** to update.",
                    icon=":material/history:")
-    pg_results.show(result, stale=stale, on_smooth=_smooth, epsilon=SMOOTH_EPSILON)
+    pg_results.show(result, on_smooth=_smooth, epsilon=SMOOTH_EPSILON)
