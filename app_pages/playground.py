@@ -160,11 +160,11 @@ if clicked and configs:
             failures[c.divergence] = "infinite"
         else:
             trainable.append(c)
-    shown = [0.0]  # when the bar last moved: a few updates a second, not one message per step
+    moved = [0.0]  # when the bar last moved: a few updates a second, not one message per step
     for j, c in enumerate(trainable):
         def progress(done: int, total: int, j: int = j) -> None:
-            if done == total or time.perf_counter() - shown[0] >= PROGRESS_SECONDS:
-                shown[0] = time.perf_counter()
+            if done == total or time.perf_counter() - moved[0] >= PROGRESS_SECONDS:
+                moved[0] = time.perf_counter()
                 k = len(trainable)
                 bar.progress(min(1.0, (j + done / max(total, 1)) / k),
                              text=f"Training {c.divergence}… {done}/{total} updates ({j + 1} of {k} runs)")
