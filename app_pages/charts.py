@@ -1,8 +1,8 @@
 """Charts the browser draws: the Playground's live views as Vega-Lite specs.
 
 The Playground redraws its bars on every move of a slider (β, the movie's step) and draws three
-views after each Train.  As matplotlib PNGs these cost 0.5–1 s of server time each on a lecture
-laptop; as Vega-Lite specs they cost milliseconds, and the browser draws them (with tooltips,
+views after each Train.  As matplotlib PNGs these cost 0.7–1 s of server time each on the 2-core
+development machine (benchmarks/results_app.md); as Vega-Lite specs they cost milliseconds, and the browser draws them (with tooltips,
 in the page's light or dark theme).  The data are the library's own figure data
 (:func:`toyfdiv.plots.top_sequences`, :func:`~toyfdiv.plots.sorted_probabilities`,
 :func:`~toyfdiv.plots.metric_curve`), with its colours and labels, so a chart here and the

@@ -85,7 +85,7 @@ def _policy_at(config_json: str, step: int) -> np.ndarray:
 
 
 #: The results, one view at a time (like the explorer's sections): only the chosen view is computed and
-#: drawn, so Train shows its summary at once and each view fits a projector's screen.
+#: drawn, so Train shows its summary at once (and a view is a screen or two, not one long page).
 VIEWS = {"summary": "Summary tables", "movie": "Training curves and movie", "space": "The whole space, one sequence"}
 
 
@@ -139,6 +139,17 @@ def _summary(result: dict, theme: str) -> None:
                  highlight_min=tuple(c for c in cross_df.columns if c != "run"))
 
 
+def _distributions(result: dict, step: int | None = None) -> dict[str, np.ndarray]:
+    """{"target": log p, "base": log a, f: log π_f}, each run's policy after ``step`` updates (None: at its
+    end) — the target first, as the bars rank the sequences by the first distribution."""
+    histories = result["histories"]
+    out = experiments.final_policies(result["task"], result["target"], histories)
+    if step is not None and step != int(result["configs"][0].steps):  # the same run cut short
+        out.update({c.divergence: _policy_at(c.to_json(), step) for c in result["configs"]
+                    if c.divergence in histories})
+    return {"target": out.pop("target"), "base": out.pop("base"), **out}
+
+
 def _movie(result: dict, theme: str) -> None:
     """The four training curves with a cursor, and the top-k bars at the cursor's step (▶ plays them)."""
     histories, target, task = result["histories"], result["target"], result["task"]
@@ -162,15 +173,8 @@ def _movie(result: dict, theme: str) -> None:
     holder = st.empty()
     frames = sorted({int(round(x)) for x in np.linspace(0, steps, 11)}) if playing else [frame]
     for fr in frames:
-        if fr == steps:
-            finals = experiments.final_policies(task, target, histories)
-        else:
-            finals = {"target": target.log_probs, "base": task.log_a,
-                      **{c.divergence: _policy_at(c.to_json(), fr) for c in result["configs"]
-                         if c.divergence in histories}}
-        ordered = {"target": finals.pop("target"), "base": finals.pop("base"), **finals}
         with holder.container():
-            charts.show(charts.bars(task.space, ordered, k=topk, theme=theme,
+            charts.show(charts.bars(task.space, _distributions(result, fr), k=topk, theme=theme,
                                     title=f"Top {topk} sequences of p, after step {fr} of {steps}"))
         if playing:
             time.sleep(PLAY_FRAME_SECONDS)
@@ -178,12 +182,10 @@ def _movie(result: dict, theme: str) -> None:
 
 def _whole_space(result: dict, theme: str) -> None:
     """Sorted probabilities of a, p and each π over all N sequences, and the sequence inspector."""
-    histories, target, task = result["histories"], result["target"], result["task"]
+    target, task = result["target"], result["task"]
     st.subheader("The whole space, and one sequence")
-    finals = experiments.final_policies(task, target, histories)
-    ordered = {"target": finals["target"], "base": finals["base"],
-               **{k: v for k, v in finals.items() if k not in ("target", "base")}}
-    charts.show(charts.whole_space(ordered, theme=theme))
+    finals = _distributions(result)
+    charts.show(charts.whole_space(finals, theme=theme))
     best = task.space.decode(int(np.argmax(target.log_probs)))
     if task.space.size <= 5000:
         texts = task.space.decode_all()
@@ -196,11 +198,10 @@ def _whole_space(result: dict, theme: str) -> None:
         common.init(f"{P}_inspect", best)
         pick = st.text_input("Sequence inspector: type a sentence (tokens separated by spaces)", key=f"{P}_inspect")
     try:
-        task.space.index(pick)
+        i = task.space.index(pick)
     except ValueError as err:
         st.error(f"**Not a sequence of this space.** {err}")
         return
-    i = task.space.index(pick)
     st.markdown(f"**r(x)** = {task.reward.values[i]:g} · **b(x)** = {int(task.constraint.values[i])} · rank under "
                 f"p: {sequences.rank(target.log_probs, i):,} of {task.space.size:,}")
     rows = []

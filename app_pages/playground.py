@@ -73,8 +73,8 @@ with st.sidebar:
             common.choice("Learning-rate schedule", f"{P}_schedule", f"{', '.join(SCHEDULES)}: constant, cosine "
                           "decay to 0, or exponential decay to lr/1000")
             common.choice("Record metrics every k steps", f"{P}_record_every", "Every divergence, the entropy and "
-                          "the reward are measured every k updates (and at the end): k = 1 costs about three times "
-                          "k = 5", widget=st.select_slider)
+                          "the reward are measured every k updates (and at the end); a smaller k draws finer curves "
+                          "and trains more slowly", widget=st.select_slider)
             common.number_input("Seed", f"{P}_seed", "Seeds the sampler and random initialisations (exact runs are "
                                 "deterministic)", step=1)
 

@@ -1,8 +1,8 @@
 """What the server does once at start, so that a lecture's first view is fast.
 
 A fresh Python process pays for its imports (numpy, scipy, matplotlib, pandas, the library: about
-2.5 s here).  ``streamlit run app.py``
-finds ``app`` in app.py, an ``st.App`` whose lifespan starts :func:`warm_up` in a background thread:
+2.5 s on the 2-core development machine).  ``streamlit run app.py`` finds ``app`` in app.py, an
+``st.App`` whose lifespan starts :func:`warm_up` in a background thread:
 the server answers at once (Streamlit prints the URL and may open the browser), and a visitor who
 arrives while the warm-up runs simply shares its imports.  ``GET /api/ready`` answers 200 once the
 warm-up is done (503 before), for a lecturer's script or a benchmark that wants a warm server.

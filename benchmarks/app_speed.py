@@ -72,21 +72,23 @@ st.vega_lite_chart(spec={"data": {"values": [{"x": 1, "y": beta}, {"x": 2, "y": 
 """
 
 
-def _beta_change(page) -> float:
-    """Seconds from one step of the β slider (keyboard) to the new log Z shown and the rerun finished;
-    the slider is stepped back afterwards (the default settings again)."""
+def _step_beta(page, key: str) -> float:
+    """One step of the β slider by keyboard (``key``: "ArrowRight" or "ArrowLeft"): the seconds from the
+    key press to the new log Z shown and the rerun finished."""
     thumb = page.get_by_role("slider", name="β (KL coefficient)").first
     thumb.focus()
     before = _log_z(page)
     t0 = time.perf_counter()
-    thumb.press("ArrowRight")
+    thumb.press(key)
     page.wait_for_function(LOG_Z_JS, arg=before, timeout=60_000, polling=20)
     _idle(page)
-    seconds = time.perf_counter() - t0
-    changed = _log_z(page)
-    thumb.press("ArrowLeft")
-    page.wait_for_function(LOG_Z_JS, arg=changed, timeout=60_000, polling=20)
-    _idle(page)
+    return time.perf_counter() - t0
+
+
+def _beta_change(page) -> float:
+    """Seconds of one step of the β slider; the slider is stepped back afterwards (the default settings)."""
+    seconds = _step_beta(page, "ArrowRight")
+    _step_beta(page, "ArrowLeft")
     return seconds
 
 
@@ -116,12 +118,7 @@ def _train(page) -> float:
 
 def _train_new_settings(page) -> float:
     """Seconds of a Train whose runs are computed: β one step to the right (not timed), then Train."""
-    thumb = page.get_by_role("slider", name="β (KL coefficient)").first
-    thumb.focus()
-    before = _log_z(page)
-    thumb.press("ArrowRight")
-    page.wait_for_function(LOG_Z_JS, arg=before, timeout=60_000, polling=20)
-    _idle(page)
+    _step_beta(page, "ArrowRight")
     assert "Stale" in page.locator('[data-testid="stMain"]').inner_text(), "the old results are marked stale"
     return _train(page)
 

@@ -12,7 +12,7 @@ from .._util import (as_float_array, check_int, check_positive_float, check_rng,
                      sample_index)
 from ..space import SequenceSpace
 
-__all__ = ["Policy", "gaussian_init"]
+__all__ = ["FlatParameters", "Policy", "gaussian_init"]
 
 
 def gaussian_init(n_params: int, seed: int, init_scale: float) -> np.ndarray:
@@ -60,7 +60,24 @@ def _checked_gradient(method):
     return grad_log_prob_weighted
 
 
-class Policy(ABC):
+class FlatParameters:
+    """θ, a flat float64 vector held in ``_theta`` (set once, read-only): the part of the policy
+    contract that the one loop and the fixed-point solvers read — :class:`Policy` and the prompted
+    policies of :mod:`toyfdiv.rl.shared` alike."""
+
+    _theta: np.ndarray
+
+    @property
+    def params(self) -> np.ndarray:
+        """θ as a flat float64 copy, shape (P,)."""
+        return self._theta.copy()
+
+    @property
+    def n_params(self) -> int:
+        return self._theta.size
+
+
+class Policy(FlatParameters, ABC):
     """πθ over the sequences of a :class:`SequenceSpace`; immutable.
 
     A policy is a parameter vector θ (flat float64, shape (P,)) plus a fixed architecture.
@@ -98,15 +115,6 @@ class Policy(ABC):
     @property
     def space(self) -> SequenceSpace:
         return self._space
-
-    @property
-    def params(self) -> np.ndarray:
-        """θ as a flat float64 copy, shape (P,)."""
-        return self._theta.copy()
-
-    @property
-    def n_params(self) -> int:
-        return self._theta.size
 
     @abstractmethod
     def with_params(self, theta: np.ndarray) -> "Policy":

@@ -27,6 +27,7 @@ import numpy as np
 from .._util import as_float_array, check_instance, check_int, check_positive_float, check_space
 from ..loop import optimise
 from ..policies.autoregressive import AutoregressivePolicy
+from ..policies.base import FlatParameters
 from ..policies.tinylm import TinyLM, TinyLMConfig
 from ..rl_tasks import PromptedTask
 from ..space import SequenceSpace
@@ -47,23 +48,7 @@ def h0_slice(space, config: TinyLMConfig) -> tuple[slice, int]:
     return slice(start, start + H), P
 
 
-class _SharedParameters:
-    """The parameters θ that every prompt's policy is built from: a flat copy, and their number
-    (the part of the policy contract that :func:`toyfdiv.rl.fixed_point` and the one loop read)."""
-
-    _theta: np.ndarray
-
-    @property
-    def params(self) -> np.ndarray:
-        """θ, a flat float64 copy."""
-        return self._theta.copy()
-
-    @property
-    def n_params(self) -> int:
-        return self._theta.size
-
-
-class PromptedTinyLM(_SharedParameters):
+class PromptedTinyLM(FlatParameters):
     """π_θ(·|c) for C prompts: a TinyLM with a learned initial state h_0(c) per prompt (module docstring).
 
     Args:
@@ -140,7 +125,7 @@ class PromptedTinyLM(_SharedParameters):
                         label="PromptedTinyLM pretraining (cross-entropy to a(·|c))").policy
 
 
-class SharedAdapter(_SharedParameters):
+class SharedAdapter(FlatParameters):
     """π_θ(·|c): an autoregressive policy per prompt with logits(c) = logits_a(c) + θ, one θ (P,) for all prompts.
 
     ``base`` (C, P) are the prompts' own logits (a's conditionals); θ = 0 is the base model.
